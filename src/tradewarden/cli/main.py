@@ -1,0 +1,69 @@
+"""The ``tradewarden`` command: registers every command group and turns known errors into clear messages."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import typer
+
+app = typer.Typer(
+    name="tradewarden",
+    help="A crypto trading bot: one engine for backtest, paper, shadow and live trading.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# (module, attribute, name, kind): kind "command" registers a function, "group" a typer sub-app.
+_COMMANDS: list[tuple[str, str, str, str]] = [
+    ("tradewarden.cli.backtest_cmd", "backtest", "backtest", "command"),
+    ("tradewarden.cli.config_cmd", "config_app", "config", "group"),
+    ("tradewarden.cli.sim_cmd", "sim", "sim", "command"),
+    ("tradewarden.cli.data_cmd", "data_app", "data", "group"),
+    ("tradewarden.cli.data_cmd", "harness", "harness", "command"),
+    ("tradewarden.cli.risk_cmd", "kill_switch_app", "kill-switch", "group"),
+    ("tradewarden.cli.risk_cmd", "stage_app", "stage", "group"),
+    ("tradewarden.cli.risk_cmd", "audit_app", "audit", "group"),
+    ("tradewarden.cli.optimize_cmd", "optimize", "optimize", "command"),
+    ("tradewarden.cli.run_cmd", "run", "run", "command"),
+    ("tradewarden.cli.run_cmd", "replay", "replay", "command"),
+]
+
+
+def _register() -> None:
+    for module_name, attr, name, kind in _COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # that command group is not part of this build
+                continue
+            raise
+        target: Any = getattr(module, attr, None)
+        if target is None:
+            continue
+        if kind == "group":
+            app.add_typer(target, name=name)
+        else:
+            app.command(name)(target)
+
+
+_register()
+
+
+@app.callback()
+def _root() -> None:
+    """tradewarden: backtest, paper, shadow and live trading on one engine."""
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

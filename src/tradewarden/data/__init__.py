@@ -1,0 +1,24 @@
+"""Market data: candle files and their formats, validation, resampling and the bundled sample.
+
+It reads the uniform CSV of the project's shared data (``timestamp,open,high,low,close,volume``, UTC
+milliseconds) and Binance's public kline CSVs, validates every row (one clear message naming file, line
+and problem), reports gaps without filling them, and resamples to higher timeframes. Later issues add the
+candle store, the shared Redis cache and the live feeds here.
+"""
+
+from tradewarden.data.files import CandleFileError, load_candles, read_candle_file
+from tradewarden.data.resample import resample
+from tradewarden.data.sample import SAMPLE_SYMBOL, SAMPLE_TIMEFRAME, sample_path
+from tradewarden.data.validation import Gap, find_gaps
+
+__all__ = [
+    "SAMPLE_SYMBOL",
+    "SAMPLE_TIMEFRAME",
+    "CandleFileError",
+    "Gap",
+    "find_gaps",
+    "load_candles",
+    "read_candle_file",
+    "resample",
+    "sample_path",
+]
