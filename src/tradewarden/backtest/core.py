@@ -1,0 +1,225 @@
+"""Running a strategy over candles, by either engine path, without touching the disk.
+
+``simulate_batch`` runs the compiled loop (the fast path; the optimizer calls it thousands of times).
+``simulate_per_candle`` feeds the candles one at a time through :class:`~tradewarden.engine.Engine` and the
+:class:`~tradewarden.venues.simulated.SimulatedVenue`, exactly as paper trading does; it is the path the
+risk gate runs on. Both return a :class:`Simulation` in the same integer units, so they can be compared
+exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tradewarden.backtest.fast import (
+    L_BAR,
+    L_DONE_BAR,
+    L_FILLED,
+    L_QTY,
+    L_REDUCE,
+    L_SIDE,
+    L_SL,
+    L_STATUS,
+    L_TP,
+    run_batch,
+)
+from tradewarden.backtest.settings import BacktestSettings
+from tradewarden.domain.candles import CandleSeries, timeframe_ms
+from tradewarden.domain.instrument import Instrument
+from tradewarden.domain.orders import OrderStatus
+from tradewarden.domain.ports import EventSink, PreTradeCheck
+from tradewarden.domain.ticks import prices_to_ticks, series_to_ticks
+from tradewarden.domain.trades import Trade
+from tradewarden.engine.engine import Engine, RiskHooks
+from tradewarden.engine.ids import client_order_id
+from tradewarden.engine.trades import TradeBook
+from tradewarden.strategies.base import Strategy, check_causal
+from tradewarden.venues.fillmodel import (
+    F_BAR,
+    F_FEE,
+    F_ORDER,
+    F_POS_AFTER,
+    F_PRICE,
+    F_QTY,
+    F_REASON,
+    F_SIDE,
+    REASONS,
+    ST_CANCELLED,
+    ST_CANCELLED_FUNDS,
+    ST_FILLED,
+    ST_NOTHING_TO_REDUCE,
+)
+from tradewarden.venues.simulated import PROTECTIVE_SUFFIX, SimulatedVenue
+
+# (ts, client_id, side, qty steps, price ticks, fee atoms, reason)
+FillRecord = tuple[int, str, int, int, int, int, str]
+# (client_id, side, qty steps, final status, filled steps)
+OrderRecord = tuple[str, int, int, str, int]
+
+_STATUS_NAMES = {ST_FILLED: OrderStatus.FILLED.value, ST_CANCELLED: OrderStatus.CANCELLED.value,
+                 ST_CANCELLED_FUNDS: OrderStatus.CANCELLED.value, ST_NOTHING_TO_REDUCE: OrderStatus.CANCELLED.value,
+                 -1: OrderStatus.ACCEPTED.value}
+
+
+class NothingToTest(ValueError):
+    """Too few candles for the strategy to say anything."""
+
+
+@dataclass
+class Simulation:
+    series: CandleSeries
+    instrument: Instrument
+    path: str
+    equity_atoms: npt.NDArray[np.int64]
+    trades: list[Trade]
+    open_trade: Trade | None
+    fees_atoms: int
+    exposed_bars: int
+    fills: list[FillRecord] = field(default_factory=list)
+    orders: list[OrderRecord] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def equity(self) -> npt.NDArray[np.float64]:
+        return self.equity_atoms.astype(np.float64) * float(self.instrument.atom)
+
+    @property
+    def fees(self) -> Decimal:
+        return self.instrument.from_atoms(self.fees_atoms)
+
+    @property
+    def all_trades(self) -> list[Trade]:
+        return self.trades + ([self.open_trade] if self.open_trade else [])
+
+
+def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestSettings, instrument: Instrument,
+                   events: EventSink | None = None, check_lookahead: bool = True,
+                   keep_records: bool = False) -> Simulation:
+    """The whole backtest in the compiled loop. ``events`` gets the same events the engine would emit."""
+    n = len(series)
+    if n == 0:
+        raise NothingToTest("no candles to test")
+    view = series.read_only()
+    sig = strategy.signals(view)
+    if sig.target.shape != (n,):
+        raise ValueError(f"strategy {strategy.name} returned {sig.target.shape[0]} signals for {n} candles")
+    if check_lookahead:
+        check_causal(strategy, view, sig)
+    ticks = series_to_ticks(series, instrument)
+    target = np.ascontiguousarray(sig.target, dtype=np.float64)
+    sl = prices_to_ticks(sig.stop_loss, n, instrument)
+    tp = prices_to_ticks(sig.take_profit, n, instrument)
+    res = run_batch(ticks.o, ticks.h, ticks.lo, ticks.c, ticks.v, target, sl, tp, settings.fill_params(),
+                    settings.sizing_array(instrument), instrument.to_atoms(settings.initial_cash))
+    tf_ms = timeframe_ms(series.timeframe)
+    book = TradeBook(instrument, events)
+    ts = series.ts
+    ids = _client_ids(res.orders, ts, strategy.name, instrument.symbol)
+    fills: list[FillRecord] = []
+    opener = ""
+    fill_rows = res.fills
+    order_rows = res.orders
+    # walk bars that have activity, in the order the per-candle engine emits: fills, endings, placements
+    placed_at = order_rows[:, L_BAR] if len(order_rows) else np.zeros(0, dtype=np.int64)
+    done_at = order_rows[:, L_DONE_BAR] if len(order_rows) else np.zeros(0, dtype=np.int64)
+    bars = np.unique(np.concatenate((fill_rows[:, F_BAR], placed_at, done_at[done_at >= 0])))
+    fi = 0
+    by_placed = np.argsort(placed_at, kind="stable")
+    by_done = np.argsort(np.where(done_at >= 0, done_at, np.iinfo(np.int64).max), kind="stable")
+    pi = di = 0
+    nf, no = len(fill_rows), len(order_rows)
+    want_records = keep_records or events is not None
+    for bar in bars.tolist():
+        bar_ts = int(ts[bar])
+        while fi < nf and fill_rows[fi, F_BAR] == bar:
+            row = fill_rows[fi]
+            side, qty, px, fee = int(row[F_SIDE]), int(row[F_QTY]), int(row[F_PRICE]), int(row[F_FEE])
+            reason = REASONS[int(row[F_REASON])]
+            oid = int(row[F_ORDER])
+            after = int(row[F_POS_AFTER])
+            before = after - side * qty
+            cid = ids[oid - 1] if oid > 0 else f"{opener}-{PROTECTIVE_SUFFIX[reason]}"
+            if before == 0 or (before > 0) != (after > 0):
+                opener = cid
+            if want_records:
+                fills.append((bar_ts, cid, side, qty, px, fee, reason))
+            if events is not None:
+                events.emit("Fill", bar_ts, client_id=cid, symbol=instrument.symbol,
+                            side="buy" if side > 0 else "sell", qty=instrument.from_steps(qty),
+                            price=instrument.from_ticks(px), fee=instrument.from_atoms(fee),
+                            liquidity="maker" if row[7] else "taker", reason=reason)
+            book.on_fill_ints(bar_ts, side, qty, px, fee, reason)
+            fi += 1
+        while di < no and done_at[by_done[di]] == bar:
+            k = int(by_done[di])
+            status = int(order_rows[k, L_STATUS])
+            if events is not None and status in (ST_CANCELLED_FUNDS, ST_NOTHING_TO_REDUCE, ST_CANCELLED):
+                reason = {ST_CANCELLED_FUNDS: "insufficient balance", ST_NOTHING_TO_REDUCE: "nothing to reduce",
+                          ST_CANCELLED: "cancelled"}[status]
+                events.emit("OrderRejected" if status == ST_CANCELLED_FUNDS else "OrderCancelled", bar_ts,
+                            client_id=ids[k], symbol=instrument.symbol, reason=reason)
+            di += 1
+        while pi < no and placed_at[by_placed[pi]] == bar:
+            k = int(by_placed[pi])
+            if events is not None:
+                row = order_rows[k]
+                side = int(row[L_SIDE])
+                events.emit("OrderPlaced", bar_ts + tf_ms, client_id=ids[k], symbol=instrument.symbol,
+                            side="buy" if side > 0 else "sell", type="market", qty=instrument.from_steps(int(row[L_QTY])),
+                            price=None, stop_price=None,
+                            stop_loss=instrument.from_ticks(int(row[L_SL])) if row[L_SL] else None,
+                            take_profit=instrument.from_ticks(int(row[L_TP])) if row[L_TP] else None,
+                            reduce_only=bool(row[L_REDUCE]))
+            pi += 1
+    orders: list[OrderRecord] = []
+    if want_records:
+        orders = [(ids[k], int(r[L_SIDE]), int(r[L_QTY]), _STATUS_NAMES.get(int(r[L_STATUS]), "cancelled"),
+                   int(r[L_FILLED])) for k, r in enumerate(order_rows)]
+    last = n - 1
+    open_trade = book.open_trade(int(ts[last]), int(ticks.c[last]))
+    return Simulation(series, instrument, "batch", res.equity_atoms, book.trades, open_trade, res.fees_atoms,
+                      res.exposed_bars, fills, orders)
+
+
+def _client_ids(order_rows: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], strategy: str, symbol: str) -> list[str]:
+    ids: list[str] = []
+    prev_bar = -1
+    j = 0
+    for bar in order_rows[:, L_BAR].tolist() if len(order_rows) else []:
+        j = j + 1 if bar == prev_bar else 0
+        prev_bar = bar
+        ids.append(client_order_id(strategy, symbol, int(ts[bar]), j))
+    return ids
+
+
+def simulate_per_candle(series: CandleSeries, strategy: Strategy, settings: BacktestSettings,
+                        instrument: Instrument, events: EventSink, check: PreTradeCheck | None = None,
+                        risk: RiskHooks | None = None, progress: Any = None) -> Simulation:
+    """Feed the candles one at a time through the engine and the simulated venue (the paper-trading path)."""
+    if len(series) == 0:
+        raise NothingToTest("no candles to test")
+    venue = SimulatedVenue(instrument, settings.fill, settings.initial_cash)
+    engine = Engine(strategy, instrument, venue, events, settings.engine_settings(), settings.initial_cash,
+                    series.timeframe, check=check, risk=risk)
+    for i in range(len(series)):
+        engine.on_candle(series.candle(i))
+        if progress is not None and i % 1000 == 0:
+            progress(i)
+    fills: list[FillRecord] = [
+        (f.ts, f.client_id, f.side.sign, instrument.to_steps(f.qty), instrument.to_ticks(f.price),
+         instrument.to_atoms(f.fee), f.reason) for f in engine.fills
+    ]
+    orders: list[OrderRecord] = [
+        (o.client_id, o.side.sign, instrument.to_steps(o.qty), o.status.value, instrument.to_steps(o.filled_qty))
+        for o in engine.orders.values() if not o.reduce_only or not o.client_id.endswith(("-sl", "-tp", "-ts"))
+    ]
+    last = len(series) - 1
+    close_ticks = int(np.rint(series.close[last] / float(instrument.tick_size)))
+    open_trade = engine.trades.open_trade(int(series.ts[last]), close_ticks)
+    return Simulation(series, instrument, "per_candle", engine.equity_array(), engine.trades.trades, open_trade,
+                      engine.fees_atoms, engine.exposed_bars, fills, orders)

@@ -1,0 +1,246 @@
+"""The per-candle engine: the loop paper, shadow and live trading run, and the backtest's per-candle path.
+
+For each closed candle: collect what the venue reports (fills, status changes), book it, mark the account,
+ask the strategy for its signal on the candles closed so far (only those: it cannot see ahead), decide the
+orders with the same compiled logic as the batch path, pass each through the pre-trade check and submit it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+import numpy as np
+
+from tradewarden.domain.candles import Candle, CandleSeries, timeframe_ms
+from tradewarden.domain.instrument import Instrument
+from tradewarden.domain.orders import InvalidTransition, Order, OrderSide, OrderStatus, OrderType
+from tradewarden.domain.portfolio import Fill, Position
+from tradewarden.domain.ticks import price_to_ticks
+from tradewarden.domain.ports import CheckContext, EventSink, OrderUpdate, PreTradeCheck, Venue
+from tradewarden.engine.decide import (
+    D_QTY,
+    D_REDUCE,
+    D_SIDE,
+    D_SL,
+    D_TP,
+    SIZING_EQUITY_FRACTION,
+    SIZING_FIXED,
+    decide,
+    decision_buffer,
+)
+from tradewarden.engine.ids import client_order_id
+from tradewarden.engine.trades import TradeBook
+from tradewarden.strategies.base import Strategy
+
+
+class RiskHooks(Protocol):
+    """What the engine tells the risk layer besides asking it about orders."""
+
+    def on_mark(self, ts: int, equity: Decimal, prices: dict[str, Decimal] | None = None) -> None: ...
+
+    def on_trade_closed(self, ts: int, symbol: str, pnl: Decimal) -> None: ...
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How the engine sizes and directs positions (fees/slippage only enter the sizing headroom)."""
+
+    sizing: str = "equity_fraction"  # or "fixed"
+    equity_fraction: float = 0.95
+    fixed_qty: Decimal = Decimal(1)
+    allow_short: bool = False
+    taker_cbps: int = 1000
+    slippage_cbps: int = 200
+
+
+class History:
+    """Closed candles so far, in growable numpy columns; views of the tail go to the strategy."""
+
+    def __init__(self, symbol: str, timeframe: str, capacity: int = 1024) -> None:
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.n = 0
+        self._cols = {name: np.zeros(capacity, dtype=np.int64 if name == "ts" else np.float64)
+                      for name in ("ts", "open", "high", "low", "close", "volume")}
+
+    def append(self, c: Candle) -> None:
+        if self.n and c.ts <= int(self._cols["ts"][self.n - 1]):
+            raise ValueError(f"candle {c.ts} is not after the previous one ({int(self._cols['ts'][self.n - 1])})")
+        if self.n == len(self._cols["ts"]):
+            self._cols = {k: np.concatenate((v, np.zeros_like(v))) for k, v in self._cols.items()}
+        for name, value in (("ts", c.ts), ("open", c.open), ("high", c.high), ("low", c.low),
+                            ("close", c.close), ("volume", c.volume)):
+            self._cols[name][self.n] = value
+        self.n += 1
+
+    def tail(self, bars: int) -> CandleSeries:
+        lo = max(0, self.n - bars)
+        cols = [self._cols[k][lo : self.n] for k in ("ts", "open", "high", "low", "close", "volume")]
+        return CandleSeries(*cols, symbol=self.symbol, timeframe=self.timeframe).read_only()  # type: ignore[arg-type]
+
+
+class Engine:
+    """Runs one strategy on one instrument against any venue."""
+
+    def __init__(self, strategy: Strategy, instrument: Instrument, venue: Venue, events: EventSink,
+                 settings: EngineSettings, cash: Decimal, timeframe: str = "1h",
+                 check: PreTradeCheck | None = None, risk: RiskHooks | None = None,
+                 on_trade: Callable[[Any], None] | None = None) -> None:
+        self.strategy = strategy
+        self.instrument = instrument
+        self.venue = venue
+        self.events = events
+        self.settings = settings
+        self.check = check
+        self.risk = risk
+        self.history = History(instrument.symbol, timeframe)
+        self.position = Position(instrument.symbol)
+        self.pos_steps = 0
+        self.cash_atoms = instrument.to_atoms(cash)
+        self.fees_atoms = 0
+        self.orders: dict[str, Order] = {}
+        self.fills: list[Fill] = []
+        self.equity_atoms: list[int] = []
+        self.exposed_bars = 0
+        self.trades = TradeBook(instrument, events, on_trade)
+        self._buf = decision_buffer()
+        self.last_ts = 0
+        self._tf_ms = timeframe_ms(timeframe)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def on_candle(self, candle: Candle) -> None:
+        self.last_ts = candle.ts
+        self.apply_updates(self.venue.on_candle(candle), candle.ts)
+        self.history.append(candle)
+        close_ticks = price_to_ticks(candle.close, self.instrument)
+        equity = self.cash_atoms + self.pos_steps * close_ticks
+        self.equity_atoms.append(equity)
+        if self.pos_steps != 0:
+            self.exposed_bars += 1
+        if self.risk is not None:
+            self.risk.on_mark(candle.ts, self.instrument.from_atoms(equity),
+                              {self.instrument.symbol: Decimal(repr(candle.close))})
+        self._decide(candle, close_ticks)
+        self.apply_updates(self.venue.poll(), candle.ts)
+
+    def _decide(self, candle: Candle, close_ticks: int) -> None:
+        look = max(1, self.strategy.lookback)
+        window = self.history.tail(look)
+        sig = self.strategy.signals(window)
+        target = float(sig.target[-1])
+        sl = self._ticks(sig.stop_loss)
+        tp = self._ticks(sig.take_profit)
+        pending = any(o.type is OrderType.MARKET and not o.status.is_final for o in self.orders.values())
+        s = self.settings
+        n = decide(target, sl, tp, self.pos_steps, self.cash_atoms, close_ticks, pending, int(s.allow_short),
+                   SIZING_FIXED if s.sizing == "fixed" else SIZING_EQUITY_FRACTION,
+                   self.instrument.to_steps(s.fixed_qty), int(round(s.equity_fraction * 1_000_000)),
+                   s.taker_cbps, s.slippage_cbps, self._buf)
+        for j in range(n):
+            row = self._buf[j]
+            inst = self.instrument
+            order = Order(
+                client_id=client_order_id(self.strategy.name, inst.symbol, candle.ts, j),
+                symbol=inst.symbol,
+                side=OrderSide.BUY if row[D_SIDE] > 0 else OrderSide.SELL,
+                type=OrderType.MARKET,
+                qty=inst.from_steps(int(row[D_QTY])),
+                stop_loss=inst.from_ticks(int(row[D_SL])) if row[D_SL] else None,
+                take_profit=inst.from_ticks(int(row[D_TP])) if row[D_TP] else None,
+                reduce_only=bool(row[D_REDUCE]),
+                created_ts=candle.ts + self._tf_ms,  # decided at the candle's close
+            )
+            self.place(order, Decimal(repr(candle.close)))
+
+    def _ticks(self, prices: np.ndarray | None) -> int:
+        if prices is None:
+            return 0
+        value = float(prices[-1])
+        if not np.isfinite(value) or value <= 0:
+            return 0
+        return price_to_ticks(value, self.instrument)
+
+    # -- orders --------------------------------------------------------------------------------
+    def place(self, order: Order, last_price: Decimal) -> bool:
+        """Pass an order through the pre-trade check and submit it; False when it was denied."""
+        self.orders[order.client_id] = order
+        if self.check is not None:
+            equity = self.instrument.from_atoms(self.cash_atoms) + self.position.qty * last_price
+            ctx = CheckContext(order.created_ts, last_price, equity, self.instrument.from_atoms(self.cash_atoms),
+                               self.position.qty, 1 if self.pos_steps else 0)
+            result = self.check.check(order, ctx)
+            if not result.approved:
+                order.transition(OrderStatus.REJECTED, result.reason_code or "denied")
+                return False
+            if result.order is not None and result.order is not order:
+                order = result.order
+                self.orders[order.client_id] = order
+        self.events.emit("OrderPlaced", order.created_ts, client_id=order.client_id, symbol=order.symbol,
+                         side=order.side.value, type=order.type.value, qty=order.qty, price=order.price,
+                         stop_price=order.stop_price, stop_loss=order.stop_loss, take_profit=order.take_profit,
+                         reduce_only=order.reduce_only)
+        order.transition(OrderStatus.SUBMITTED)
+        self.venue.submit(order)
+        return True
+
+    def cancel(self, client_id: str) -> None:
+        self.venue.cancel(client_id)
+
+    def apply_updates(self, updates: Sequence[OrderUpdate], ts: int) -> None:
+        for update in updates:
+            order = self.orders.get(update.client_id)
+            if update.fill is not None:
+                if order is None:  # a protective exit the venue made for the position
+                    order = self._protective_order(update.fill)
+                self._book_fill(update.fill, order)
+                continue
+            if order is None:
+                continue
+            status = OrderStatus(update.status)
+            if status is OrderStatus.ACCEPTED and order.status is OrderStatus.SUBMITTED:
+                order.transition(status)
+            elif status in (OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED) \
+                    and not order.status.is_final:
+                order.transition(status, update.reason)
+                kind = "OrderRejected" if status is OrderStatus.REJECTED or update.reason == "insufficient balance" \
+                    else "OrderCancelled"
+                self.events.emit(kind, ts, client_id=order.client_id, symbol=order.symbol, reason=update.reason)
+
+    def _protective_order(self, fill: Fill) -> Order:
+        kind = OrderType.LIMIT if fill.reason == "take_profit" else OrderType.STOP_MARKET
+        order = Order(fill.client_id, fill.symbol, fill.side, kind, fill.qty,
+                      price=fill.price if kind is OrderType.LIMIT else None,
+                      stop_price=fill.price if kind is OrderType.STOP_MARKET else None,
+                      reduce_only=True, created_ts=fill.ts)
+        order.transition(OrderStatus.SUBMITTED)
+        order.transition(OrderStatus.ACCEPTED)
+        self.orders[order.client_id] = order
+        return order
+
+    def _book_fill(self, fill: Fill, order: Order) -> None:
+        try:
+            order.record_fill(fill.qty)
+        except (InvalidTransition, ValueError) as exc:  # the venue reported more than we asked for
+            self.events.emit("MessageRejected", fill.ts, source="venue", reason=str(exc))
+            return
+        inst = self.instrument
+        steps = inst.to_steps(fill.qty)
+        notional = inst.to_ticks(fill.price) * steps
+        fee = inst.to_atoms(fill.fee)
+        self.cash_atoms += (-notional - fee) if fill.side is OrderSide.BUY else (notional - fee)
+        self.fees_atoms += fee
+        self.pos_steps += fill.side.sign * steps
+        self.position.apply(fill)
+        self.fills.append(fill)
+        self.events.emit("Fill", fill.ts, client_id=fill.client_id, symbol=fill.symbol, side=fill.side.value,
+                         qty=fill.qty, price=fill.price, fee=fill.fee, liquidity=fill.liquidity, reason=fill.reason)
+        closed = self.trades.on_fill(fill)
+        if closed is not None and self.risk is not None:
+            self.risk.on_trade_closed(fill.ts, fill.symbol, closed.pnl)
+
+    # -- results -------------------------------------------------------------------------------
+    def equity_array(self) -> np.ndarray:
+        return np.array(self.equity_atoms, dtype=np.int64)

@@ -1,0 +1,113 @@
+"""Building round-trip trades from fills, in exact integers, with PositionOpened/PositionClosed events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from tradewarden.domain.instrument import Instrument
+from tradewarden.domain.portfolio import Fill
+from tradewarden.domain.ports import EventSink
+from tradewarden.domain.trades import Trade
+
+_PRICE_PLACES = Decimal("0.00000001")
+
+
+class TradeBook:
+    """Follows one symbol's position through its fills and records each completed round trip."""
+
+    def __init__(self, instrument: Instrument, events: EventSink | None = None,
+                 on_trade: Callable[[Any], None] | None = None) -> None:
+        self.instrument = instrument
+        self.events = events
+        self.on_trade = on_trade
+        self.trades: list[Trade] = []
+        self.pos = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.side = 0
+        self.entry_ts = 0
+        self.entry_qty = 0
+        self.entry_value = 0  # ticks * steps
+        self.exit_qty = 0
+        self.exit_value = 0
+        self.fees = 0  # atoms
+
+    def on_fill(self, fill: Fill) -> Trade | None:
+        inst = self.instrument
+        return self.on_fill_ints(fill.ts, fill.side.sign, inst.to_steps(fill.qty), inst.to_ticks(fill.price),
+                                 inst.to_atoms(fill.fee), fill.reason)
+
+    def on_fill_ints(self, ts: int, side: int, qty: int, px: int, fee: int, reason: str) -> Trade | None:
+        if self.pos != 0 and (self.pos > 0) != (side > 0) and qty > abs(self.pos):
+            # a fill that flips the position: close the old one, open the rest as a new one
+            first = abs(self.pos)
+            fee_first = fee * first // qty
+            closed = self.on_fill_ints(ts, side, first, px, fee_first, reason)
+            self.on_fill_ints(ts, side, qty - first, px, fee - fee_first, reason)
+            return closed
+        if self.pos == 0:
+            self._reset()
+            self.side = side
+            self.entry_ts = ts
+            if self.events is not None:
+                self.events.emit("PositionOpened", ts, symbol=self.instrument.symbol,
+                                 side="long" if side > 0 else "short", qty=self.instrument.from_steps(qty),
+                                 price=self.instrument.from_ticks(px))
+        self.fees += fee
+        if side == self.side:
+            self.entry_qty += qty
+            self.entry_value += px * qty
+        else:
+            self.exit_qty += qty
+            self.exit_value += px * qty
+        self.pos += side * qty
+        if self.pos != 0:
+            return None
+        trade = self._close(ts, "signal" if reason == "order" else reason)
+        return trade
+
+    def _close(self, ts: int, reason: str) -> Trade:
+        inst = self.instrument
+        gross = (self.exit_value - self.entry_value) * self.side
+        trade = Trade(
+            symbol=inst.symbol,
+            side="long" if self.side > 0 else "short",
+            entry_ts=self.entry_ts,
+            exit_ts=ts,
+            entry_price=self._avg(self.entry_value, self.entry_qty),
+            exit_price=self._avg(self.exit_value, self.exit_qty),
+            qty=inst.from_steps(self.entry_qty),
+            pnl=inst.from_atoms(gross - self.fees),
+            fees=inst.from_atoms(self.fees),
+            exit_reason=reason,
+        )
+        self.trades.append(trade)
+        if self.events is not None:
+            self.events.emit("PositionClosed", ts, symbol=trade.symbol, side=trade.side, qty=trade.qty,
+                             entry_price=trade.entry_price, exit_price=trade.exit_price, pnl=trade.pnl,
+                             fees=trade.fees, reason=reason)
+        if self.on_trade is not None:
+            self.on_trade(trade)
+        self._reset()
+        return trade
+
+    def _avg(self, value: int, qty: int) -> Decimal:
+        if qty == 0:
+            return Decimal(0)
+        return (Decimal(value) / Decimal(qty) * self.instrument.tick_size).quantize(_PRICE_PLACES)
+
+    def open_trade(self, ts: int, mark_ticks: int) -> Trade | None:
+        """The position still open at the end of the data, marked to ``mark_ticks`` (no fill is simulated)."""
+        if self.pos == 0:
+            return None
+        inst = self.instrument
+        remaining = abs(self.pos)
+        value = self.exit_value + mark_ticks * remaining
+        gross = (value - self.entry_value) * self.side
+        return Trade(inst.symbol, "long" if self.side > 0 else "short", self.entry_ts, ts,
+                     self._avg(self.entry_value, self.entry_qty), inst.from_ticks(mark_ticks),
+                     inst.from_steps(self.entry_qty), inst.from_atoms(gross - self.fees), inst.from_atoms(self.fees),
+                     "end_of_data")
