@@ -66,6 +66,12 @@ _STATUS_NAMES = {ST_FILLED: OrderStatus.FILLED.value, ST_CANCELLED: OrderStatus.
                  -1: OrderStatus.ACCEPTED.value}
 
 
+def _final_status(code: int, filled: int) -> str:
+    if code == -1 and filled > 0:
+        return OrderStatus.PARTIALLY_FILLED.value
+    return _STATUS_NAMES.get(code, OrderStatus.CANCELLED.value)
+
+
 class NothingToTest(ValueError):
     """Too few candles for the strategy to say anything."""
 
@@ -178,7 +184,7 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
             pi += 1
     orders: list[OrderRecord] = []
     if want_records:
-        orders = [(ids[k], int(r[L_SIDE]), int(r[L_QTY]), _STATUS_NAMES.get(int(r[L_STATUS]), "cancelled"),
+        orders = [(ids[k], int(r[L_SIDE]), int(r[L_QTY]), _final_status(int(r[L_STATUS]), int(r[L_FILLED])),
                    int(r[L_FILLED])) for k, r in enumerate(order_rows)]
     last = n - 1
     open_trade = book.open_trade(int(ts[last]), int(ticks.c[last]))

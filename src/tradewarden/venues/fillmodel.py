@@ -172,21 +172,28 @@ def _fill_order(state: I64Array, orders: I64Array, k: int, fills: I64Array, nf: 
         qty = cap[0]
     if qty <= 0:
         return nf  # no volume left in this bar: keep working
+    wanted = qty
     qty = _affordable(state, side, qty, px, fee_cbps)
     if qty <= 0:
         orders[k, O_ACTIVE] = 0
         orders[k, O_STATUS] = ST_CANCELLED_FUNDS
         return nf
+    short_of_cash = qty < wanted
     cap[0] -= qty
     nf = _book(state, fills, nf, bar, orders[k, O_ID], side, qty, px, fee_cbps, R_ORDER, maker,
                orders[k, O_SL], orders[k, O_TP], params)
     orders[k, O_FILLED] += qty
     orders[k, O_QTY] -= qty
     if orders[k, O_REDUCE] == 1 and orders[k, O_QTY] > 0 and state[S_POS] == 0:
-        orders[k, O_QTY] = 0  # nothing left to reduce
+        orders[k, O_ACTIVE] = 0  # the position is gone: the rest of a reduce-only order has nothing to do
+        orders[k, O_STATUS] = ST_NOTHING_TO_REDUCE
+        return nf
     if orders[k, O_QTY] == 0:
         orders[k, O_ACTIVE] = 0
         orders[k, O_STATUS] = ST_FILLED
+    elif short_of_cash:  # what the cash could buy was bought; the rest is cancelled, not kept waiting
+        orders[k, O_ACTIVE] = 0
+        orders[k, O_STATUS] = ST_CANCELLED_FUNDS
     return nf
 
 
