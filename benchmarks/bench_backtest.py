@@ -1,0 +1,99 @@
+"""Backtest speed and memory: sma_cross (20/50, fee 0.1%, fixed 1 BTC) on one year of 1-minute candles
+(525,600, generated from a seed) and on one year of real 1h candles.
+
+Prints, for each: the whole `tradewarden backtest` process (start-up, data load, run, all reports) as wall
+time and peak memory, and the engine core (the compiled loop once warm) in candles per second.
+Run: python benchmarks/bench_backtest.py
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from synthetic import synthetic_minutes, write_csv  # noqa: E402
+
+from tradewarden.backtest.core import simulate_batch  # noqa: E402
+from tradewarden.backtest.fast import run_batch  # noqa: E402
+from tradewarden.backtest.settings import BacktestSettings  # noqa: E402
+from tradewarden.data import load_candles  # noqa: E402
+from tradewarden.domain.instrument import Instrument  # noqa: E402
+from tradewarden.domain.ticks import prices_to_ticks, series_to_ticks  # noqa: E402
+from tradewarden.strategies import load_strategy  # noqa: E402
+from tradewarden.venues.params import FillSettings  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ARGS = ["--strategy", "sma_cross", "--param", "fast=20", "--param", "slow=50", "--set", "backtest.sizing=fixed",
+        "--set", "backtest.fixed_qty=1", "--set", "backtest.fee_taker_bps=10", "--set", "backtest.slippage_bps=0",
+        "--set", "backtest.volume_fraction=1", "--set", "backtest.initial_cash=100000000"]
+
+
+def whole_process(data: Path, timeframe: str, out: Path, runs: int = 3) -> tuple[float, float]:
+    """Best wall time (s) and peak RSS (MB) of `tradewarden backtest` as a child process."""
+    cmd = [sys.executable, "-m", "tradewarden.cli.main", "backtest", "--data", str(data), "--timeframe", timeframe,
+           "--out", str(out), *ARGS]
+    subprocess.run(cmd, check=True, capture_output=True)  # first run compiles and caches the kernels
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        best = min(best, time.perf_counter() - start)
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return best, peak_kb / 1024
+
+
+def engine_core(data: Path, timeframe: str) -> tuple[int, float, float]:
+    """(candles, best seconds, candles per second) of the compiled loop alone, warm."""
+    series = load_candles(data, timeframe=timeframe)
+    inst = Instrument.default_spot("BTC/USDT")
+    settings = BacktestSettings(initial_cash=Decimal(100_000_000), sizing="fixed", fixed_qty=Decimal(1),
+                                fill=FillSettings(slippage_bps=Decimal(0), volume_fraction=1.0))
+    strategy = load_strategy("sma_cross", {"fast": 20, "slow": 50})
+    sig = strategy.signals(series)
+    t = series_to_ticks(series, inst)
+    zeros = prices_to_ticks(None, len(series), inst)
+    args = (t.o, t.h, t.lo, t.c, t.v, sig.target, zeros, zeros, settings.fill_params(),
+            settings.sizing_array(inst), inst.to_atoms(settings.initial_cash))
+    run_batch(*args)
+    best = min(_timed(lambda: run_batch(*args)) for _ in range(10))
+    full = min(_timed(lambda: simulate_batch(series, strategy, settings, inst, check_lookahead=False))
+               for _ in range(3))
+    print(f"    signals+loop+trades (no reports): {full * 1000:.1f} ms")
+    return len(series), best, len(series) / best
+
+
+def _timed(fn: object) -> float:
+    start = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        minute_file = write_csv(Path(tmp) / "BTCUSDT-1m-synthetic.csv", synthetic_minutes())
+        jobs = [("1 year of 1m candles (synthetic, seed 42)", minute_file, "1m")]
+        hourly = SHARED / "BTCUSDT-1h-2017-08-17_2022-12-31.csv"
+        if hourly.exists():
+            year = Path(tmp) / "BTCUSDT-1h-2022.csv"
+            series = load_candles(hourly).between(1640995200000, 1672531200000)
+            rows = np.column_stack((series.ts, series.open, series.high, series.low, series.close, series.volume))
+            write_csv(year, rows)
+            jobs.append(("1 year of 1h candles (real, 2022)", year, "1h"))
+        for title, path, tf in jobs:
+            print(title)
+            n, loop_s, rate = engine_core(path, tf)
+            print(f"    engine core, warm: {n:,} candles in {loop_s * 1000:.2f} ms = {rate / 1e6:.1f} M candles/s")
+            wall, peak = whole_process(path, tf, Path(tmp) / f"run-{tf}")
+            print(f"    whole `tradewarden backtest` process: {wall:.2f} s, peak memory {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
