@@ -1,0 +1,122 @@
+"""The event journal: ``events.jsonl``, one scrubbed JSON object a line, written by every mode."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path, PurePath
+from types import TracebackType
+from typing import IO, Any
+
+import orjson
+
+from tradewarden.observability.scrub import SCRUBBER
+
+_DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _default(obj: Any) -> Any:
+    """What orjson cannot serialise itself: Decimals as exact strings, paths as strings, numpy scalars."""
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, set | frozenset):
+        return sorted(obj, key=str)
+    item = getattr(obj, "item", None)  # numpy scalars orjson's numpy option does not cover (e.g. np.bool_)
+    if callable(item):
+        return item()
+    raise TypeError(f"cannot write a {type(obj).__name__} to the event journal")
+
+
+@lru_cache(maxsize=1024)
+def _iso_seconds(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def iso_utc(ms: int) -> str:
+    """``2021-01-01T00:00:00.000Z`` for a millisecond timestamp (integer arithmetic: no float rounding)."""
+    seconds, millis = divmod(int(ms), 1000)
+    return f"{_iso_seconds(seconds)}.{millis:03d}Z"
+
+
+def dump_line(record: dict[str, Any]) -> bytes:
+    """One record as one scrubbed JSON line (without the newline)."""
+    raw = orjson.dumps(record, default=_default, option=_DUMP_OPTIONS)
+    text = raw.decode()
+    scrubbed = SCRUBBER.scrub(text)
+    return raw if scrubbed == text else scrubbed.encode()
+
+
+class EventJournal:
+    """Appends events to a JSON-lines file (and/or keeps them in memory), scrubbed of secrets.
+
+    Each line is flushed to the operating system as it is written, so a crash of the process loses at most
+    the event being written (a crash of the machine may lose what the OS had not yet written; we do not
+    fsync per line, which would cost milliseconds an event). With neither a path nor ``keep_in_memory`` the
+    journal discards events, which suits callers that need a sink but not a record.
+    """
+
+    def __init__(self, path: Path | None = None, keep_in_memory: bool = False) -> None:
+        self.path = Path(path) if path is not None else None
+        self.keep_in_memory = keep_in_memory
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._file: IO[bytes] | None = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # append: a resumed run continues its journal instead of erasing it
+            self._file = self.path.open("ab")
+        self._closed = False
+
+    def emit(self, type_: str, ts: int, **fields: Any) -> dict[str, Any]:
+        """Write ``{"ts", "time", "type", **fields}``; return the record as written (JSON types, scrubbed)."""
+        if self._closed:
+            raise RuntimeError(f"event journal {self.path} is closed; cannot write {type_}")
+        ts = int(ts)
+        line = dump_line({"ts": ts, "time": iso_utc(ts), "type": type_, **fields})
+        record: dict[str, Any] = orjson.loads(line)
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line + b"\n")
+                self._file.flush()
+            if self.keep_in_memory:
+                self.events.append(record)
+        return record
+
+    def of_type(self, type_: str) -> list[dict[str, Any]]:
+        """The in-memory events of one type (needs ``keep_in_memory``)."""
+        return [e for e in self.events if e["type"] == type_]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            self._closed = True
+
+    def __enter__(self) -> EventJournal:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """All events of a journal file; a clear error naming the line for one that is not JSON."""
+    events: list[dict[str, Any]] = []
+    with Path(path).open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                events.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not a JSON event line ({exc})") from None
+    return events

@@ -1,0 +1,158 @@
+"""Logging: JSON lines to a file, readable lines on the terminal, every record scrubbed of secrets first."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import traceback
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from tradewarden.observability.journal import iso_utc
+from tradewarden.observability.scrub import SCRUBBER
+
+#: attributes every LogRecord has; anything else on a record came from ``extra=`` and is written as a field
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+#: marks the handlers and hooks this module installs, so a second setup replaces them instead of doubling
+_OURS = "_tradewarden_handler"
+
+CRASH_LOGGER = "tradewarden.crash"
+
+
+class ScrubFilter(logging.Filter):
+    """Scrubs a record in place: the formatted message (args merged in), exception and stack text, extras.
+
+    It runs on each of our handlers (a filter on a logger would miss records propagated from child loggers),
+    and it leaves nothing unscrubbed behind: ``args`` and ``exc_info`` are cleared once rendered, so no
+    formatter can render the raw values again.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_tw_scrubbed", False):
+            return True
+        record.msg = SCRUBBER.scrub(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+        record.exc_info = None
+        if record.exc_text:
+            record.exc_text = SCRUBBER.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = SCRUBBER.scrub(record.stack_info)
+        for name, value in list(record.__dict__.items()):
+            if name not in _STANDARD_ATTRS:
+                record.__dict__[name] = SCRUBBER.scrub_value(value)
+        record.__dict__["_tw_scrubbed"] = True
+        return True
+
+
+class JsonLineFormatter(logging.Formatter):
+    """``{"ts": ms, "time": ISO-8601 UTC, "level", "logger", "message", ...extras, "exc": traceback}``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = int(record.created * 1000)
+        entry: dict[str, Any] = {
+            "ts": ts, "time": iso_utc(ts), "level": record.levelname, "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name, value in record.__dict__.items():
+            if name not in _STANDARD_ATTRS and not name.startswith("_tw_"):
+                entry[name] = value
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        line = orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        return SCRUBBER.scrub(line)  # extras may hold objects whose str() is only known now
+
+
+def parse_level(level: str | int) -> int:
+    """``"info"`` -> ``logging.INFO``; a clear error for a name logging does not know."""
+    if isinstance(level, int):
+        return level
+    value = logging.getLevelName(level.strip().upper())
+    if not isinstance(value, int):
+        raise ValueError(f"unknown log level {level!r} (use DEBUG, INFO, WARNING, ERROR or CRITICAL)")
+    return value
+
+
+def _mark(handler: logging.Handler) -> logging.Handler:
+    setattr(handler, _OURS, True)
+    handler.addFilter(ScrubFilter())
+    return handler
+
+
+def _file_handler(path: Path) -> logging.Handler:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonLineFormatter())
+    return _mark(handler)
+
+
+def _console_handler() -> logging.Handler:
+    from rich.console import Console  # rich.logging is slow to import; only the terminal needs it
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False,
+                          markup=False, log_time_format="%H:%M:%S")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return _mark(handler)
+
+
+def setup_logging(level: str = "INFO", file: Path | None = None, console: bool = True) -> None:
+    """Configure the root logger: JSON lines to ``file``, readable lines on stderr, both scrubbed.
+
+    Calling it again replaces what an earlier call installed. It also re-reads secret values from the
+    environment and installs ``sys.excepthook`` / ``threading.excepthook`` so uncaught tracebacks are
+    printed scrubbed (and written to the log file).
+    """
+    numeric = parse_level(level)
+    SCRUBBER.refresh()
+    root = logging.getLogger()
+    crash = logging.getLogger(CRASH_LOGGER)
+    for logger in (root, crash):
+        for handler in list(logger.handlers):
+            if getattr(handler, _OURS, False):
+                logger.removeHandler(handler)
+                handler.close()
+    root.setLevel(numeric)
+    if file is not None:
+        file_handler = _file_handler(Path(file))
+        root.addHandler(file_handler)
+        # crashes go to the file only: the hook prints them to the terminal itself
+        crash.addHandler(file_handler)
+    crash.propagate = False
+    if console:
+        root.addHandler(_console_handler())
+    install_excepthooks()
+
+
+def _print_scrubbed(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    text = "".join(traceback.format_exception(exc_type, exc, tb))
+    sys.stderr.write(SCRUBBER.scrub(text))
+    sys.stderr.flush()
+    logging.getLogger(CRASH_LOGGER).critical("uncaught %s", exc_type.__name__, exc_info=(exc_type, exc, tb))
+
+
+def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    _print_scrubbed(exc_type, exc, tb)
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return
+    _print_scrubbed(args.exc_type, args.exc_value, args.exc_traceback)
+
+
+def install_excepthooks() -> None:
+    """Print uncaught exceptions (main thread and other threads) scrubbed of secrets."""
+    sys.excepthook = _excepthook
+    threading.excepthook = _thread_excepthook
