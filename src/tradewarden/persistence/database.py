@@ -1,0 +1,165 @@
+"""Opening the database: URL resolution, engine set-up, automatic migrations, and the session scope."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tradewarden.persistence.migrate import upgrade_to_head
+
+DB_FILE = "tradewarden.db"
+DATA_DIR_ENV = "TRADEWARDEN_DATA_DIR"
+#: a lock id for PostgreSQL advisory locks, so two processes never migrate the same database at once
+_MIGRATION_LOCK = 0x7472_6164_6577  # "tradew"
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be opened or migrated. The message never contains a password."""
+
+
+def default_data_dir() -> Path:
+    """``$TRADEWARDEN_DATA_DIR`` if set, else ``~/.local/share/tradewarden``."""
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".local" / "share" / "tradewarden"
+
+
+def default_url(data_dir: Path) -> str:
+    """The SQLite file under the data directory."""
+    return f"sqlite:///{(data_dir / DB_FILE).resolve()}"
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL as it may be shown to a user: password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """Make SQLite safe for two processes (the bot and the CLI) and truly transactional.
+
+    Python's sqlite3 module would otherwise run DDL outside transactions and begin lazily; we take over
+    BEGIN ourselves (the recipe from the SQLAlchemy docs). WAL lets the bot read while the CLI writes and
+    ``busy_timeout`` makes a writer wait for the other instead of failing.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What opening the database did to its schema."""
+
+    from_revision: str | None
+    to_revision: str | None
+
+    @property
+    def migrated(self) -> bool:
+        return self.from_revision != self.to_revision
+
+
+class Database:
+    """An open database at the newest schema. Use :meth:`session` for each unit of work."""
+
+    def __init__(self, engine: Engine, migration: Migration) -> None:
+        self.engine = engine
+        self.migration = migration
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def url(self) -> str:
+        """The URL with any password masked."""
+        return safe_url(self.engine.url)
+
+    @property
+    def migrated(self) -> bool:
+        """True when opening changed the schema (the caller records ``STATE_MIGRATED``)."""
+        return self.migration.migrated
+
+    @classmethod
+    def open(cls, url: str | None, data_dir: Path) -> Database:
+        """Open ``url`` (default: the SQLite file under ``data_dir``); upgrade its schema to the newest."""
+        if url is None:
+            try:
+                data_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
+            url = default_url(data_dir)
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise DatabaseError(f"not a database URL: {safe_url(url)!r}") from None
+        try:
+            engine = create_engine(parsed, pool_pre_ping=True)
+        except (ArgumentError, ImportError, SQLAlchemyError) as exc:
+            raise DatabaseError(f"cannot use database {safe_url(parsed)}: {exc}") from None
+        if parsed.get_backend_name() == "sqlite":
+            _sqlite_setup(engine)
+        try:
+            migration = cls._migrate(engine)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise DatabaseError(f"cannot open database {safe_url(parsed)}: {detail}") from None
+        return cls(engine, migration)
+
+    @staticmethod
+    def _migrate(engine: Engine) -> Migration:
+        # One transaction that holds a write lock for the whole check-and-upgrade, so a second process
+        # opening the same database waits and then finds it current.
+        with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            before, after = upgrade_to_head(conn)
+        return Migration(before, after)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed at the end of the block, rolled back on error."""
+        with session_scope(self.sessions) as s:
+            yield s
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

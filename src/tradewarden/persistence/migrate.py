@@ -1,0 +1,39 @@
+"""Alembic driven from code: the migrations ship in ``migrations/`` inside this package (no alembic.ini)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config pointing at the packaged migrations; ``connection`` is handed to ``env.py``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_to_head(connection: Connection) -> tuple[str | None, str | None]:
+    """Upgrade inside the caller's transaction; return the revisions before and after."""
+    before = current_revision(connection)
+    head = head_revision()
+    if before != head:
+        command.upgrade(alembic_config(connection), "head")
+    return before, current_revision(connection)
