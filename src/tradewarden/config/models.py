@@ -1,0 +1,180 @@
+"""The typed configuration: one pydantic model per section, unknown keys rejected everywhere."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+#: exchange option names that would smuggle credentials past the environment/secrets-file rule
+_CREDENTIAL_OPTION_NAMES = frozenset(
+    {"apikey", "api_key", "secret", "api_secret", "password", "privatekey", "token"}
+)
+
+_SYMBOL = re.compile(r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?$")
+
+ParamValue = float | int | str | bool
+# the fill model's unit is 0.01 bps, so finer fees are an error rather than a silent rounding
+Bps = Annotated[Decimal, Field(ge=0, decimal_places=2, allow_inf_nan=False)]
+Pct = Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False)]
+
+
+def default_data_dir(env: dict[str, str] | None = None) -> Path:
+    """``$XDG_DATA_HOME/tradewarden``, else ``~/.local/share/tradewarden``."""
+    environ = os.environ if env is None else env
+    xdg = environ.get("XDG_DATA_HOME", "").strip()
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "tradewarden"
+
+
+class Section(BaseModel):
+    """Every section: unknown keys are errors (a typo must not silently fall back to a default)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Any) -> Any:
+        # "~/data/x.csv" in a config file means the user's home, as it would on a command line
+        return value.expanduser() if isinstance(value, Path) else value
+
+
+class StrategyConfig(Section):
+    name: str = Field("donchian", min_length=1)
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    params_file: Path | None = None
+
+
+class MarketConfig(Section):
+    symbol: str = "BTC/USDT"
+    timeframe: str = "1h"
+    data: Path | None = None  # None: the bundled BTC/USDT 1h sample
+
+    @field_validator("symbol")
+    @classmethod
+    def _base_quote(cls, value: str) -> str:
+        if not _SYMBOL.match(value):
+            raise ValueError("must look like BASE/QUOTE, e.g. BTC/USDT (or BASE/QUOTE:SETTLE)")
+        return value
+
+    @field_validator("timeframe")
+    @classmethod
+    def _known_timeframe(cls, value: str) -> str:
+        from tradewarden.domain.candles import TIMEFRAME_MS  # numpy behind it: import only when validating
+
+        if value not in TIMEFRAME_MS:
+            raise ValueError(f"unknown timeframe (known: {', '.join(TIMEFRAME_MS)})")
+        return value
+
+
+class InstrumentConfig(Section):
+    tick_size: Decimal = Field(Decimal("0.01"), gt=0, allow_inf_nan=False)
+    step_size: Decimal = Field(Decimal("0.00001"), gt=0, allow_inf_nan=False)
+    min_qty: Decimal = Field(Decimal("0.00001"), ge=0, allow_inf_nan=False)
+    max_qty: Decimal = Field(Decimal("9000"), gt=0, allow_inf_nan=False)
+    min_notional: Decimal = Field(Decimal("5"), ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _qty_range(self) -> InstrumentConfig:
+        if self.min_qty > self.max_qty:
+            raise ValueError(f"min_qty ({self.min_qty}) must not exceed max_qty ({self.max_qty})")
+        return self
+
+
+class BacktestConfig(Section):
+    start: date | None = None
+    end: date | None = None  # the day to stop before
+    initial_cash: Decimal = Field(Decimal(10_000), gt=0, allow_inf_nan=False)
+    fee_taker_bps: Bps = Decimal(10)
+    fee_maker_bps: Bps = Decimal(10)
+    slippage_bps: Bps = Decimal(2)
+    volume_fraction: float = Field(0.1, gt=0, le=1)
+    sizing: Literal["equity_fraction", "fixed"] = "equity_fraction"
+    equity_fraction: float = Field(0.95, gt=0, le=1)
+    fixed_qty: Decimal = Field(Decimal(1), gt=0, allow_inf_nan=False)
+    allow_short: bool = False
+    stop_loss_pct: Pct | None = None
+    take_profit_pct: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    trailing_stop_pct: Pct | None = None
+    out_dir: Path = Path("runs")
+
+    @model_validator(mode="after")
+    def _period(self) -> BacktestConfig:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
+class ExchangeConfig(Section):
+    id: str | None = None  # None: the built-in exchange simulator
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    api_password: SecretStr | None = None  # the passphrase some exchanges (OKX, KuCoin) add to key and secret
+    urls: dict[str, Any] | None = None  # ccxt "urls" override, e.g. {"api": {"public": ..., "private": ...}}
+    options: dict[str, Any] = Field(default_factory=dict)
+    sandbox: bool = False
+    secrets_file: Path | None = None
+
+    @field_validator("options")
+    @classmethod
+    def _no_credentials_in_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        bad = sorted(k for k in value if k.lower() in _CREDENTIAL_OPTION_NAMES)
+        if bad:
+            raise ValueError(f"credentials ({', '.join(bad)}) belong in api_key/api_secret, "
+                             "from the environment or the secrets file")
+        return value
+
+    def has_credentials(self) -> bool:
+        return self.api_key is not None and self.api_secret is not None
+
+
+class DatabaseConfig(Section):
+    url: str | None = None  # None: SQLite file data_dir/tradewarden.db
+
+
+class RedisConfig(Section):
+    url: str | None = None  # None: in-process cache
+
+
+class LoggingConfig(Section):
+    level: str = "INFO"
+    file: Path | None = None  # None: data_dir/logs/tradewarden.jsonl
+    console: bool = True
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.strip().upper()
+        if upper not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return upper
+
+
+class AppConfig(Section):
+    """The whole configuration. Build it with :func:`tradewarden.config.load_config`."""
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    instrument: InstrumentConfig = Field(default_factory=InstrumentConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
+    risk: dict[str, Any] = Field(default_factory=dict)  # validated by tradewarden.risk
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @property
+    def database_url(self) -> str:
+        """The configured URL, or the SQLite file under the data directory."""
+        return self.database.url or f"sqlite:///{self.data_dir / 'tradewarden.db'}"
+
+    @property
+    def log_file(self) -> Path:
+        """The configured log file, or ``data_dir/logs/tradewarden.jsonl``."""
+        return self.logging.file or self.data_dir / "logs" / "tradewarden.jsonl"
