@@ -2,22 +2,30 @@
 
 It reads the uniform CSV of the project's shared data (``timestamp,open,high,low,close,volume``, UTC
 milliseconds) and Binance's public kline CSVs, validates every row (one clear message naming file, line
-and problem), reports gaps without filling them, and resamples to higher timeframes. Later issues add the
-candle store, the shared Redis cache and the live feeds here.
+and problem), reports gaps without filling them, and resamples to higher timeframes. It also owns the
+candle store (Parquet on disk, or SQL), file imports, the shared Redis candle cache, exchange access through
+ccxt with one retry policy, history downloads and the market-data feeds (ccxt.pro live, file replay).
 """
 
 from tradewarden.data.files import CandleFileError, load_candles, read_candle_file
 from tradewarden.data.resample import resample
+from tradewarden.data.feed_replay import ReplayFeed
 from tradewarden.data.sample import SAMPLE_SYMBOL, SAMPLE_TIMEFRAME, sample_path
+from tradewarden.data.store import CandleStore, SeriesInfo, StoreError, open_store
 from tradewarden.data.validation import Gap, find_gaps
 
 __all__ = [
     "SAMPLE_SYMBOL",
     "SAMPLE_TIMEFRAME",
     "CandleFileError",
+    "CandleStore",
+    "ReplayFeed",
+    "SeriesInfo",
+    "StoreError",
     "Gap",
     "find_gaps",
     "load_candles",
+    "open_store",
     "read_candle_file",
     "resample",
     "sample_path",

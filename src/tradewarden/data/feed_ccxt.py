@@ -1,0 +1,421 @@
+"""The live :class:`~tradewarden.domain.ports.MarketDataFeed` over ccxt.pro WebSockets, with REST as backup.
+
+Guarantee: each closed candle is yielded exactly once, in open-time order, whatever the connection does.
+
+* **When is a candle closed?** ccxt.pro's ``watch_ohlcv`` returns candles including the one still forming
+  and drops the exchange's "final" flag (Binance ``k.x``). So a candle counts as closed once a candle with a
+  later open time has been seen on the same connection: exchanges send the last update of a bar before the
+  first update of the next, so the value we hold is final. Over REST the last row of a kline answer is the
+  forming bar and is held back for the same reason. The cost: a bar is delivered when the next bar's first
+  update arrives (Binance sends it at the boundary), not a timer tick earlier.
+* **Heartbeat watchdog**: no WebSocket message for ``heartbeat_s`` (default 10 s) → ``FeedStale``, the
+  connections are dropped and reopened with exponential backoff and jitter.
+* **Backfill**: after every (re)connect, and whenever a candle arrives that does not follow the last one
+  delivered, the missing closed candles are fetched over REST and delivered first (``CandleBackfilled``).
+  Candles still forming when a connection died are discarded and re-read, never trusted.
+* **REST fallback**: after ``failures_before_fallback`` failed connections in a row the feed polls REST
+  (``FeedFallbackRest``) and probes WebSockets every ``ws_probe_s``; the first probe that gets data switches
+  back (``FeedRecovered``).
+* **Validation**: every raw kline frame and every OHLCV row is checked (:mod:`tradewarden.data.messages`);
+  malformed ones are counted (``rejected``), logged and skipped (``MessageRejected``).
+* **Health**: ``healthy`` turns false when no data (WebSocket or REST) arrived for ``stale_limit_s``, so the
+  runtime can stop opening positions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ccxt
+
+from tradewarden.data.cache import RedisCandleCache
+from tradewarden.data.messages import RejectedMessageError, check_raw, row_to_candle
+from tradewarden.data.retry import RetryPolicy
+from tradewarden.domain.candles import Candle, timeframe_ms
+from tradewarden.domain.ports import EventSink
+
+log = logging.getLogger(__name__)
+
+_END = object()  # queue sentinel: the feed was closed
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    heartbeat_s: float = 10.0
+    stale_limit_s: float = 60.0
+    reconnect_base_s: float = 0.5
+    reconnect_cap_s: float = 15.0
+    failures_before_fallback: int = 3
+    rest_poll_s: float = 5.0
+    ws_probe_s: float = 30.0
+    page_limit: int = 1000
+
+
+@dataclass
+class _Sub:
+    symbol: str
+    timeframe: str
+    step: int
+    last_ts: int | None
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    pending: dict[int, Candle] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    delivered: int = 0
+
+
+class _StaleError(Exception):
+    pass
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class CcxtFeed:
+    """Closed candles from a ``ccxt.pro`` exchange object (which also serves the REST calls)."""
+
+    def __init__(
+        self,
+        exchange: Any,
+        *,
+        sink: EventSink | None = None,
+        settings: FeedSettings | None = None,
+        retry: RetryPolicy | None = None,
+        cache: RedisCandleCache | None = None,
+        name: str | None = None,
+        clock_ms: Callable[[], int] = _wall_ms,
+    ) -> None:
+        self.exchange = exchange
+        self.name = name or str(getattr(exchange, "id", "exchange"))
+        self.sink = sink
+        self.settings = settings or FeedSettings()
+        self.retry = retry or RetryPolicy(
+            sink=sink, exchange=exchange, max_total_s=30.0, async_sleep=asyncio.sleep
+        )
+        self.cache = cache
+        self.clock_ms = clock_ms
+        self.rejected = 0
+        self.mode = "idle"  # idle | ws | rest
+        self._subs: dict[tuple[str, str], _Sub] = {}
+        self._runner: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._last_data = time.monotonic()
+        self._closing = False
+        self._rng = random.Random()
+        self._install_guards()
+
+    # -- the MarketDataFeed interface ---------------------------------------------------------------
+    @property
+    def healthy(self) -> bool:
+        return not self._closing and time.monotonic() - self._last_data <= self.settings.stale_limit_s
+
+    async def history(self, symbol: str, timeframe: str, limit: int) -> Sequence[Candle]:
+        """The latest ``limit`` closed candles over REST (the forming one is left out)."""
+        step = timeframe_ms(timeframe)
+        now = await self.retry.acall(self.exchange.fetch_time, label="fetch_time")
+        since = int(now) - (limit + 1) * step
+        candles = await self._fetch_closed(symbol, timeframe, since - since % step, server_now=int(now))
+        return candles[-limit:]
+
+    async def ticker(self, symbol: str) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = await self.retry.acall(
+            self.exchange.fetch_ticker, symbol, label="fetch_ticker"
+        )
+        return result
+
+    async def closed_candles(
+        self, symbol: str, timeframe: str, after_ms: int | None = None
+    ) -> AsyncIterator[Candle]:
+        """Closed candles in order. With ``after_ms`` the first is the one after that open time (backfilled
+        if needed); without, the first is the next one to close."""
+        key = (symbol, timeframe)
+        if key in self._subs:
+            raise ValueError(f"{symbol} {timeframe} is already being streamed by this feed")
+        sub = _Sub(symbol, timeframe, timeframe_ms(timeframe), after_ms)
+        self._subs[key] = sub
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name=f"feed-{self.name}")
+        try:
+            while True:
+                item = await sub.queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._subs.pop(key, None)
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in (self._poller, self._runner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        for sub in self._subs.values():
+            sub.queue.put_nowait(_END)
+        with contextlib.suppress(Exception):
+            await self.exchange.close()
+
+    # -- events and validation ----------------------------------------------------------------------
+    def _emit(self, type_: str, **fields: Any) -> None:
+        if self.sink is not None:
+            self.sink.emit(type_, self.clock_ms(), exchange=self.name, **fields)
+
+    def _reject(self, reason: str, symbol: str | None = None) -> None:
+        self.rejected += 1
+        log.warning("%s: rejected market-data message: %s", self.name, reason)
+        self._emit("MessageRejected", symbol=symbol, reason=reason, rejected_total=self.rejected)
+
+    def _install_guards(self) -> None:
+        """Validate raw frames before ccxt parses them, and survive frames ccxt cannot even decode.
+
+        ccxt calls ``exchange.handle_message(client, message)`` for every decoded frame; a frame that
+        starts like JSON but is not makes ccxt's decoder raise inside its receive loop, which would stop
+        the connection silently, so each client's decoder is guarded too.
+        """
+        original_handle = self.exchange.handle_message
+        original_client = self.exchange.client
+
+        def handle_message(client: Any, message: Any) -> Any:
+            try:
+                check_raw(message)
+            except RejectedMessageError as rej:
+                self._reject(rej.reason)
+                return None
+            try:
+                return original_handle(client, message)
+            except Exception as exc:  # ccxt's parser choked on a frame the schema let through
+                self._reject(f"unparseable frame ({type(exc).__name__}: {exc})"[:300])
+                return None
+
+        def client(url: str) -> Any:
+            c = original_client(url)
+            if not getattr(c, "_tradewarden_guarded", False):
+                decode = c.handle_text_or_binary_message
+
+                def guarded(data: Any) -> Any:
+                    try:
+                        return decode(data)
+                    except ValueError as exc:  # json.JSONDecodeError and friends
+                        self._reject(f"undecodable frame ({exc}): {str(data)[:60]!r}")
+                        return None
+
+                c.handle_text_or_binary_message = guarded
+                c._tradewarden_guarded = True
+            return c
+
+        self.exchange.handle_message = handle_message
+        self.exchange.client = client
+
+    def _candles(self, sub: _Sub, rows: Sequence[Any]) -> list[Candle]:
+        out: list[Candle] = []
+        for row in rows:
+            try:
+                out.append(row_to_candle(row, sub.step))
+            except RejectedMessageError as rej:
+                self._reject(rej.reason, sub.symbol)
+        return out
+
+    # -- delivery -------------------------------------------------------------------------------------
+    def _put(self, sub: _Sub, candle: Candle) -> None:
+        sub.last_ts = candle.ts
+        sub.delivered += 1
+        sub.queue.put_nowait(candle)
+        if self.cache is not None:
+            try:
+                self.cache.put(self.name, sub.symbol, sub.timeframe, [candle])
+            except Exception as exc:  # the cache is an optimisation: never let it stop the feed
+                log.warning("%s: cannot write candle cache: %s", self.name, exc)
+
+    async def _deliver(self, sub: _Sub, closed: list[Candle], source: str) -> None:
+        async with sub.lock:
+            for candle in closed:
+                if sub.last_ts is not None and candle.ts <= sub.last_ts:
+                    continue  # already delivered (REST and WebSocket overlap): never twice
+                if sub.last_ts is not None and candle.ts > sub.last_ts + sub.step and source == "ws":
+                    await self._backfill_locked(sub, until=candle.ts)
+                    if candle.ts <= (sub.last_ts or 0):
+                        continue
+                self._put(sub, candle)
+
+    async def _backfill(self, sub: _Sub) -> None:
+        async with sub.lock:
+            await self._backfill_locked(sub, until=None)
+
+    async def _backfill_locked(self, sub: _Sub, until: int | None, announce: bool = True) -> None:
+        """Deliver closed candles after ``sub.last_ts`` (before ``until`` if given) from REST."""
+        if sub.last_ts is None:  # first start: begin after the newest closed candle, deliver nothing
+            recent = await self._fetch_closed(sub.symbol, sub.timeframe, None)
+            sub.last_ts = recent[-1].ts if recent else None
+            return
+        candles = await self._fetch_closed(sub.symbol, sub.timeframe, sub.last_ts + sub.step)
+        fresh = [c for c in candles if c.ts > sub.last_ts and (until is None or c.ts < until)]
+        for c in fresh:
+            self._put(sub, c)
+        if fresh and announce:
+            self._emit(
+                "CandleBackfilled",
+                symbol=sub.symbol,
+                timeframe=sub.timeframe,
+                count=len(fresh),
+                first_ts=fresh[0].ts,
+                last_ts=fresh[-1].ts,
+            )
+
+    async def _fetch_closed(
+        self, symbol: str, timeframe: str, since: int | None, server_now: int | None = None
+    ) -> list[Candle]:
+        """Closed candles from ``since`` (paginated), validated. A row counts as closed when a later row
+        exists, or its close time has passed on the exchange clock (``server_now``)."""
+        step = timeframe_ms(timeframe)
+        sub = self._subs.get((symbol, timeframe)) or _Sub(symbol, timeframe, step, None)
+        out: list[Candle] = []
+        cursor = since
+        while True:
+            rows = await self.retry.acall(
+                self.exchange.fetch_ohlcv,
+                symbol,
+                timeframe,
+                cursor,
+                self.settings.page_limit,
+                label="fetch_ohlcv",
+            )
+            self._last_data = time.monotonic()
+            page = self._candles(sub, rows)
+            if not page:
+                break
+            out.extend(page)
+            if len(rows) < self.settings.page_limit or cursor is None:
+                break
+            cursor = page[-1].ts + step
+        if not out:
+            return out
+        last = out[-1]
+        if server_now is None or last.ts + step > server_now:
+            out.pop()  # the forming bar (or, at worst, a closed bar that the next poll confirms)
+        return out
+
+    # -- the connection state machine ---------------------------------------------------------------
+    async def _run(self) -> None:
+        failures = 0
+        connected_before = False
+        try:
+            while not self._closing:
+                if failures >= self.settings.failures_before_fallback:
+                    self._emit("FeedFallbackRest", failures=failures)
+                    got = await self._rest_mode()
+                else:
+                    event = "FeedReconnected" if connected_before else "FeedConnected"
+                    got = await self._ws_session(event, failures)
+                connected_before = connected_before or got
+                failures = 1 if got else failures + 1
+                if failures < self.settings.failures_before_fallback:
+                    await asyncio.sleep(self._backoff(failures))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a permanent error (bad symbol, auth): hand it to every consumer
+            log.error("%s: market-data feed stopped: %s", self.name, exc)
+            for sub in self._subs.values():
+                sub.queue.put_nowait(exc)
+
+    def _backoff(self, failures: int) -> float:
+        cap = min(self.settings.reconnect_cap_s, self.settings.reconnect_base_s * 2 ** (failures - 1))
+        return self._rng.uniform(cap / 2, cap)
+
+    async def _watch(self) -> dict[str, dict[str, list[Any]]]:
+        pairs = [[s.symbol, s.timeframe] for s in self._subs.values()]
+        if getattr(self.exchange, "has", {}).get("watchOHLCVForSymbols"):
+            result: dict[str, dict[str, list[Any]]] = await self.exchange.watch_ohlcv_for_symbols(pairs)
+            return result
+        if len(pairs) != 1:
+            raise ccxt.NotSupported(f"{self.name} cannot stream several symbols at once through ccxt.pro")
+        rows = await self.exchange.watch_ohlcv(pairs[0][0], pairs[0][1])
+        return {pairs[0][0]: {pairs[0][1]: rows}}
+
+    async def _ws_session(self, first_event: str, failures: int) -> bool:
+        """One WebSocket connection's life; returns whether it delivered any data."""
+        got = False
+        self.mode = "ws" if first_event != "FeedRecovered" else self.mode
+        started = time.monotonic()
+        try:
+            while not self._closing:
+                if not self._subs:
+                    await asyncio.sleep(0.05)
+                    continue
+                try:
+                    data = await asyncio.wait_for(self._watch(), timeout=self.settings.heartbeat_s)
+                except TimeoutError:
+                    raise _StaleError from None
+                self._last_data = time.monotonic()
+                if not got:
+                    got = True
+                    if first_event == "FeedRecovered" and self._poller is not None:
+                        self._poller.cancel()
+                    self.mode = "ws"
+                    for sub in self._subs.values():
+                        sub.pending.clear()  # bars seen on a dead connection may be incomplete
+                    self._emit(first_event, attempts=failures, waited_s=round(time.monotonic() - started, 3))
+                    for sub in list(self._subs.values()):
+                        await self._backfill(sub)
+                await self._on_ws_data(data)
+        except _StaleError:
+            self._emit("FeedStale", silence_s=self.settings.heartbeat_s, mode="ws", had_data=got)
+        except ccxt.NetworkError as exc:
+            log.warning("%s: WebSocket failed: %s", self.name, exc)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.exchange.close_ws_clients()
+        return got
+
+    async def _on_ws_data(self, data: Mapping[str, Mapping[str, Sequence[Any]]]) -> None:
+        for symbol, by_tf in data.items():
+            for timeframe, rows in by_tf.items():
+                sub = self._subs.get((symbol, timeframe))
+                if sub is None:
+                    continue
+                for candle in self._candles(sub, rows):
+                    if sub.last_ts is None or candle.ts > sub.last_ts:
+                        sub.pending[candle.ts] = candle
+                if not sub.pending:
+                    continue
+                newest = max(sub.pending)
+                closed = [sub.pending.pop(t) for t in sorted(sub.pending) if t < newest]
+                if closed:
+                    await self._deliver(sub, closed, "ws")
+
+    async def _rest_mode(self) -> bool:
+        """Poll REST until a WebSocket probe gets data; returns whether it did (it always does, or is
+        cancelled)."""
+        self.mode = "rest"
+        self._poller = asyncio.create_task(self._poll_forever())
+        try:
+            while not self._closing:
+                await asyncio.sleep(self.settings.ws_probe_s)
+                if await self._ws_session("FeedRecovered", 0):
+                    return True
+                self.mode = "rest"
+            return False
+        finally:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._poller
+            self._poller = None
+
+    async def _poll_forever(self) -> None:
+        while True:
+            for sub in list(self._subs.values()):
+                try:
+                    async with sub.lock:
+                        await self._backfill_locked(sub, until=None, announce=False)
+                except ccxt.NetworkError as exc:
+                    log.warning("%s: REST poll failed: %s", self.name, exc)
+            await asyncio.sleep(self.settings.rest_poll_s)

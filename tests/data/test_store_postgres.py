@@ -1,0 +1,48 @@
+"""The SQL candle store against the real PostgreSQL server (unique table names, dropped afterwards)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+
+from tradewarden.data.store import StoreError
+from tradewarden.data.store_sql import SqlCandleStore
+from tradewarden.domain.candles import CandleSeries
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_store() -> Iterator[SqlCandleStore]:
+    try:
+        store = SqlCandleStore(PG_URL, table=f"candles_t{uuid.uuid4().hex[:12]}")
+    except StoreError as exc:
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    try:
+        yield store
+    finally:
+        store.drop_tables()
+        store.close()
+
+
+def test_postgres_round_trip_upsert_and_listing(pg_store: SqlCandleStore, mk: Callable[..., CandleSeries]) -> None:
+    s = mk(3000)
+    assert pg_store.write("binance", s) == 3000
+    newer = mk(10, start=int(s.ts[-5]), seed=3)
+    pg_store.write("binance", newer)
+    back = pg_store.load("binance", "BTC/USDT", "1m")
+    assert len(back) == 3005
+    assert np.array_equal(back.ts[:2995], s.ts[:2995])
+    assert back.close[-10:].tolist() == newer.close.tolist()
+    pg_store.add_exchange_gap("binance", "BTC/USDT", "1m", 1, 2)
+    (info,) = pg_store.series()
+    assert (info.count, info.first_ts, info.exchange_gaps) == (3005, int(s.ts[0]), [(1, 2)])
+
+
+def test_unreachable_database_gives_clear_error() -> None:
+    with pytest.raises(StoreError, match=r"cannot open candle store postgresql://postgres:\*\*\*@127.0.0.1:1/x"):
+        SqlCandleStore("postgresql://postgres:secretpw@127.0.0.1:1/x")
