@@ -27,9 +27,13 @@ class DatabaseError(RuntimeError):
 
 
 def default_data_dir() -> Path:
-    """``$TRADEWARDEN_DATA_DIR`` if set, else ``~/.local/share/tradewarden``."""
-    env = os.environ.get(DATA_DIR_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".local" / "share" / "tradewarden"
+    """``$TRADEWARDEN_DATA_DIR``, else ``$XDG_DATA_HOME/tradewarden``, else ``~/.local/share/tradewarden``
+    (the same default as :func:`tradewarden.config.default_data_dir`)."""
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "tradewarden"
 
 
 def default_url(data_dir: Path) -> str:
