@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 #: exchange option names that would smuggle credentials past the environment/secrets-file rule
 _CREDENTIAL_OPTION_NAMES = frozenset(
@@ -19,6 +19,8 @@ _CREDENTIAL_OPTION_NAMES = frozenset(
 _SYMBOL = re.compile(r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?$")
 
 ParamValue = float | int | str | bool
+# "~/data/x.csv" in a config file means the user's home, as it would on a command line
+UserPath = Annotated[Path, AfterValidator(Path.expanduser)]
 # the fill model's unit is 0.01 bps, so finer fees are an error rather than a silent rounding
 Bps = Annotated[Decimal, Field(ge=0, decimal_places=2, allow_inf_nan=False)]
 Pct = Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False)]
@@ -37,23 +39,17 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _expand_home(cls, value: Any) -> Any:
-        # "~/data/x.csv" in a config file means the user's home, as it would on a command line
-        return value.expanduser() if isinstance(value, Path) else value
-
 
 class StrategyConfig(Section):
     name: str = Field("donchian", min_length=1)
     params: dict[str, ParamValue] = Field(default_factory=dict)
-    params_file: Path | None = None
+    params_file: UserPath | None = None
 
 
 class MarketConfig(Section):
     symbol: str = "BTC/USDT"
     timeframe: str = "1h"
-    data: Path | None = None  # None: the bundled BTC/USDT 1h sample
+    data: UserPath | None = None  # None: the bundled BTC/USDT 1h sample
 
     @field_validator("symbol")
     @classmethod
@@ -101,7 +97,7 @@ class BacktestConfig(Section):
     stop_loss_pct: Pct | None = None
     take_profit_pct: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     trailing_stop_pct: Pct | None = None
-    out_dir: Path = Path("runs")
+    out_dir: UserPath = Path("runs")
 
     @model_validator(mode="after")
     def _period(self) -> BacktestConfig:
@@ -118,7 +114,7 @@ class ExchangeConfig(Section):
     urls: dict[str, Any] | None = None  # ccxt "urls" override, e.g. {"api": {"public": ..., "private": ...}}
     options: dict[str, Any] = Field(default_factory=dict)
     sandbox: bool = False
-    secrets_file: Path | None = None
+    secrets_file: UserPath | None = None
 
     @field_validator("options")
     @classmethod
@@ -143,7 +139,7 @@ class RedisConfig(Section):
 
 class LoggingConfig(Section):
     level: str = "INFO"
-    file: Path | None = None  # None: data_dir/logs/tradewarden.jsonl
+    file: UserPath | None = None  # None: data_dir/logs/tradewarden.jsonl
     console: bool = True
 
     @field_validator("level")
@@ -158,7 +154,7 @@ class LoggingConfig(Section):
 class AppConfig(Section):
     """The whole configuration. Build it with :func:`tradewarden.config.load_config`."""
 
-    data_dir: Path = Field(default_factory=default_data_dir)
+    data_dir: UserPath = Field(default_factory=default_data_dir)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
     instrument: InstrumentConfig = Field(default_factory=InstrumentConfig)
