@@ -39,3 +39,10 @@ def test_rows() -> None:
                      ([60000, 1, 2, 0.5, 1.5, float("nan")], "volume"), ([1, 2], "6 fields")]:
         with pytest.raises(RejectedMessageError, match=why):
             row_to_candle(row, 60000)
+
+
+def test_binance_unknown_event_types_are_out_of_schema() -> None:
+    check_raw({"e": "surprise"})  # not checked for other exchanges
+    with pytest.raises(RejectedMessageError, match="unknown event type 'surprise'"):
+        check_raw({"e": "surprise", "payload": [1]}, binance=True)
+    assert check_raw(GOOD, binance=True) == 1

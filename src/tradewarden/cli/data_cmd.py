@@ -5,6 +5,7 @@ Thin: parse options, call :mod:`tradewarden.data`, print. Heavy libraries load i
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,23 +48,19 @@ ExchangeOptsOpt = Annotated[
 
 # -- shared plumbing -------------------------------------------------------------------------------------
 def _load_config(path: Path | None) -> Any:
-    if path is None:
-        return None
-    try:
-        from tradewarden.config import load_config  # type: ignore[attr-defined]
-    except ImportError:
-        raise fail(
-            "configuration files are not supported in this build (tradewarden.config missing)"
-        ) from None
+    """The app config (the file if given, else ``TRADEWARDEN_CONFIG``, the environment and defaults)."""
+    from tradewarden.config import ConfigError, load_config
+
     try:
         return load_config(path)
-    except Exception as exc:
-        raise fail(f"{path}: {exc}") from None
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
 
 
 def _default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "tradewarden"
+    from tradewarden.config import default_data_dir
+
+    return default_data_dir(dict(os.environ))
 
 
 def _open_store(cfg: Any, store: str | None, data_dir: Path | None) -> Any:
@@ -120,7 +117,7 @@ def _exchange_settings(cfg: Any, exchange_id: str | None, options_file: Path | N
     base = settings.ccxt_config()
     base.update(extra)
     merged = settings_from_ccxt_config(settings.id, base)
-    return type(merged)(**{**merged.__dict__, "sandbox": settings.sandbox})
+    return dataclasses.replace(merged, sandbox=settings.sandbox)
 
 
 def _read_options_file(path: Path) -> dict[str, Any]:
@@ -399,7 +396,7 @@ def harness(
 
     cfg = _load_config(config)
     settings = _exchange_settings(cfg, exchange, exchange_options)
-    candle_store = _open_store(cfg, store, data_dir) if (store or data_dir or cfg is not None) else None
+    candle_store = _open_store(cfg, store, data_dir) if (store or data_dir or config) else None
     cache = _open_cache(cfg, redis_url)
     try:
         results = asyncio.run(

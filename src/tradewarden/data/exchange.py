@@ -27,6 +27,7 @@ class ExchangeSettings:
     options: Mapping[str, Any] = field(default_factory=dict)
     api_key: str | None = field(default=None, repr=False)
     api_secret: str | None = field(default=None, repr=False)
+    api_password: str | None = field(default=None, repr=False)  # passphrase (OKX, KuCoin...)
     sandbox: bool = False
     enable_rate_limit: bool = True
     timeout_ms: int = 10_000
@@ -47,6 +48,8 @@ class ExchangeSettings:
             cfg["apiKey"] = self.api_key
         if self.api_secret:
             cfg["secret"] = self.api_secret
+        if self.api_password:
+            cfg["password"] = self.api_password
         return cfg
 
 
@@ -59,6 +62,7 @@ def settings_from_ccxt_config(exchange_id: str, config: Mapping[str, Any]) -> Ex
         options=cfg.pop("options", {}),
         api_key=cfg.pop("apiKey", None),
         api_secret=cfg.pop("secret", None),
+        api_password=cfg.pop("password", None),
         enable_rate_limit=bool(cfg.pop("enableRateLimit", True)),
         timeout_ms=int(cfg.pop("timeout", 10_000)),
         extra=cfg,
@@ -85,6 +89,7 @@ def settings_from_config(cfg: Any, exchange_id: str | None = None) -> ExchangeSe
         options=dict(get("options", {})) if same else {},
         api_key=get("api_key") if same else None,
         api_secret=get("api_secret") if same else None,
+        api_password=get("api_password") if same else None,
         sandbox=bool(get("sandbox", False)) if same else False,
     )
 

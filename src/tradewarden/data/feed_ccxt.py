@@ -68,6 +68,7 @@ class _Sub:
     pending: dict[int, Candle] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     delivered: int = 0
+    suspect: bool = False  # a frame was rejected: read the next closed bars over REST, not from the stream
 
 
 class _StaleError(Exception):
@@ -108,6 +109,9 @@ class CcxtFeed:
         self._poller: asyncio.Task[None] | None = None
         self._last_data = time.monotonic()
         self._closing = False
+        # the exchange clock as the latest kline event time ``E`` (kline frames only: other streams may be
+        # stamped by another clock); a bar whose close time it has passed is closed
+        self._kline_clock = 0
         self._rng = random.Random()
         self._install_guards()
 
@@ -119,9 +123,18 @@ class CcxtFeed:
     async def history(self, symbol: str, timeframe: str, limit: int) -> Sequence[Candle]:
         """The latest ``limit`` closed candles over REST (the forming one is left out)."""
         step = timeframe_ms(timeframe)
-        now = await self.retry.acall(self.exchange.fetch_time, label="fetch_time")
-        since = int(now) - (limit + 1) * step
-        candles = await self._fetch_closed(symbol, timeframe, since - since % step, server_now=int(now))
+        sub = _Sub(symbol, timeframe, step, None)
+        page = self.settings.page_limit
+        rows = await self._fetch(symbol, timeframe, None, min(limit + 1, page))
+        candles = self._candles(sub, rows)[:-1]  # the newest row is the candle still forming
+        while candles and len(candles) < limit and len(rows) == min(limit + 1, page):
+            first = candles[0].ts
+            want = min(limit - len(candles), page)
+            rows = await self._fetch(symbol, timeframe, first - want * step, want)
+            older = [c for c in self._candles(sub, rows) if c.ts < first]
+            if not older:
+                break
+            candles = older + candles
         return candles[-limit:]
 
     async def ticker(self, symbol: str) -> Mapping[str, Any]:
@@ -172,6 +185,8 @@ class CcxtFeed:
 
     def _reject(self, reason: str, symbol: str | None = None) -> None:
         self.rejected += 1
+        for sub in self._subs.values():
+            sub.suspect = True  # the lost frame may have been a bar's final update
         log.warning("%s: rejected market-data message: %s", self.name, reason)
         self._emit("MessageRejected", symbol=symbol, reason=reason, rejected_total=self.rejected)
 
@@ -182,15 +197,18 @@ class CcxtFeed:
         starts like JSON but is not makes ccxt's decoder raise inside its receive loop, which would stop
         the connection silently, so each client's decoder is guarded too.
         """
+        binance = self.name.startswith("binance")  # Binance-shaped raw frames: check their event types
         original_handle = self.exchange.handle_message
         original_client = self.exchange.client
 
         def handle_message(client: Any, message: Any) -> Any:
             try:
-                check_raw(message)
+                event_ms = check_raw(message, binance=binance)
             except RejectedMessageError as rej:
                 self._reject(rej.reason)
                 return None
+            if event_ms is not None and event_ms > self._kline_clock:
+                self._kline_clock = event_ms
             try:
                 return original_handle(client, message)
             except Exception as exc:  # ccxt's parser choked on a frame the schema let through
@@ -257,7 +275,7 @@ class CcxtFeed:
             recent = await self._fetch_closed(sub.symbol, sub.timeframe, None)
             sub.last_ts = recent[-1].ts if recent else None
             return
-        candles = await self._fetch_closed(sub.symbol, sub.timeframe, sub.last_ts + sub.step)
+        candles = await self._fetch_closed(sub.symbol, sub.timeframe, sub.last_ts + sub.step, until)
         fresh = [c for c in candles if c.ts > sub.last_ts and (until is None or c.ts < until)]
         for c in fresh:
             self._put(sub, c)
@@ -271,25 +289,28 @@ class CcxtFeed:
                 last_ts=fresh[-1].ts,
             )
 
+    async def _fetch(self, symbol: str, timeframe: str, since: int | None, limit: int) -> list[Any]:
+        rows: list[Any] = await self.retry.acall(
+            self.exchange.fetch_ohlcv, symbol, timeframe, since, limit, label="fetch_ohlcv"
+        )
+        self._last_data = time.monotonic()
+        return rows
+
     async def _fetch_closed(
-        self, symbol: str, timeframe: str, since: int | None, server_now: int | None = None
+        self, symbol: str, timeframe: str, since: int | None, known_closed_before: int | None = None
     ) -> list[Candle]:
-        """Closed candles from ``since`` (paginated), validated. A row counts as closed when a later row
-        exists, or its close time has passed on the exchange clock (``server_now``)."""
+        """Closed candles from ``since`` (paginated; the latest ones when ``None``), validated.
+
+        The exchange's newest row is the candle still forming and is left out, unless it opened before
+        ``known_closed_before`` (the stream already showed it closed). We do not compare with the
+        exchange clock: ``/time`` may follow a different clock than the market (it does on the simulator).
+        """
         step = timeframe_ms(timeframe)
         sub = self._subs.get((symbol, timeframe)) or _Sub(symbol, timeframe, step, None)
         out: list[Candle] = []
         cursor = since
         while True:
-            rows = await self.retry.acall(
-                self.exchange.fetch_ohlcv,
-                symbol,
-                timeframe,
-                cursor,
-                self.settings.page_limit,
-                label="fetch_ohlcv",
-            )
-            self._last_data = time.monotonic()
+            rows = await self._fetch(symbol, timeframe, cursor, self.settings.page_limit)
             page = self._candles(sub, rows)
             if not page:
                 break
@@ -297,11 +318,8 @@ class CcxtFeed:
             if len(rows) < self.settings.page_limit or cursor is None:
                 break
             cursor = page[-1].ts + step
-        if not out:
-            return out
-        last = out[-1]
-        if server_now is None or last.ts + step > server_now:
-            out.pop()  # the forming bar (or, at worst, a closed bar that the next poll confirms)
+        if out and (known_closed_before is None or out[-1].ts >= known_closed_before):
+            out.pop()  # the forming bar
         return out
 
     # -- the connection state machine ---------------------------------------------------------------
@@ -388,7 +406,12 @@ class CcxtFeed:
                 if not sub.pending:
                     continue
                 newest = max(sub.pending)
-                closed = [sub.pending.pop(t) for t in sorted(sub.pending) if t < newest]
+                clock = self._kline_clock
+                closed = [sub.pending.pop(t) for t in sorted(sub.pending) if t < newest or t + sub.step <= clock]
+                if closed and sub.suspect:
+                    sub.suspect = False
+                    async with sub.lock:
+                        await self._backfill_locked(sub, until=closed[-1].ts + sub.step)
                 if closed:
                     await self._deliver(sub, closed, "ws")
 

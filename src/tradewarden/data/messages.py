@@ -83,16 +83,31 @@ def _short_error(err: ValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}"
 
 
-def check_raw(message: Any) -> None:
-    """Validate a raw WebSocket frame if it is a kline event (wrapped or bare); other frames pass."""
+#: Binance event types (field ``e``) a market or user stream may carry; anything else is out of schema
+BINANCE_EVENTS = frozenset({
+    "kline", "trade", "aggTrade", "24hrTicker", "24hrMiniTicker", "1hTicker", "4hTicker", "1dTicker",
+    "depthUpdate", "executionReport", "outboundAccountPosition", "balanceUpdate", "listStatus",
+    "eventStreamTerminated", "externalLockUpdate", "serverShutdown", "markPriceUpdate",
+})
+
+
+def check_raw(message: Any, binance: bool = False) -> int | None:
+    """Validate a raw WebSocket frame if it is a kline event (wrapped or bare); other frames pass, except
+    that with ``binance`` an event of a type Binance does not send is rejected.
+
+    Returns the kline event's time ``E`` (the exchange clock when it sent the frame), else ``None``.
+    """
     body = message.get("data", message) if isinstance(message, dict) and "stream" in message else message
+    if binance and isinstance(body, dict) and "e" in body and body["e"] not in BINANCE_EVENTS:
+        raise RejectedMessageError(f"unknown event type {str(body['e'])[:40]!r}")
     if isinstance(body, dict) and ("k" in body or body.get("e") == "kline"):
         try:
-            KlineEvent.model_validate(body)
+            return KlineEvent.model_validate(body).E
         except ValidationError as err:
             raise RejectedMessageError(f"kline event {_short_error(err)}") from None
-    elif not isinstance(body, dict | list):
+    if not isinstance(body, dict | list):
         raise RejectedMessageError(f"not a JSON object: {str(body)[:60]!r}")
+    return None
 
 
 def row_to_candle(row: Any, step_ms: int) -> Candle:
