@@ -129,6 +129,10 @@ def setup_logging(level: str = "INFO", file: Path | None = None, console: bool =
     crash.propagate = False
     if console:
         root.addHandler(_console_handler())
+    # without a handler, logging falls back to its "last resort" stderr handler, which nothing scrubs
+    crash.addHandler(_mark(logging.NullHandler()))
+    if not root.handlers:
+        root.addHandler(_mark(logging.NullHandler()))
     install_excepthooks()
 
 
