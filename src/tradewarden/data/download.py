@@ -1,6 +1,7 @@
 """History download over REST: paginated, resumable, rate-limit aware.
 
-Only what the store lacks is fetched: the wanted range minus the stored candles minus the ranges the
+Only closed candles are stored (those that opened before the exchange's newest, still-forming candle), and
+only what the store lacks is fetched: the wanted range minus the stored candles minus the ranges the
 exchange is already known to have no candles for. Pages are validated and written to the store every
 ``flush_every`` candles (and on interruption), so a download that dies resumes where it stopped. Ranges the
 exchange answers with no candles (before listing, maintenance windows) are recorded in the store as
@@ -57,10 +58,14 @@ def download(
     policy = retry or RetryPolicy(exchange=exchange)
     step = timeframe_ms(timeframe)
     report = DownloadReport(exchange_name, symbol, timeframe)
-    server_now = int(policy.call(exchange.fetch_time, label="fetch_time"))
+    # the newest kline is the one still forming: everything that opened before it has closed. (Asking
+    # /time instead would trust a clock the market may not follow; the simulator's does not.)
+    newest = policy.call(exchange.fetch_ohlcv, symbol, timeframe, None, 1, label="fetch_ohlcv")
     report.requests += 1
-    last_closed_end = server_now - server_now % step  # a candle opening before this has closed
-    end = min(end_ms, last_closed_end) if end_ms is not None else last_closed_end
+    if not newest:
+        raise ValueError(f"{exchange_name} returns no candles for {symbol} {timeframe}")
+    forming = int(newest[-1][0])
+    end = min(end_ms, forming) if end_ms is not None else forming
     stored = store.load(exchange_name, symbol, timeframe, start_ms, end)
     holes = missing_ranges(
         stored.ts, start_ms, end, step, store.exchange_gaps(exchange_name, symbol, timeframe)
