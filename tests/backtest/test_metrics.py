@@ -129,6 +129,14 @@ def test_drawdown_pct_series() -> None:
     assert drawdown_pct(np.array([], dtype=np.float64)).size == 0
 
 
+def test_equity_within_a_hair_of_zero_still_gives_strict_json() -> None:
+    m = metrics_of([2.2e-308, -1.0])   # the second return, -1 / 2.2e-308, overflows a float
+    json.dumps(m, allow_nan=False)
+    assert value(m, "sharpe") is None
+    assert "not finite" in str(m["sharpe"]["note"])
+    assert value(m, "max_drawdown") == pytest.approx(101.0)   # -1 against the initial 100
+
+
 def test_per_bar_returns_start_from_initial_cash_and_stop_at_ruin() -> None:
     r = per_bar_returns(np.array([110.0, 0.0, 5.0]), 100.0)
     assert r.tolist() == pytest.approx([0.1, -1.0, 0.0])

@@ -65,7 +65,9 @@ def drawdown_pct(equity: npt.NDArray[np.float64], initial: float | None = None) 
     """Drawdown at each bar in percent, ``<= 0``: ``(E_i / max(initial, E_0..E_i) - 1) * 100``.
 
     Pass ``initial`` (the starting cash) so a loss on the very first bar shows as a drawdown; without it
-    the running peak starts at ``E_0``. Where the peak is not positive the drawdown is reported as 0.
+    the running peak starts at ``E_0``. Where the peak is not positive the drawdown is reported as 0; a
+    ratio that overflows (a negative equity against a peak within a hair of zero) is clamped to the most
+    negative finite float, so files and JSON stay valid.
     """
     eq = np.asarray(equity, dtype=np.float64)
     if eq.size == 0:
@@ -74,11 +76,13 @@ def drawdown_pct(equity: npt.NDArray[np.float64], initial: float | None = None) 
     if initial is not None:
         peak = np.maximum(peak, float(initial))
     out = np.zeros_like(eq)
-    np.divide(eq, peak, out=out, where=peak > 0)
+    with np.errstate(over="ignore"):
+        np.divide(eq, peak, out=out, where=peak > 0)
     out -= 1.0
     out[peak <= 0] = 0.0
-    out *= 100.0
-    return out
+    with np.errstate(over="ignore"):
+        out *= 100.0
+    return np.maximum(out, -np.finfo(np.float64).max, out=out)
 
 
 def per_bar_returns(equity: npt.NDArray[np.float64], initial: float) -> npt.NDArray[np.float64]:

@@ -162,8 +162,11 @@ def axes(frame: Frame, unit: str) -> list[str]:
                    f'<text class="ylab" x="{frame.left - 6}" y="{y + 4:.1f}">{escape(_fmt_value(v))}</text>')
     for t, label in time_ticks(frame.t0, frame.t1):
         x = float(frame.x(np.array([t]))[0])
+        # Labels at the very edges are anchored inwards so that none is cut off.
+        anchor = ' style="text-anchor:end"' if x > frame.right - 40 else (
+            ' style="text-anchor:start"' if x < frame.left + 40 else "")
         out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top}" y2="{frame.bottom}"/>'
-                   f'<text class="xlab" x="{x:.1f}" y="{frame.bottom + 17}">{escape(label)}</text>')
+                   f'<text class="xlab" x="{x:.1f}" y="{frame.bottom + 17}"{anchor}>{escape(label)}</text>')
     out.append(f'<rect class="frame" x="{frame.left}" y="{frame.top}" width="{frame.right - frame.left}" '
                f'height="{frame.bottom - frame.top}"/>')
     if unit:

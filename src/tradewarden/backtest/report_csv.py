@@ -86,14 +86,31 @@ def _format_rows(ts: Any, a: Any, a_decimals: Any, b: Any, b_decimals: Any, star
     """Rows ``start..stop-1`` as ``ts,a,b\\n`` into ``buf``; returns the number of bytes written."""
     sa = 10.0**a_decimals
     sb = 10.0**b_decimals
+    million = np.uint64(1_000_000)
+    # Consecutive bar times share all but their last few digits: format the shared head once.
+    head = np.zeros(20, dtype=np.uint8)
+    head_len = 0
+    head_value = np.uint64(0)
     pos = 0
     for i in range(start, stop):
-        pos = _put_uint(buf, pos, np.uint64(ts[i]))
+        t = np.uint64(ts[i])
+        high = t // million
+        if high == 0:
+            pos = _put_uint(buf, pos, t)
+        else:
+            if high != head_value or head_len == 0:
+                head_value = high
+                head_len = _put_uint(head, 0, high)
+            for k in range(head_len):
+                buf[pos + k] = head[k]
+            pos += head_len
+            _put_digits(buf, pos + 6, t - high * million, 6)
+            pos += 6
         buf[pos] = 44  # ','
         pos = _put_fixed(buf, pos + 1, a[i], sa, a_decimals)
         buf[pos] = 44
         pos = _put_fixed(buf, pos + 1, b[i], sb, b_decimals)
-        buf[pos] = 10  # '\n'
+        buf[pos] = 10  # '\\n'
         pos += 1
     return pos
 

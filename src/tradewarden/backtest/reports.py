@@ -143,16 +143,19 @@ def _json_default(obj: Any) -> Any:
 
 def print_summary(console: Console, metrics: Mapping[str, Any], title: str) -> None:
     """The metrics as a rich table: name, value, unit, and a note where one explains the value."""
+    notes = any(_note(entry) for entry in metrics.values())
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("Metric")
     table.add_column("Value", justify="right")
     table.add_column("Unit", style="dim")
-    table.add_column("Note", style="dim")
+    if notes:
+        table.add_column("Note", style="dim")
     for name, entry in metrics.items():
         value = format_metric(entry)
         style = _sign_style(name, entry)
-        table.add_row(LABELS.get(name, name), f"[{style}]{value}[/]" if style else value,
-                      str(_get(entry, "unit", "")), _note(entry))
+        row = [LABELS.get(name, name), f"[{style}]{value}[/]" if style else value,
+               str(_get(entry, "unit", "")), *([_note(entry)] if notes else [])]
+        table.add_row(*row)
     console.print(table)
 
 
@@ -228,6 +231,7 @@ def write_summary_html(path: Path, *, title: str, ts: npt.NDArray[np.int64], clo
     drawdown_svg, _ = charts.line_chart(ts, dd, t_end, 170, "%", "Drawdown in percent", "drawdown",
                                         fill_to=0.0)
 
+    notes = any(_note(entry) for entry in metrics.values())
     fields = {
         "title": escape(title),
         "subtitle": escape(_subtitle(metrics, run_info)),
@@ -238,7 +242,8 @@ def write_summary_html(path: Path, *, title: str, ts: npt.NDArray[np.int64], clo
         "equity_caption": escape(f"Equity at each bar close, in {money}"
                                  + (f"; dashed line: initial cash {initial_f:,.2f}" if initial_f else "")),
         "drawdown_chart": drawdown_svg,
-        "metrics_rows": "".join(_metric_row(k, v) for k, v in metrics.items()),
+        "metrics_rows": "".join(_metric_row(k, v, notes) for k, v in metrics.items()),
+        "note_header": "<th>Note</th>" if notes else "",
         "run_rows": "".join(_run_row(k, v) for k, v in run_info.items()),
         "trades_caption": escape(_trades_caption(len(trades))),
         "trade_rows": _trade_rows(trades),
@@ -278,10 +283,11 @@ def _card(name: str, entry: Any) -> str:
             f'<div class="v{css}">{escape(format_metric(entry) + suffix)}</div></div>')
 
 
-def _metric_row(name: str, entry: Any) -> str:
+def _metric_row(name: str, entry: Any, notes: bool) -> str:
+    note = f"<td>{escape(_note(entry))}</td>" if notes else ""
     return (f"<tr><td>{escape(LABELS.get(name, name))}</td>"
             f"<td class=\"num\">{escape(format_metric(entry))}</td>"
-            f"<td>{escape(str(_get(entry, 'unit', '')))}</td><td>{escape(_note(entry))}</td></tr>")
+            f"<td>{escape(str(_get(entry, 'unit', '')))}</td>{note}</tr>")
 
 
 def _run_row(name: str, value: Any) -> str:
@@ -319,8 +325,8 @@ def _trade_rows(trades: Sequence[Trade]) -> str:
 
 
 def _trade_row(i: int, t: Trade, entry_time: str, exit_time: str) -> str:
-    cells = [str(i + 1), t.side, entry_time, _dec(t.entry_price), exit_time, _dec(t.exit_price),
-             _dec(t.qty), _dec(t.pnl), f"{t.return_pct:.2f}", _dec(t.fees), t.exit_reason]
+    cells = [str(i + 1), t.side, entry_time, _trim(t.entry_price), exit_time, _trim(t.exit_price),
+             _trim(t.qty), _trim(t.pnl), f"{t.return_pct:.2f}", _trim(t.fees), t.exit_reason]
     numeric = {0, 3, 5, 6, 7, 8, 9}
     css = "pos" if t.pnl > 0 else "neg" if t.pnl < 0 else ""
     tds = []
@@ -338,6 +344,11 @@ def _dec(value: Decimal) -> str:
     """Exact plain digits; ``str`` is the fast path, ``format`` only where ``str`` would use an exponent."""
     text = str(value)
     return format(value, "f") if "E" in text else text
+
+
+def _trim(value: Decimal) -> str:
+    """Exact, without trailing zeros (29715.01000000 reads as 29715.01); for the HTML table only."""
+    return _dec(value.normalize()) if value else "0"
 
 
 def _iso_many(ms: Sequence[int]) -> list[str]:
