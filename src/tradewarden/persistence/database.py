@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +48,15 @@ def safe_url(url: str | URL) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable database URL>"
+
+
+def resolve_driver(url: URL) -> URL:
+    """``postgresql://`` means whichever PostgreSQL driver is installed: SQLAlchemy 2.1 assumes psycopg 3,
+    while tradewarden depends on psycopg2 (``psycopg2-binary``)."""
+    if url.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return url.set(drivername="postgresql+psycopg2")
+    return url
 
 
 @contextmanager
@@ -126,7 +136,7 @@ class Database:
                 raise DatabaseError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
             url = default_url(data_dir)
         try:
-            parsed = make_url(url)
+            parsed = resolve_driver(make_url(url))
         except ArgumentError:
             raise DatabaseError(f"not a database URL: {safe_url(url)!r}") from None
         try:

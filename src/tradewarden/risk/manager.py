@@ -79,7 +79,7 @@ class RiskManager:
             self.events.emit("OrderDenied", ts, client_id=order.client_id, symbol=order.symbol,
                              side=order.side.value, qty=order.qty, reason_code=code, message=message)
             self._audit("TRADE_REJECTED", ts, client_id=order.client_id, symbol=order.symbol,
-                        side=order.side.value, type=order.type.value, qty=order.qty, price=order.price,
+                        side=order.side.value, order_type=order.type.value, qty=order.qty, price=order.price,
                         reason_code=code, message=message, state=state)
             return CheckResult(False, code, message)
         approved = verdict.order
@@ -90,7 +90,7 @@ class RiskManager:
         self.counters.approved += 1
         self._dirty = True
         self._audit("TRADE_APPROVED", ts, client_id=approved.client_id, symbol=approved.symbol,
-                    side=approved.side.value, type=approved.type.value, qty=approved.qty,
+                    side=approved.side.value, order_type=approved.type.value, qty=approved.qty,
                     price=approved.price, stop_loss=approved.stop_loss, reduce_only=approved.reduce_only,
                     adjustments=list(verdict.adjustments), state=state)
         return CheckResult(True, order=approved)

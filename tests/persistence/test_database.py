@@ -1,0 +1,142 @@
+"""The Database: opening, migrations, transactions, exact decimals, clear errors (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select
+
+from tradewarden.persistence import Database, DatabaseError, default_data_dir
+from tradewarden.persistence import risk_repo as repo
+from tradewarden.persistence.migrate import head_revision
+from tradewarden.persistence.models import Base, CounterRow
+
+
+def test_first_open_migrates_and_second_does_not(db_url: str | None, tmp_path: Path) -> None:
+    with Database.open(db_url, tmp_path) as db:
+        assert db.migrated
+        assert db.migration.from_revision is None
+        assert db.migration.to_revision == head_revision()
+        tables = set(inspect(db.engine).get_table_names())
+    assert {
+        "kill_switch_events",
+        "risk_breakers",
+        "risk_counters",
+        "risk_cooldowns",
+        "trading_states",
+        "stage_progress",
+        "operator_requests",
+        "alembic_version",
+    } <= tables
+    with Database.open(db_url, tmp_path) as again:
+        assert not again.migrated
+        assert again.migration.from_revision == head_revision()
+
+
+def test_migrations_match_the_models(db_url: str | None, tmp_path: Path) -> None:
+    with Database.open(db_url, tmp_path) as db, db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_sqlite_file_is_under_the_data_dir(tmp_path: Path) -> None:
+    with Database.open(None, tmp_path / "new" / "dir") as db:
+        assert db.url.endswith("new/dir/tradewarden.db")
+    assert (tmp_path / "new" / "dir" / "tradewarden.db").is_file()
+
+
+def test_session_commits_or_rolls_back(db_url: str | None, tmp_path: Path) -> None:
+    with Database.open(db_url, tmp_path) as db:
+        with db.session() as s:
+            repo.save_counters(s, {("peak_equity", "global"): Decimal("10")}, 1)
+        with pytest.raises(RuntimeError), db.session() as s:
+            repo.save_counters(s, {("peak_equity", "global"): Decimal("99")}, 2)
+            raise RuntimeError("boom")
+        with db.session() as s:
+            assert repo.load_counters(s) == {("peak_equity", "global"): Decimal("10")}
+
+
+def test_decimals_are_exact(db_url: str | None, tmp_path: Path) -> None:
+    awkward = Decimal("0.1000000000000000055511151231257827021181583404541015625")
+    with Database.open(db_url, tmp_path) as db:
+        with db.session() as s:
+            s.add(CounterRow(name="x", scope="global", value=awkward, updated_ts=0))
+        with db.session() as s:
+            assert s.scalars(select(CounterRow.value)).one() == awkward
+
+
+def test_kill_switch_history_keeps_who_why_when(db_url: str | None, tmp_path: Path) -> None:
+    with Database.open(db_url, tmp_path) as db:
+        with db.session() as s:
+            assert repo.latest_kill_switch(s) is None
+            repo.record_kill_switch(s, True, "exchange outage", "ops@host", 1000)
+        with db.session() as s:
+            repo.record_kill_switch(s, False, "resolved", "ops@host", 2000)
+        with db.session() as s:
+            latest = repo.latest_kill_switch(s)
+            history = repo.kill_switch_history(s)
+    assert latest == repo.KillSwitchRecord(False, "resolved", "ops@host", 2000)
+    assert [(h.active, h.reason, h.ts) for h in history] == [
+        (False, "resolved", 2000),
+        (True, "exchange outage", 1000),
+    ]
+
+
+def test_only_one_stage_is_active(tmp_path: Path) -> None:
+    def rec(name: str, active: bool) -> repo.StageRecord:
+        z = Decimal(0)
+        return repo.StageRecord(name, active, 0, 0, 0, 0, z, z, z, z)
+
+    with Database.open(None, tmp_path) as db:
+        with db.session() as s:
+            repo.save_stage(s, rec("canary", True))
+        with db.session() as s:
+            repo.save_stage(s, rec("stage1", True))
+        with db.session() as s:
+            assert {r.stage: r.active for r in repo.load_stages(s)} == {"canary": False, "stage1": True}
+
+
+def test_two_processes_opening_a_fresh_database_at_once(tmp_path: Path) -> None:
+    # the write lock taken around check-and-upgrade makes the second opener wait, then find it current
+    results: list[object] = []
+
+    def open_it() -> None:
+        try:
+            with Database.open(None, tmp_path) as db:
+                results.append(db.migrated)
+        except Exception as exc:  # reported below
+            results.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(map(str, results)) == ["False", "False", "True"]
+
+
+def test_unreachable_database_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError) as info:
+        Database.open("postgresql://bob:s3cret@127.0.0.1:1/nowhere", tmp_path)
+    message = str(info.value)
+    assert message.startswith("cannot open database postgresql")
+    assert "bob:***@127.0.0.1:1/nowhere" in message and "refused" in message
+    assert "s3cret" not in message
+
+
+@pytest.mark.parametrize("url", ["not a url", "nosuchdriver://x/y"])
+def test_bad_url_is_a_clear_error(url: str, tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match="database"):
+        Database.open(url, tmp_path)
+
+
+def test_default_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("TRADEWARDEN_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_data_dir() == tmp_path / "xdg" / "tradewarden"
+    monkeypatch.setenv("TRADEWARDEN_DATA_DIR", str(tmp_path / "mine"))
+    assert default_data_dir() == tmp_path / "mine"
