@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 MASK = "***"
@@ -189,9 +189,6 @@ class Scrubber:
         if isinstance(obj, list | tuple):
             return [self.scrub_value(v) for v in obj]
         return obj
-
-    def public_values(self) -> Iterable[str]:
-        return frozenset(self._public)
 
 
 SCRUBBER = Scrubber()
