@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tradewarden.data.cache import CacheError, RedisCandleCache, cache_key, warm_up
-from tradewarden.data.store_parquet import ParquetCandleStore
+from tradewarden.data.store_arrow import ArrowCandleStore
 from tradewarden.domain.candles import Candle, CandleSeries
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -55,7 +55,7 @@ def test_second_instance_reads_what_the_first_wrote(cache: RedisCandleCache, mk:
 
 
 def test_warm_up_from_store_then_rest(cache: RedisCandleCache, tmp_path: Path, mk: Callable[..., CandleSeries]) -> None:
-    store = ParquetCandleStore(tmp_path)
+    store = ArrowCandleStore(tmp_path)
     s = mk(60)
     store.write("binance", s[:40])
     calls: list[tuple[str, str, int]] = []

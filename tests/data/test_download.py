@@ -13,7 +13,7 @@ import pytest
 
 from tradewarden.data.download import download
 from tradewarden.data.retry import RetryPolicy
-from tradewarden.data.store_parquet import ParquetCandleStore
+from tradewarden.data.store_arrow import ArrowCandleStore
 
 sim_testing = pytest.importorskip("tradewarden.simulator.testing")
 SYMBOL, TF, HOUR = "BTC/USDT", "1h", 3_600_000
@@ -45,7 +45,7 @@ def policy(exchange: Any, events: Events | None = None) -> tuple[RetryPolicy, li
     return RetryPolicy(sink=events, exchange=exchange, sleep=sleeps.append, rng=random.Random(1)), sleeps
 
 
-def assert_store_matches_sim(store: ParquetCandleStore, sim: Any) -> None:
+def assert_store_matches_sim(store: ArrowCandleStore, sim: Any) -> None:
     want = sim.closed_candles(SYMBOL)
     got = store.load("binance", SYMBOL, TF)
     assert got.ts.tolist() == [c.ts for c in want]
@@ -55,7 +55,7 @@ def assert_store_matches_sim(store: ParquetCandleStore, sim: Any) -> None:
 
 def test_paginated_download_stores_exactly_the_closed_candles_and_reports_exchange_gap(
         tmp_path: Path, sim: Any, exchange: Any) -> None:
-    store = ParquetCandleStore(tmp_path)
+    store = ArrowCandleStore(tmp_path)
     first = sim.closed_candles(SYMBOL)[0].ts
     progress: list[tuple[int, int]] = []
     report = download(exchange, store, "binance", SYMBOL, TF, first - 5 * HOUR, retry=policy(exchange)[0],
@@ -73,7 +73,7 @@ def test_paginated_download_stores_exactly_the_closed_candles_and_reports_exchan
 
 
 def test_interrupted_download_resumes_with_only_the_rest(tmp_path: Path, sim: Any, exchange: Any) -> None:
-    store = ParquetCandleStore(tmp_path)
+    store = ArrowCandleStore(tmp_path)
     first = sim.closed_candles(SYMBOL)[0].ts
     # the 4th page fails with an error that is not retried, as a crash or Ctrl-C would stop the run
     p, _ = policy(exchange)
@@ -99,7 +99,7 @@ def test_interrupted_download_resumes_with_only_the_rest(tmp_path: Path, sim: An
 
 def test_rate_limits_and_server_errors_are_retried_with_retry_after(tmp_path: Path, sim: Any,
                                                                      exchange: Any) -> None:
-    store = ParquetCandleStore(tmp_path)
+    store = ArrowCandleStore(tmp_path)
     first = sim.closed_candles(SYMBOL)[0].ts
     events = Events()
     p, sleeps = policy(exchange, events)
@@ -120,6 +120,6 @@ def test_ban_longer_than_budget_gives_up_with_clear_error(tmp_path: Path, sim: A
     p = RetryPolicy(sink=events, exchange=exchange, sleep=lambda s: None, max_total_s=30)
     sim.inject("ban", count=5, retry_after=120, path="klines")
     with pytest.raises(ccxt.DDoSProtection):
-        download(exchange, ParquetCandleStore(tmp_path), "binance", SYMBOL, TF, 0, retry=p)
+        download(exchange, ArrowCandleStore(tmp_path), "binance", SYMBOL, TF, 0, retry=p)
     assert [t for t, _ in events.items] == ["ExchangeGaveUp"]
     sim.clear_faults()

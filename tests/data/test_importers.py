@@ -15,7 +15,7 @@ import pytest
 
 from tradewarden.data.files import CandleFileError
 from tradewarden.data.importers import import_files, read_any
-from tradewarden.data.store_parquet import ParquetCandleStore
+from tradewarden.data.store_arrow import ArrowCandleStore
 from tradewarden.domain.candles import CandleSeries
 
 Mk = Callable[..., CandleSeries]
@@ -53,14 +53,14 @@ def test_import_directory_of_mixed_formats_into_store(tmp_path: Path, mk: Mk) ->
     lines = "\n".join(f"{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},{r[5]},{r[0] + 3_599_999},0,1,0,0,0" for r in rows(s))
     with zipfile.ZipFile(src / "BTCUSDT-1h-2024-01.zip", "w") as zf:
         zf.writestr("BTCUSDT-1h-2024-01.csv", lines + "\n")
-    store = ParquetCandleStore(tmp_path / "store")
+    store = ArrowCandleStore(tmp_path / "store")
     done = import_files(store, "binance", src)
     assert sorted((d.symbol, d.rows) for d in done) == [("BTC/USDT", 50), ("ETH/USDT", 50)]
     assert np.allclose(store.load("binance", "BTC/USDT", "1h").close, s.close)
 
 
 def test_import_shared_uniform_csv(tmp_path: Path, shared_data: Path) -> None:
-    store = ParquetCandleStore(tmp_path)
+    store = ArrowCandleStore(tmp_path)
     (done,) = import_files(store, "binance", shared_data / "BTCUSDT-1m-2024-04-02_2024-04-07.csv")
     assert (done.symbol, done.timeframe, done.rows) == ("BTC/USDT", "1m", 7207)
     (info,) = store.series()
@@ -74,7 +74,7 @@ def test_bad_file_stops_import_before_any_write(tmp_path: Path, mk: Mk) -> None:
     bad = rows(mk(5))
     bad[3][2] = -1.0  # negative high
     (src / "BBB_USDT-1m.json").write_text(json.dumps(bad))
-    store = ParquetCandleStore(tmp_path / "store")
+    store = ArrowCandleStore(tmp_path / "store")
     with pytest.raises(CandleFileError, match=r"BBB_USDT-1m.json: row 3: prices must be positive"):
         import_files(store, "binance", src)
     assert store.series() == []
@@ -106,4 +106,4 @@ def test_feather_without_date_column(tmp_path: Path) -> None:
 
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(CandleFileError, match="not found"):
-        import_files(ParquetCandleStore(tmp_path), "binance", tmp_path / "nope")
+        import_files(ArrowCandleStore(tmp_path), "binance", tmp_path / "nope")

@@ -1,4 +1,4 @@
-"""The candle stores: Parquet (default) and SQL (SQLite here, PostgreSQL in test_store_postgres)."""
+"""The candle stores: Arrow IPC files (default) and SQL (SQLite here, PostgreSQL in test_store_postgres)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tradewarden.data.store import CandleStore, StoreError, merge, missing_ranges, open_store
-from tradewarden.data.store_parquet import ParquetCandleStore
+from tradewarden.data.store_arrow import ArrowCandleStore
 from tradewarden.data.store_sql import SqlCandleStore
 from tradewarden.domain.candles import CandleSeries
 
@@ -17,10 +17,10 @@ MIN = 60_000
 T0 = 1_704_067_200_000
 
 
-@pytest.fixture(params=["parquet", "sqlite"])
+@pytest.fixture(params=["arrow", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> CandleStore:
-    if request.param == "parquet":
-        return ParquetCandleStore(tmp_path / "candles")
+    if request.param == "arrow":
+        return ArrowCandleStore(tmp_path / "candles")
     return SqlCandleStore(f"sqlite:///{tmp_path / 'candles.db'}")
 
 
@@ -98,8 +98,8 @@ def test_merge_prefers_new_values(mk: Callable[..., CandleSeries]) -> None:
 
 
 def test_open_store_picks_implementation(tmp_path: Path) -> None:
-    assert isinstance(open_store(None, tmp_path), ParquetCandleStore)
-    assert isinstance(open_store(str(tmp_path / "x")), ParquetCandleStore)
+    assert isinstance(open_store(None, tmp_path), ArrowCandleStore)
+    assert isinstance(open_store(str(tmp_path / "x")), ArrowCandleStore)
     assert isinstance(open_store(f"sqlite:///{tmp_path / 'c.db'}"), SqlCandleStore)
     with pytest.raises(StoreError, match="no candle store"):
         open_store(None)
@@ -108,10 +108,10 @@ def test_open_store_picks_implementation(tmp_path: Path) -> None:
         open_store(tmp_path / "file")
 
 
-def test_corrupt_parquet_file_is_named(tmp_path: Path, mk: Callable[..., CandleSeries]) -> None:
-    store = ParquetCandleStore(tmp_path)
+def test_corrupt_arrow_file_is_named(tmp_path: Path, mk: Callable[..., CandleSeries]) -> None:
+    store = ArrowCandleStore(tmp_path)
     store.write("binance", mk(3))
-    part = next(tmp_path.rglob("2024-01.parquet"))
-    part.write_bytes(b"not parquet")
-    with pytest.raises(StoreError, match="2024-01.parquet: unreadable candle file"):
+    part = next(tmp_path.rglob("2024-01.arrow"))
+    part.write_bytes(b"not arrow")
+    with pytest.raises(StoreError, match="2024-01.arrow: unreadable candle file"):
         store.load("binance", "BTC/USDT", "1m")

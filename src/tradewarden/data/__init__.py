@@ -3,7 +3,7 @@
 It reads the uniform CSV of the project's shared data (``timestamp,open,high,low,close,volume``, UTC
 milliseconds) and Binance's public kline CSVs, validates every row (one clear message naming file, line
 and problem), reports gaps without filling them, and resamples to higher timeframes. It also owns the
-candle store (Parquet on disk, or SQL), file imports, the shared Redis candle cache, exchange access through
+candle store (Arrow IPC files on disk, or SQL), file imports, the shared Redis candle cache, exchange access through
 ccxt with one retry policy, history downloads and the market-data feeds (ccxt.pro live, file replay).
 """
 

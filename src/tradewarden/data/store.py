@@ -1,6 +1,6 @@
 """The candle store: where downloaded and imported candles live, keyed by exchange, symbol and timeframe.
 
-Two implementations share one protocol: :class:`~tradewarden.data.store_parquet.ParquetCandleStore`, the
+Two implementations share one protocol: :class:`~tradewarden.data.store_arrow.ArrowCandleStore`, the
 embedded default on local disk, and :class:`~tradewarden.data.store_sql.SqlCandleStore` for PostgreSQL (or
 any SQLAlchemy URL) when several machines share the data. :func:`open_store` picks one from a URL or path.
 """
@@ -74,22 +74,22 @@ class CandleStore(Protocol):
 def open_store(target: str | Path | None, data_dir: str | Path | None = None) -> CandleStore:
     """A store from a SQLAlchemy URL (``postgresql://...``, ``sqlite:///...``) or a directory path.
 
-    ``None`` means the default: a Parquet store in ``<data_dir>/candles``.
+    ``None`` means the default: an Arrow IPC store in ``<data_dir>/candles``.
     """
     if target is None or str(target) == "":
         if data_dir is None:
             raise StoreError("no candle store given: pass --store/--db-url or --data-dir")
-        from tradewarden.data.store_parquet import ParquetCandleStore
+        from tradewarden.data.store_arrow import ArrowCandleStore
 
-        return ParquetCandleStore(Path(data_dir) / "candles")
+        return ArrowCandleStore(Path(data_dir) / "candles")
     text = str(target)
     if "://" in text:
         from tradewarden.data.store_sql import SqlCandleStore
 
         return SqlCandleStore(text)
-    from tradewarden.data.store_parquet import ParquetCandleStore
+    from tradewarden.data.store_arrow import ArrowCandleStore
 
-    return ParquetCandleStore(Path(text))
+    return ArrowCandleStore(Path(text))
 
 
 def from_columns(cols: Sequence[np.ndarray], symbol: str, timeframe: str) -> CandleSeries:
