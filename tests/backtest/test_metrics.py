@@ -19,6 +19,7 @@ from tradewarden.backtest.metrics import (
     compute_metrics,
     drawdown_pct,
     per_bar_returns,
+    trade_returns_pct,
 )
 
 DAY = 86_400_000
@@ -154,6 +155,15 @@ def test_trade_metrics_by_hand() -> None:
     assert value(m, "avg_trade_return") == pytest.approx((30 - 10 + 20 + 0 - 10) / 5)
     assert value(m, "exposure") == pytest.approx(25.0)       # 3 of 12 bars
     assert m["exposure"]["unit"] == "% of bars in a position"
+
+
+def test_trade_returns_match_the_trade_definition() -> None:
+    trades = [trade("30"), trade("-7.5", entry="29000.12", qty="0.00123"), trade("0.00000001", qty="3"),
+              trade("5", qty="0")]
+    got = trade_returns_pct(trades).tolist()
+    assert got == pytest.approx([t.return_pct for t in trades], rel=1e-12)
+    assert got[3] == 0.0                                  # zero cost: defined as 0, like Trade.return_pct
+    assert trade_returns_pct([]).size == 0
 
 
 def test_no_trades_and_flat_equity_give_zeros_not_nan() -> None:

@@ -46,7 +46,8 @@ import numpy.typing as npt
 
 from tradewarden.domain.trades import Trade
 
-__all__ = ["Trade", "bars_per_year", "compute_metrics", "drawdown_pct", "per_bar_returns"]
+__all__ = ["Trade", "bars_per_year", "compute_metrics", "drawdown_pct", "per_bar_returns",
+           "trade_returns_pct"]
 
 DAY_MS = 86_400_000
 YEAR_MS = 365 * DAY_MS
@@ -96,6 +97,22 @@ def per_bar_returns(equity: npt.NDArray[np.float64], initial: float) -> npt.NDAr
     np.divide(eq, prev, out=out, where=prev > 0)
     out -= 1.0
     out[prev <= 0] = 0.0
+    return out
+
+
+def trade_returns_pct(trades: Sequence[Trade]) -> npt.NDArray[np.float64]:
+    """``Trade.return_pct`` of every trade (``pnl / (entry_price * qty) * 100``, 0 for a zero cost).
+
+    Same formula, in float arithmetic: a Decimal division per trade costs ~2-4 us, too much for 10,000
+    trades in a report that must take milliseconds, and a percentage needs no 28-digit precision.
+    """
+    n = len(trades)
+    pnl = np.fromiter((float(t.pnl) for t in trades), dtype=np.float64, count=n)
+    cost = np.fromiter((float(t.entry_price) for t in trades), dtype=np.float64, count=n)
+    cost *= np.fromiter((float(t.qty) for t in trades), dtype=np.float64, count=n)
+    out = np.zeros(n, dtype=np.float64)
+    np.divide(pnl, cost, out=out, where=cost != 0)
+    out *= 100.0
     return out
 
 
@@ -239,7 +256,7 @@ def _trade_metrics(trades: Sequence[Trade], money: str) -> dict[str, dict[str, A
     gross_loss = -sum(losses, Decimal(0))
     count = len(trades)
     pf = _ratio(float(gross_profit), float(gross_loss), "no losing trade")
-    avg = sum(t.return_pct for t in trades) / count if count else 0.0
+    avg = float(trade_returns_pct(trades).mean()) if count else 0.0
     return {
         "win_rate": {"value": _r(len(wins) / count * 100.0) if count else 0.0, "unit": "%"},
         "profit_factor": {**pf, "unit": "ratio"},

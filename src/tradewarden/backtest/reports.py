@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tradewarden.backtest import report_charts as charts
-from tradewarden.backtest.metrics import Trade, drawdown_pct
+from tradewarden.backtest.metrics import Trade, drawdown_pct, trade_returns_pct
 from tradewarden.backtest.report_csv import write_columns_csv
 
 __all__ = [
@@ -80,12 +80,13 @@ def write_trades_csv(path: Path, trades: Sequence[Trade]) -> None:
     """``trades.csv``: a header and one row per trade (see ``TRADE_COLUMNS``); decimals written exactly."""
     entry_iso = _iso_many([t.entry_ts for t in trades])
     exit_iso = _iso_many([t.exit_ts for t in trades])
+    returns = trade_returns_pct(trades).tolist()
     text = _csv_field  # symbols and reasons are plain words, but quote them properly if ever they are not
     lines = [",".join(TRADE_COLUMNS)]
     lines.extend(
         f"{text(t.symbol)},{text(t.side)},{entry_iso[i]},{t.entry_ts},{exit_iso[i]},{t.exit_ts},"
         f"{_dec(t.entry_price)},{_dec(t.exit_price)},{_dec(t.qty)},{_dec(t.pnl)},{_dec(t.fees)},"
-        f"{t.return_pct:.6f},{text(t.exit_reason)}"
+        f"{returns[i]:.6f},{text(t.exit_reason)}"
         for i, t in enumerate(trades))
     lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
