@@ -39,7 +39,9 @@ def assert_conserved(ex: Exchange) -> None:
 def test_market_buy_fills_at_the_ask_and_charges_the_fee_in_base(core: Exchange) -> None:
     m = core.markets["BTCUSDT"]
     ask = m.ask
-    o, fills, _ = core.engine.place({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"})
+    o, fills, _ = core.engine.place(
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    )
     assert o.status == "FILLED" and len(fills) == 1  # type: ignore[attr-defined]
     assert fills[0].price == ask  # type: ignore[attr-defined]
     assert core.account.fees == {"BTC": Decimal("0.00001000")}
@@ -75,10 +77,24 @@ def test_stop_loss_limit_waits_for_its_trigger(core: Exchange) -> None:
     m = core.markets["BTCUSDT"]
     stop = m.last_price - Decimal(1)
     with pytest.raises(BinanceError, match="trigger immediately"):
-        order(core, side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC", quantity="0.1",
-              price=str(stop), stopPrice=str(m.last_price + 1))
-    o, fills, _ = order(core, side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC", quantity="0.1",
-                        price=str(stop - 50), stopPrice=str(stop))
+        order(
+            core,
+            side="SELL",
+            type="STOP_LOSS_LIMIT",
+            timeInForce="GTC",
+            quantity="0.1",
+            price=str(stop),
+            stopPrice=str(m.last_price + 1),
+        )
+    o, fills, _ = order(
+        core,
+        side="SELL",
+        type="STOP_LOSS_LIMIT",
+        timeInForce="GTC",
+        quantity="0.1",
+        price=str(stop - 50),
+        stopPrice=str(stop),
+    )
     assert not fills and o.working_time == -1  # type: ignore[attr-defined]
     for _ in range(48):
         core.step(1)
@@ -92,7 +108,7 @@ def test_stop_loss_limit_waits_for_its_trigger(core: Exchange) -> None:
 def test_volume_share_makes_big_orders_fill_partially(core: Exchange) -> None:
     core.engine.volume_share = Decimal("0.00001")
     cap = core.markets["BTCUSDT"].step_capacity(core.engine.volume_share)
-    o, fills, _ = order(core, side="BUY", type="MARKET", quantity="0.2")
+    o, _, _ = order(core, side="BUY", type="MARKET", quantity="0.2")
     assert o.status == "EXPIRED" and o.executed == cap and 0 < cap < Decimal("0.2")  # type: ignore[attr-defined]
     assert_conserved(core)
 
@@ -114,15 +130,18 @@ def test_partial_fill_mode_fills_half_of_what_is_left(core: Exchange) -> None:
     assert o.status == "EXPIRED" and fills[0].qty == Decimal("0.005")  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("params", "code", "text"), [
-    ({"quantity": "0.000001", "price": "30000.00"}, -1013, "LOT_SIZE"),
-    ({"quantity": "0.001", "price": "30000.001"}, -1013, "PRICE_FILTER"),
-    ({"quantity": "0.0001", "price": "30000.00"}, -1013, "NOTIONAL"),
-    ({"quantity": "10000", "price": "30000.00"}, -1013, "LOT_SIZE"),
-    ({"quantity": "1", "price": "30000.00"}, -2010, "insufficient balance"),
-    ({"quantity": "abc", "price": "30000.00"}, -1100, "Illegal characters"),
-    ({"price": "30000.00"}, -1102, "quantity"),
-])
+@pytest.mark.parametrize(
+    ("params", "code", "text"),
+    [
+        ({"quantity": "0.000001", "price": "30000.00"}, -1013, "LOT_SIZE"),
+        ({"quantity": "0.001", "price": "30000.001"}, -1013, "PRICE_FILTER"),
+        ({"quantity": "0.0001", "price": "30000.00"}, -1013, "NOTIONAL"),
+        ({"quantity": "10000", "price": "30000.00"}, -1013, "LOT_SIZE"),
+        ({"quantity": "1", "price": "30000.00"}, -2010, "insufficient balance"),
+        ({"quantity": "abc", "price": "30000.00"}, -1100, "Illegal characters"),
+        ({"price": "30000.00"}, -1102, "quantity"),
+    ],
+)
 def test_rejections_use_binance_codes(core: Exchange, params: dict[str, str], code: int, text: str) -> None:
     with pytest.raises(BinanceError) as err:
         order(core, side="BUY", type="LIMIT", timeInForce="GTC", **params)
@@ -131,7 +150,11 @@ def test_rejections_use_binance_codes(core: Exchange, params: dict[str, str], co
 
 
 def test_unknown_symbol_type_and_side(core: Exchange) -> None:
-    for params, code in (({"symbol": "XYZUSDT"}, -1121), ({"type": "ICEBERG"}, -1116), ({"side": "HOLD"}, -1117)):
+    for params, code in (
+        ({"symbol": "XYZUSDT"}, -1121),
+        ({"type": "ICEBERG"}, -1116),
+        ({"side": "HOLD"}, -1117),
+    ):
         base = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01", **params}
         with pytest.raises(BinanceError) as err:
             core.engine.place(base)
@@ -139,8 +162,14 @@ def test_unknown_symbol_type_and_side(core: Exchange) -> None:
 
 
 def test_duplicate_client_order_id_among_open_orders_is_rejected(core: Exchange) -> None:
-    args = {"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "1000.00",
-            "newClientOrderId": "my-order-1"}
+    args = {
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.01",
+        "price": "1000.00",
+        "newClientOrderId": "my-order-1",
+    }
     first, _, _ = order(core, **args)
     with pytest.raises(BinanceError, match="Duplicate order sent"):
         order(core, **args)
@@ -165,13 +194,26 @@ def test_conservation_over_a_random_session(core: Exchange, seed: int) -> None:
                 order(core, side=side, type="MARKET", quantity=qty)
             elif kind == "LIMIT":
                 off = Decimal(rng.randint(-300, 300))
-                order(core, side=side, type="LIMIT", timeInForce=rng.choice(["GTC", "IOC"]), quantity=qty,
-                      price=str(last + off))
+                order(
+                    core,
+                    side=side,
+                    type="LIMIT",
+                    timeInForce=rng.choice(["GTC", "IOC"]),
+                    quantity=qty,
+                    price=str(last + off),
+                )
             else:
                 sign = -1 if side == "SELL" else 1
                 stop = last + sign * rng.randint(50, 400)
-                order(core, side=side, type="STOP_LOSS_LIMIT", timeInForce="GTC", quantity=qty,
-                      stopPrice=str(stop), price=str(stop + sign * 20))
+                order(
+                    core,
+                    side=side,
+                    type="STOP_LOSS_LIMIT",
+                    timeInForce="GTC",
+                    quantity=qty,
+                    stopPrice=str(stop),
+                    price=str(stop + sign * 20),
+                )
         except BinanceError as exc:
             assert exc.code in (-2010, -1013)
         if rng.random() < 0.3:

@@ -12,7 +12,9 @@ from tradewarden.simulator.errors import SimConfigError
 from tradewarden.simulator.exchange import EndOfDataError, Exchange
 from tradewarden.simulator.pricing import CandleBar, price_path
 
-BAR = CandleBar(0, Decimal("100.00"), Decimal("110.00"), Decimal("95.00"), Decimal("104.00"), Decimal("12.34567"))
+BAR = CandleBar(
+    0, Decimal("100.00"), Decimal("110.00"), Decimal("95.00"), Decimal("104.00"), Decimal("12.34567")
+)
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -29,8 +31,10 @@ def test_path_starts_at_open_ends_at_close_and_touches_both_extremes(seed: int) 
 def test_path_is_deterministic_per_seed_and_differs_between_seeds() -> None:
     a = price_path(BAR, 12, 7, "BTC/USDT", Decimal("0.01"), Decimal("0.00001"))
     b = price_path(BAR, 12, 7, "BTC/USDT", Decimal("0.01"), Decimal("0.00001"))
-    others = {tuple(s.price for s in price_path(BAR, 12, s, "BTC/USDT", Decimal("0.01"), Decimal("0.00001")))
-              for s in range(10)}
+    others = {
+        tuple(s.price for s in price_path(BAR, 12, s, "BTC/USDT", Decimal("0.01"), Decimal("0.00001")))
+        for s in range(10)
+    }
     assert a == b
     assert len(others) > 1
 
@@ -43,7 +47,11 @@ def test_closed_candles_equal_the_data(core: Exchange) -> None:
         k = 100 + i
         assert c.bar.ts == int(series.ts[k])
         assert (float(c.bar.open), float(c.bar.high), float(c.bar.low), float(c.bar.close)) == (
-            series.open[k], series.high[k], series.low[k], series.close[k])
+            series.open[k],
+            series.high[k],
+            series.low[k],
+            series.close[k],
+        )
         assert abs(float(c.bar.volume) - series.volume[k]) < 1e-5
 
 
@@ -88,13 +96,16 @@ def test_several_symbols_from_one_file_are_scaled_copies() -> None:
     assert sol.open == (btc.open * Decimal("1.02")).quantize(Decimal("0.01"))
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"symbols": ["BTCUSDT"]}, "BASE/QUOTE"),
-    ({"start_index": 10**7}, "start_index"),
-    ({"data": "/nonexistent/file.csv"}, "file not found"),
-    ({"ticks_per_candle": 2}, "ticks_per_candle"),
-    ({"timeframe": "1m"}, "timeframe"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"symbols": ["BTCUSDT"]}, "BASE/QUOTE"),
+        ({"start_index": 10**7}, "start_index"),
+        ({"data": "/nonexistent/file.csv"}, "file not found"),
+        ({"ticks_per_candle": 2}, "ticks_per_candle"),
+        ({"timeframe": "1m"}, "timeframe"),
+    ],
+)
 def test_bad_config_names_the_problem(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(SimConfigError, match=message):
         Exchange(SimConfig(**kwargs))  # type: ignore[arg-type]
