@@ -21,7 +21,7 @@ import numpy.typing as npt
 from tradewarden.domain.trades import Trade
 
 WIDTH = 1200                 # SVG user units; the SVG scales to the page width
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 78, 16, 12, 26
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 78, 16, 22, 26
 MAX_MARKERS = 2000           # entry + exit markers drawn at most (after merging same-pixel ones)
 ALL_MARKERS_UP_TO = 500      # with at most this many trades every marker is drawn, none merged
 
@@ -170,7 +170,7 @@ def axes(frame: Frame, unit: str) -> list[str]:
     out.append(f'<rect class="frame" x="{frame.left}" y="{frame.top}" width="{frame.right - frame.left}" '
                f'height="{frame.bottom - frame.top}"/>')
     if unit:
-        out.append(f'<text class="unit" x="{frame.left + 6}" y="{frame.top + 14}">{escape(unit)}</text>')
+        out.append(f'<text class="unit" x="{frame.left}" y="{frame.top - 7}">{escape(unit)}</text>')
     return out
 
 
@@ -236,6 +236,7 @@ def trade_markers(frame: Frame, trades: Sequence[Trade], arrays: TradeArrays) ->
         return [], "no trades"
     out: list[str] = []
     merged_total = shown = 0
+    size = 5 if len(trades) <= 200 else 3   # smaller when many, so the price line still shows
     cap = MAX_MARKERS // 2
     sides = (("entry", arrays.entry_ts, arrays.entry_price), ("exit", arrays.exit_ts, arrays.exit_price))
     for kind, t, p in sides:
@@ -250,7 +251,7 @@ def trade_markers(frame: Frame, trades: Sequence[Trade], arrays: TradeArrays) ->
             order = order[np.linspace(0, order.size - 1, cap).astype(np.int64)]
         shown += order.size
         when = iso_minutes(t[order])
-        out.extend(_marker(kind, trades[i], i, float(xs[i]), float(ys[i]), w)
+        out.extend(_marker(kind, trades[i], i, float(xs[i]), float(ys[i]), w, size)
                    for i, w in zip(order.tolist(), when, strict=True))
     markers = 2 * len(trades)
     if shown == markers:
@@ -269,14 +270,15 @@ def iso_minutes(ms: IntArray) -> list[str]:
     return [s.replace("T", " ") for s in text.tolist()]
 
 
-def _marker(kind: str, trade: Trade, i: int, x: float, y: float, when: str) -> str:
+def _marker(kind: str, trade: Trade, i: int, x: float, y: float, when: str, size: int) -> str:
+    """A triangle with its tip at the fill price: ▲ below an entry, ▼ above an exit."""
     # Called up to MAX_MARKERS times: the free-text parts go through the cached escape, numbers need none.
     if kind == "entry":
         side = _esc(trade.side)
-        return (f'<path class="m-entry {side}" d="M{x:.1f},{y:.1f}l-5,9h10z">'          # ▲ tip at the price
+        return (f'<path class="m-entry {side}" d="M{x:.1f},{y:.1f}l-{size},{2 * size - 1}h{2 * size}z">'  # ▲
                 f"<title>#{i + 1} entry {side} {when} @ {trade.entry_price}</title></path>")
     css = "win" if trade.pnl > 0 else "loss"
-    return (f'<path class="m-exit {css}" d="M{x:.1f},{y:.1f}l-5,-9h10z">'                # ▼ tip at the price
+    return (f'<path class="m-exit {css}" d="M{x:.1f},{y:.1f}l-{size},{1 - 2 * size}h{2 * size}z">'  # ▼
             f"<title>#{i + 1} exit ({_esc(trade.exit_reason)}) {when} @ {trade.exit_price}, "
             f"pnl {trade.pnl}</title></path>")
 

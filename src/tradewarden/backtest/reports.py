@@ -225,7 +225,12 @@ def write_summary_html(path: Path, *, title: str, ts: npt.NDArray[np.int64], clo
                                          "Close price with trade entries and exits", "price",
                                          extra_range=arrays.price_range())
     markers, marker_caption = charts.trade_markers(frame, trades, arrays)
-    price_svg = price_svg.replace("</svg>", "".join(markers) + "</svg>")
+    # Markers go under the price line when there are many, so the line stays readable.
+    line_start = price_svg.index('<polyline class="price"')
+    if len(trades) > 200:
+        price_svg = price_svg[:line_start] + "".join(markers) + price_svg[line_start:]
+    else:
+        price_svg = price_svg.replace("</svg>", "".join(markers) + "</svg>")
     money = str(_get(metrics.get("final_equity"), "unit", "quote"))
     equity_svg, _ = charts.line_chart(ts, equity, t_end, 240, money, "Equity", "equity", baseline=initial_f)
     dd = drawdown_pct(equity, initial_f)
