@@ -176,7 +176,7 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
                 row = order_rows[k]
                 side = int(row[L_SIDE])
                 events.emit("OrderPlaced", bar_ts + tf_ms, client_id=ids[k], symbol=instrument.symbol,
-                            side="buy" if side > 0 else "sell", type="market", qty=instrument.from_steps(int(row[L_QTY])),
+                            side="buy" if side > 0 else "sell", order_type="market", qty=instrument.from_steps(int(row[L_QTY])),
                             price=None, stop_price=None,
                             stop_loss=instrument.from_ticks(int(row[L_SL])) if row[L_SL] else None,
                             take_profit=instrument.from_ticks(int(row[L_TP])) if row[L_TP] else None,

@@ -88,7 +88,7 @@ class Engine:
     def __init__(self, strategy: Strategy, instrument: Instrument, venue: Venue, events: EventSink,
                  settings: EngineSettings, cash: Decimal, timeframe: str = "1h",
                  check: PreTradeCheck | None = None, risk: RiskHooks | None = None,
-                 on_trade: Callable[[Any], None] | None = None) -> None:
+                 on_trade: Callable[[Any], None] | None = None, keep_history: bool = True) -> None:
         self.strategy = strategy
         self.instrument = instrument
         self.venue = venue
@@ -101,7 +101,9 @@ class Engine:
         self.pos_steps = 0
         self.cash_atoms = instrument.to_atoms(cash)
         self.fees_atoms = 0
-        self.orders: dict[str, Order] = {}
+        self.orders: dict[str, Order] = {}       # every order of the session (keep_history) or the open ones
+        self.open_orders: dict[str, Order] = {}  # not yet final
+        self.keep_history = keep_history
         self.fills: list[Fill] = []
         self.equity_atoms: list[int] = []
         self.exposed_bars = 0
@@ -133,7 +135,7 @@ class Engine:
         target = float(sig.target[-1])
         sl = self._ticks(sig.stop_loss)
         tp = self._ticks(sig.take_profit)
-        pending = any(o.type is OrderType.MARKET and not o.status.is_final for o in self.orders.values())
+        pending = any(o.type is OrderType.MARKET for o in self.open_orders.values())
         s = self.settings
         n = decide(target, sl, tp, self.pos_steps, self.cash_atoms, close_ticks, pending, int(s.allow_short),
                    SIZING_FIXED if s.sizing == "fixed" else SIZING_EQUITY_FRACTION,
@@ -166,7 +168,7 @@ class Engine:
     # -- orders --------------------------------------------------------------------------------
     def place(self, order: Order, last_price: Decimal) -> bool:
         """Pass an order through the pre-trade check and submit it; False when it was denied."""
-        self.orders[order.client_id] = order
+        self._track(order)
         if self.check is not None:
             equity = self.instrument.from_atoms(self.cash_atoms) + self.position.qty * last_price
             ctx = CheckContext(order.created_ts, last_price, equity, self.instrument.from_atoms(self.cash_atoms),
@@ -174,12 +176,13 @@ class Engine:
             result = self.check.check(order, ctx)
             if not result.approved:
                 order.transition(OrderStatus.REJECTED, result.reason_code or "denied")
+                self._settle(order)
                 return False
             if result.order is not None and result.order is not order:
                 order = result.order
-                self.orders[order.client_id] = order
+                self._track(order)
         self.events.emit("OrderPlaced", order.created_ts, client_id=order.client_id, symbol=order.symbol,
-                         side=order.side.value, type=order.type.value, qty=order.qty, price=order.price,
+                         side=order.side.value, order_type=order.type.value, qty=order.qty, price=order.price,
                          stop_price=order.stop_price, stop_loss=order.stop_loss, take_profit=order.take_profit,
                          reduce_only=order.reduce_only)
         order.transition(OrderStatus.SUBMITTED)
@@ -189,9 +192,20 @@ class Engine:
     def cancel(self, client_id: str) -> None:
         self.venue.cancel(client_id)
 
+    def _track(self, order: Order) -> None:
+        self.open_orders[order.client_id] = order
+        self.orders[order.client_id] = order
+
+    def _settle(self, order: Order) -> None:
+        """An order reached a final state: it leaves the open set (and, without history, memory)."""
+        if order.status.is_final:
+            self.open_orders.pop(order.client_id, None)
+            if not self.keep_history:
+                self.orders.pop(order.client_id, None)
+
     def apply_updates(self, updates: Sequence[OrderUpdate], ts: int) -> None:
         for update in updates:
-            order = self.orders.get(update.client_id)
+            order = self.open_orders.get(update.client_id)
             if update.fill is not None:
                 if order is None:  # a protective exit the venue made for the position
                     order = self._protective_order(update.fill)
@@ -205,6 +219,7 @@ class Engine:
             elif status in (OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED) \
                     and not order.status.is_final:
                 order.transition(status, update.reason)
+                self._settle(order)
                 kind = "OrderRejected" if status is OrderStatus.REJECTED or update.reason == "insufficient balance" \
                     else "OrderCancelled"
                 self.events.emit(kind, ts, client_id=order.client_id, symbol=order.symbol, reason=update.reason)
@@ -217,7 +232,7 @@ class Engine:
                       reduce_only=True, created_ts=fill.ts)
         order.transition(OrderStatus.SUBMITTED)
         order.transition(OrderStatus.ACCEPTED)
-        self.orders[order.client_id] = order
+        self._track(order)
         return order
 
     def _book_fill(self, fill: Fill, order: Order) -> None:
@@ -226,6 +241,7 @@ class Engine:
         except (InvalidTransition, ValueError) as exc:  # the venue reported more than we asked for
             self.events.emit("MessageRejected", fill.ts, source="venue", reason=str(exc))
             return
+        self._settle(order)
         inst = self.instrument
         steps = inst.to_steps(fill.qty)
         notional = inst.to_ticks(fill.price) * steps

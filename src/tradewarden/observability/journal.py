@@ -61,6 +61,9 @@ def dump_line(record: dict[str, Any]) -> bytes:
     return raw if scrubbed == text else scrubbed.encode()
 
 
+RESERVED = frozenset({"ts", "time", "type"})
+
+
 class EventJournal:
     """Appends events to a JSON-lines file (and/or keeps them in memory), scrubbed of secrets.
 
@@ -86,6 +89,9 @@ class EventJournal:
         """Write ``{"ts", "time", "type", **fields}``; return the record as written (JSON types, scrubbed)."""
         if self._closed:
             raise RuntimeError(f"event journal {self.path} is closed; cannot write {type_}")
+        clash = RESERVED.intersection(fields)
+        if clash:  # a field named like the envelope would silently replace it
+            raise ValueError(f"event {type_}: field(s) {sorted(clash)} are reserved for the event envelope")
         ts = int(ts)
         line = dump_line({"ts": ts, "time": iso_utc(ts), "type": type_, **fields})
         record: dict[str, Any] = orjson.loads(line)

@@ -98,22 +98,24 @@ class SimulatedVenue:
         self._bar += 1
         self._ts = candle.ts
         o, h, lo, c, v = candle_to_ticks(candle, self.instrument)
-        active_before = {int(r[O_ID]) for r in self.orders if r[O_ACTIVE] == 1}
+        active_before = set(self.orders[self.orders[:, O_ACTIVE] == 1, O_ID].tolist())
         nf = process_bar(self._bar, o, h, lo, c, v, self.state, self.orders, self.params, self._fills, 0)
         updates = self.poll()
         for row in self._fills[:nf]:
             updates.append(self._fill_update(row, candle.ts))
-        for r in self.orders:
-            oid = int(r[O_ID])
-            if oid in active_before and r[O_ACTIVE] == 0 and oid in self._by_kernel_id:
-                status = int(r[O_STATUS])
-                cid = self._by_kernel_id.pop(oid)
-                if status == ST_CANCELLED_FUNDS:
-                    updates.append(OrderUpdate(cid, OrderStatus.CANCELLED.value, reason="insufficient balance"))
-                elif status == ST_NOTHING_TO_REDUCE:
-                    updates.append(OrderUpdate(cid, OrderStatus.CANCELLED.value, reason="nothing to reduce"))
-                elif status != ST_FILLED:
-                    updates.append(OrderUpdate(cid, OrderStatus.CANCELLED.value, reason="cancelled"))
+        if active_before:
+            now_active = set(self.orders[self.orders[:, O_ACTIVE] == 1, O_ID].tolist())
+            for r in self.orders:
+                oid = int(r[O_ID])
+                if oid in active_before and oid not in now_active and oid in self._by_kernel_id:
+                    status = int(r[O_STATUS])
+                    cid = self._by_kernel_id.pop(oid)
+                    if status == ST_CANCELLED_FUNDS:
+                        updates.append(OrderUpdate(cid, OrderStatus.CANCELLED.value, reason="insufficient balance"))
+                    elif status == ST_NOTHING_TO_REDUCE:
+                        updates.append(OrderUpdate(cid, OrderStatus.CANCELLED.value, reason="nothing to reduce"))
+                    elif status != ST_FILLED:
+                        updates.append(OrderUpdate(cid, OrderStatus.CANCELLED.value, reason="cancelled"))
         return updates
 
     def _fill_update(self, row: np.ndarray, ts: int) -> OrderUpdate:

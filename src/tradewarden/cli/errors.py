@@ -1,0 +1,36 @@
+"""Turning the errors a user can cause into one clear line and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+err_console = Console(stderr=True)
+
+#: exception class names (so this module need not import every package) that mean "bad input"
+BAD_INPUT = {
+    "CandleFileError", "ConfigError", "ParamError", "StrategyLoadError", "LookaheadError", "RiskConfigError",
+    "NothingToTest", "FilterViolation", "ValidationError", "FileNotFoundError", "ValueError",
+}
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Report known bad-input errors as ``error: ...`` with exit code 2."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if type(exc).__name__ in BAD_INPUT:
+            raise fail(str(exc)) from None
+        raise
