@@ -372,3 +372,22 @@ def test_iso_times_in_html_are_utc(tmp_path: Path) -> None:
     page = html_report(tmp_path, [make_trade(1)])
     expected = datetime.fromtimestamp((T0 + 10 * MINUTE) / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert expected in page
+
+
+@pytest.mark.parametrize(("equity", "close", "initial"), [
+    (np.array([1000.0]), np.array([29_000.0]), "1000"),                  # a single bar
+    (np.array([1000.0, 1e-300, -5.0, -5.0]), np.ones(4), "1000"),        # ruin, flat price
+    (np.array([1e-300, -1e10, -1e10]), np.ones(3), "1E-300"),            # drawdown overflows a float
+])
+def test_html_survives_degenerate_series(tmp_path: Path, equity: np.ndarray, close: np.ndarray,
+                                         initial: str) -> None:
+    ts = T0 + np.arange(equity.size, dtype=np.int64) * MINUTE
+    metrics = compute_metrics(ts, equity, [], Decimal(0), 0, MINUTE, Decimal(initial))
+    path = tmp_path / "summary.html"
+    write_summary_html(path, title="t", ts=ts, close=close, equity=equity, trades=[], metrics=metrics,
+                       run_info={})
+    svgs = re.findall(r"<svg .*?</svg>", path.read_text(), flags=re.S)
+    assert len(svgs) == 3
+    for svg in svgs:
+        ET.fromstring(svg)
+        assert not re.search(r"\b(nan|inf)\b", svg, flags=re.I)   # every coordinate is a number

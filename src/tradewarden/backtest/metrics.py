@@ -211,7 +211,8 @@ def _sortino(returns: npt.NDArray[np.float64], annual: float) -> dict[str, Any]:
     if returns.size == 0:
         return {"value": 0.0, "unit": unit}
     downside = np.minimum(returns, 0.0)
-    dd = math.sqrt(float(np.dot(downside, downside)) / returns.size)
+    with np.errstate(over="ignore"):
+        dd = math.sqrt(float(np.dot(downside, downside)) / returns.size)
     if dd < _ZERO_SPREAD:
         dd = 0.0
     with np.errstate(over="ignore", invalid="ignore"):

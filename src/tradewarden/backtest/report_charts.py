@@ -24,6 +24,7 @@ WIDTH = 1200                 # SVG user units; the SVG scales to the page width
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 78, 16, 22, 26
 MAX_MARKERS = 2000           # entry + exit markers drawn at most (after merging same-pixel ones)
 ALL_MARKERS_UP_TO = 500      # with at most this many trades every marker is drawn, none merged
+_DRAWABLE = 1e300
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -119,7 +120,7 @@ def time_ticks(t0: int, t1: int, target: int = 8) -> list[tuple[int, str]]:
             first = -(-t0 // step) * step
             fmt = "%Y-%m-%d" if step >= 86_400_000 else "%m-%d %H:%M"
             return [(t, _fmt_ms(t, fmt)) for t in range(first, t1 + 1, step)]
-    months = next(m for m in (1, 2, 3, 6, 12, 24, 60, 120) if span / (m * 30.4 * 86_400_000) <= target)
+    months = next((m for m in (1, 2, 3, 6, 12, 24, 60, 120) if span / (m * 30.4 * 86_400_000) <= target), 240)
     start = datetime.fromtimestamp(t0 / 1000, tz=UTC)
     year, month = start.year, start.month
     ticks: list[tuple[int, str]] = []
@@ -183,6 +184,8 @@ def line_chart(ts: IntArray, values: FloatArray, t_end: int, height: int, unit: 
                css: str, baseline: float | None = None, fill_to: float | None = None,
                extra_range: tuple[float, float] | None = None) -> tuple[str, Frame]:
     """A downsampled line (optionally filled down/up to ``fill_to``) with axes; returns the SVG and frame."""
+    # Keeps the scale arithmetic finite even for absurd values (a drawdown against a peak of 1e-300).
+    values = np.clip(values, -_DRAWABLE, _DRAWABLE)
     n = values.size
     idx = minmax_indices(n, values, int(WIDTH - MARGIN_LEFT - MARGIN_RIGHT))
     lo, hi = float(values.min()), float(values.max())

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from html import escape
 from importlib import resources
 from pathlib import Path
@@ -92,6 +93,7 @@ def write_trades_csv(path: Path, trades: Sequence[Trade]) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+@lru_cache(maxsize=1024)   # a handful of distinct symbols, sides and reasons, repeated on every row
 def _csv_field(value: str) -> str:
     if any(c in value for c in ',"\r\n'):
         return '"' + value.replace('"', '""') + '"'
