@@ -156,16 +156,19 @@ async def order_run(n: int, concurrency: int) -> float:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--speeds", default="60,300,600")
     parser.add_argument("--orders", type=int, default=1000)
     args = parser.parse_args()
     data = ONE_MINUTE if ONE_MINUTE.exists() else None
     tf = "1m" if data else "1h (bundled sample; the shared 1m file is missing)"
-    print(f"streaming: {len(SYMBOLS)} symbols, {tf} klines + trades, 12 price steps per candle, one ccxt.pro client")
-    print(f"{'speed':>7} {'msgs/s':>9} {'klines/s':>9} {'trades/s':>9} {'lag p50 ms':>11} {'lag max ms':>11} "
-          f"{'lag end ms':>11}")
+    print(f"streaming: {len(SYMBOLS)} symbols, {tf} klines + trades, 12 price steps per candle, "
+          "one ccxt.pro client")
+    print(f"{'speed':>7} {'msgs/s':>9} {'klines/s':>9} {'trades/s':>9} {'lag p50 ms':>11} "
+          f"{'lag max ms':>11} {'lag end ms':>11}")
     for speed in (float(s) for s in args.speeds.split(",")):
         r = await stream_run(speed, args.seconds, data)
         print(f"{r['speed']:>7g} {r['msgs_per_s']:>9.0f} {r['klines_per_s']:>9.0f} {r['trades_per_s']:>9.0f} "
