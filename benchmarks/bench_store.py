@@ -59,7 +59,9 @@ def size_of(path: Path) -> int:
 
 def main() -> None:
     s = year_of_candles()
-    table = pa.table({"ts": s.ts, "open": s.open, "high": s.high, "low": s.low, "close": s.close, "volume": s.volume})
+    table = pa.table(
+        {"ts": s.ts, "open": s.open, "high": s.high, "low": s.low, "close": s.close, "volume": s.volume}
+    )
     cols = ("ts", "open", "high", "low", "close", "volume")
     rows: list[tuple[str, float, float, float, int]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,13 +79,17 @@ def main() -> None:
                     f.write_table(table)
 
             w, _ = best_of(write, 3)
-            lo, med = best_of(lambda p=p: [ipc.open_file(pa.memory_map(str(p))).read_all().column(c).to_numpy()
-                                            for c in cols])
+            lo, med = best_of(
+                lambda p=p: [
+                    ipc.open_file(pa.memory_map(str(p))).read_all().column(c).to_numpy() for c in cols
+                ]
+            )
             rows.append((f"arrow ipc {comp or 'uncompressed'}", w, lo, med, size_of(p)))
         db = d / "year.sqlite"
         con = sqlite3.connect(db)
-        con.execute("CREATE TABLE c (ts INTEGER PRIMARY KEY, open REAL, high REAL, low REAL, close REAL, "
-                    "volume REAL)")
+        con.execute(
+            "CREATE TABLE c (ts INTEGER PRIMARY KEY, open REAL, high REAL, low REAL, close REAL, volume REAL)"
+        )
         data = list(zip(*(getattr(s, c).tolist() for c in cols), strict=True))
         t = time.perf_counter()
         con.executemany("INSERT INTO c VALUES (?,?,?,?,?,?)", data)
@@ -109,8 +115,10 @@ def main() -> None:
         store.write("binance", s[-1000:])
         append = time.perf_counter() - t
 
-    print(f"one year of 1m candles for one symbol: {N:,} rows (python {sys.version.split()[0]}, "
-          f"pyarrow {pa.__version__}, {os.cpu_count()} cpus)\n")
+    print(
+        f"one year of 1m candles for one symbol: {N:,} rows (python {sys.version.split()[0]}, "
+        f"pyarrow {pa.__version__}, {os.cpu_count()} cpus)\n"
+    )
     print(f"{'format':45s} {'write s':>8s} {'load best s':>12s} {'load median s':>14s} {'size MB':>8s}")
     for name, w, lo, med, size in rows:
         print(f"{name:45s} {w:8.3f} {lo:12.4f} {med:14.4f} {size / 1e6:8.1f}")

@@ -12,8 +12,14 @@ from tradewarden.domain.candles import CandleSeries, timeframe_ms
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 
 
-def make_series(n: int, start: int = T0, timeframe: str = "1m", symbol: str = "BTC/USDT", seed: int = 0,
-                base: float = 40_000.0) -> CandleSeries:
+def make_series(
+    n: int,
+    start: int = T0,
+    timeframe: str = "1m",
+    symbol: str = "BTC/USDT",
+    seed: int = 0,
+    base: float = 40_000.0,
+) -> CandleSeries:
     """``n`` consistent candles (low <= open/close <= high) on the timeframe grid from ``start``."""
     rng = np.random.default_rng(seed)
     step = timeframe_ms(timeframe)

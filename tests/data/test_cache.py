@@ -34,7 +34,9 @@ def test_key_scheme() -> None:
     assert cache_key("binance", "BTC/USDT", "1m") == "candles:binance:BTC/USDT:1m"
 
 
-def test_keeps_latest_n_in_order_and_replaces_same_time(cache: RedisCandleCache, mk: Callable[..., CandleSeries]) -> None:
+def test_keeps_latest_n_in_order_and_replaces_same_time(
+    cache: RedisCandleCache, mk: Callable[..., CandleSeries]
+) -> None:
     s = mk(80)
     cache.put_series("binance", s)
     got = cache.latest("binance", "BTC/USDT", "1m")
@@ -47,14 +49,18 @@ def test_keeps_latest_n_in_order_and_replaces_same_time(cache: RedisCandleCache,
     assert cache.client.zcard(cache.key("binance", "BTC/USDT", "1m")) == 50
 
 
-def test_second_instance_reads_what_the_first_wrote(cache: RedisCandleCache, mk: Callable[..., CandleSeries]) -> None:
+def test_second_instance_reads_what_the_first_wrote(
+    cache: RedisCandleCache, mk: Callable[..., CandleSeries]
+) -> None:
     cache.put_series("binance", mk(5))
     other = RedisCandleCache(REDIS_URL, size=50, prefix=cache.prefix)
     assert len(other.latest("binance", "BTC/USDT", "1m")) == 5
     other.close()
 
 
-def test_warm_up_from_store_then_rest(cache: RedisCandleCache, tmp_path: Path, mk: Callable[..., CandleSeries]) -> None:
+def test_warm_up_from_store_then_rest(
+    cache: RedisCandleCache, tmp_path: Path, mk: Callable[..., CandleSeries]
+) -> None:
     store = ArrowCandleStore(tmp_path)
     s = mk(60)
     store.write("binance", s[:40])

@@ -24,13 +24,20 @@ def invoke(*args: str) -> Any:
 
 
 def json_rows(s: CandleSeries) -> str:
-    return json.dumps([[int(s.ts[i]), s.open[i], s.high[i], s.low[i], s.close[i], s.volume[i]]
-                       for i in range(len(s))])
+    return json.dumps(
+        [[int(s.ts[i]), s.open[i], s.high[i], s.low[i], s.close[i], s.volume[i]] for i in range(len(s))]
+    )
 
 
 def test_help_texts() -> None:
-    for args in (["data", "--help"], ["data", "download", "--help"], ["data", "list", "--help"],
-                 ["data", "check", "--help"], ["data", "import", "--help"], ["harness", "--help"]):
+    for args in (
+        ["data", "--help"],
+        ["data", "download", "--help"],
+        ["data", "list", "--help"],
+        ["data", "check", "--help"],
+        ["data", "import", "--help"],
+        ["harness", "--help"],
+    ):
         result = invoke(*args)
         assert result.exit_code == 0, result.output
         assert "--" in result.output
@@ -40,7 +47,9 @@ def test_import_then_list_then_check(tmp_path: Path, mk: Mk) -> None:
     src = tmp_path / "ETH_USDT-5m.json"
     s = mk(100, timeframe="5m", symbol="ETH/USDT")
     keep = [i for i in range(100) if i not in (50, 51)]
-    src.write_text(json.dumps(json.loads(json_rows(s))[:50] + [json.loads(json_rows(s))[i] for i in keep[50:]]))
+    src.write_text(
+        json.dumps(json.loads(json_rows(s))[:50] + [json.loads(json_rows(s))[i] for i in keep[50:]])
+    )
     store = str(tmp_path / "store")
     result = invoke("data", "import", str(src), "--store", store)
     assert result.exit_code == 0, result.output
@@ -56,9 +65,11 @@ def test_import_then_list_then_check(tmp_path: Path, mk: Mk) -> None:
 
 def test_check_file_counts_every_problem(tmp_path: Path) -> None:
     p = tmp_path / "BTCUSDT-1m-x.csv"
-    p.write_text("timestamp,open,high,low,close,volume\n"
-                 "60000,1,2,0.5,1.5,1\n60000,1,2,0.5,1.5,1\n120000,1,0.9,0.5,1.5,1\n"
-                 "180000,1,2,0.5,1.5,1\n300000,1,2,0.5,1.5,-1\n")
+    p.write_text(
+        "timestamp,open,high,low,close,volume\n"
+        "60000,1,2,0.5,1.5,1\n60000,1,2,0.5,1.5,1\n120000,1,0.9,0.5,1.5,1\n"
+        "180000,1,2,0.5,1.5,1\n300000,1,2,0.5,1.5,-1\n"
+    )
     result = invoke("data", "check", str(p))
     assert result.exit_code == 1
     row = next(line for line in result.output.splitlines() if "BTCUSDT" in line)
@@ -71,14 +82,46 @@ def test_empty_store_and_bad_inputs(tmp_path: Path) -> None:
     assert "empty" in invoke("data", "list", "--store", str(tmp_path / "s")).output
     missing = invoke("data", "import", str(tmp_path / "nope.csv"), "--store", str(tmp_path / "s"))
     assert missing.exit_code == 2 and "not found" in missing.output
-    bad_date = invoke("data", "download", "--exchange", "binance", "--symbols", "BTC/USDT", "--from", "yesterday",
-                      "--store", str(tmp_path / "s"))
+    bad_date = invoke(
+        "data",
+        "download",
+        "--exchange",
+        "binance",
+        "--symbols",
+        "BTC/USDT",
+        "--from",
+        "yesterday",
+        "--store",
+        str(tmp_path / "s"),
+    )
     assert bad_date.exit_code == 2 and "--from 'yesterday' is not a date" in bad_date.output
-    bad_tf = invoke("data", "download", "--exchange", "binance", "--symbols", "BTC/USDT", "--from", "2024-01-01",
-                    "--timeframe", "7x", "--store", str(tmp_path / "s"))
+    bad_tf = invoke(
+        "data",
+        "download",
+        "--exchange",
+        "binance",
+        "--symbols",
+        "BTC/USDT",
+        "--from",
+        "2024-01-01",
+        "--timeframe",
+        "7x",
+        "--store",
+        str(tmp_path / "s"),
+    )
     assert bad_tf.exit_code == 2 and "unknown timeframe" in bad_tf.output
-    bad_id = invoke("data", "download", "--exchange", "nope", "--symbols", "BTC/USDT", "--from", "2024-01-01",
-                    "--store", str(tmp_path / "s"))
+    bad_id = invoke(
+        "data",
+        "download",
+        "--exchange",
+        "nope",
+        "--symbols",
+        "BTC/USDT",
+        "--from",
+        "2024-01-01",
+        "--store",
+        str(tmp_path / "s"),
+    )
     assert bad_id.exit_code == 2 and "unknown exchange id 'nope'" in bad_id.output
 
 
@@ -86,8 +129,20 @@ def test_exchange_options_with_keys_must_be_private(tmp_path: Path) -> None:
     opts = tmp_path / "ex.yaml"
     opts.write_text(yaml.safe_dump({"apiKey": "k", "secret": "s"}))
     os.chmod(opts, 0o644)
-    result = invoke("data", "download", "--exchange", "binance", "--symbols", "BTC/USDT", "--from", "2024-01-01",
-                    "--exchange-options", str(opts), "--store", str(tmp_path / "s"))
+    result = invoke(
+        "data",
+        "download",
+        "--exchange",
+        "binance",
+        "--symbols",
+        "BTC/USDT",
+        "--from",
+        "2024-01-01",
+        "--exchange-options",
+        str(opts),
+        "--store",
+        str(tmp_path / "s"),
+    )
     assert result.exit_code == 2 and "chmod 600" in result.output
 
 
@@ -98,22 +153,41 @@ sim_testing = pytest.importorskip("tradewarden.simulator.testing")
 @pytest.fixture(scope="module")
 def running_sim() -> Iterator[Any]:
     """An accelerated simulator (one 1h candle a second), so WebSocket klines flow by themselves."""
-    with sim_testing.start_simulator(symbols=["BTC/USDT", "ETH/USDT"], seed=1, start_index=300, speed=3600) as h:
+    with sim_testing.start_simulator(
+        symbols=["BTC/USDT", "ETH/USDT"], seed=1, start_index=300, speed=3600
+    ) as h:
         yield h
 
 
 def public_options(sim: Any, tmp_path: Path) -> Path:
     cfg = sim.ccxt_config()
     path = tmp_path / "sim.yaml"
-    path.write_text(yaml.safe_dump({"urls": cfg["urls"], "options": cfg["options"], "enableRateLimit": False}))
+    path.write_text(
+        yaml.safe_dump({"urls": cfg["urls"], "options": cfg["options"], "enableRateLimit": False})
+    )
     return path
 
 
 def test_download_command_against_simulator(tmp_path: Path, running_sim: Any) -> None:
     store = str(tmp_path / "store")
-    args = ["data", "download", "--exchange", "binance", "--symbols", "BTC/USDT,ETH/USDT", "--timeframe", "1h",
-            "--from", "2021-01-01", "--to", "2021-01-05", "--store", store,
-            "--exchange-options", str(public_options(running_sim, tmp_path))]
+    args = [
+        "data",
+        "download",
+        "--exchange",
+        "binance",
+        "--symbols",
+        "BTC/USDT,ETH/USDT",
+        "--timeframe",
+        "1h",
+        "--from",
+        "2021-01-01",
+        "--to",
+        "2021-01-05",
+        "--store",
+        store,
+        "--exchange-options",
+        str(public_options(running_sim, tmp_path)),
+    ]
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     assert "BTC/USDT" in result.output and "ETH/USDT" in result.output and "96" in result.output
@@ -121,15 +195,39 @@ def test_download_command_against_simulator(tmp_path: Path, running_sim: Any) ->
     assert again.exit_code == 0
     row = next(line for line in again.output.splitlines() if "BTC/USDT" in line)
     assert row.split("│")[3].strip() == "0"  # resumed: nothing new to fetch
-    unknown = invoke("data", "download", "--exchange", "binance", "--symbols", "DOGE/USDT", "--from",
-                     "2021-01-01", "--store", store, "--exchange-options", str(public_options(running_sim, tmp_path)))
+    unknown = invoke(
+        "data",
+        "download",
+        "--exchange",
+        "binance",
+        "--symbols",
+        "DOGE/USDT",
+        "--from",
+        "2021-01-01",
+        "--store",
+        store,
+        "--exchange-options",
+        str(public_options(running_sim, tmp_path)),
+    )
     assert unknown.exit_code == 2 and "no market 'DOGE/USDT'" in unknown.output
 
 
 def test_harness_passes_against_simulator(tmp_path: Path, running_sim: Any) -> None:
-    result = invoke("harness", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h",
-                    "--ws-deadline", "10", "--store", str(tmp_path / "store"),
-                    "--exchange-options", str(public_options(running_sim, tmp_path)))
+    result = invoke(
+        "harness",
+        "--exchange",
+        "binance",
+        "--symbol",
+        "BTC/USDT",
+        "--timeframe",
+        "1h",
+        "--ws-deadline",
+        "10",
+        "--store",
+        str(tmp_path / "store"),
+        "--exchange-options",
+        str(public_options(running_sim, tmp_path)),
+    )
     assert result.exit_code == 0, result.output
     assert result.output.count("PASS") == 3
     assert "stored" in result.output
@@ -138,12 +236,29 @@ def test_harness_passes_against_simulator(tmp_path: Path, running_sim: Any) -> N
 
 
 def test_harness_fails_for_unknown_symbol_and_dead_exchange(tmp_path: Path, running_sim: Any) -> None:
-    result = invoke("harness", "--exchange", "binance", "--symbol", "NOPE/USDT", "--ws-deadline", "1",
-                    "--exchange-options", str(public_options(running_sim, tmp_path)))
+    result = invoke(
+        "harness",
+        "--exchange",
+        "binance",
+        "--symbol",
+        "NOPE/USDT",
+        "--ws-deadline",
+        "1",
+        "--exchange-options",
+        str(public_options(running_sim, tmp_path)),
+    )
     assert result.exit_code == 1 and "FAIL" in result.output and "no market NOPE/USDT" in result.output
     dead = tmp_path / "dead.yaml"
-    dead.write_text(yaml.safe_dump({"urls": {"api": {"public": "http://127.0.0.1:9/api/v3",
-                                                      "private": "http://127.0.0.1:9/api/v3"}},
-                                     "options": {"fetchMarkets": {"types": ["spot"]}}, "timeout": 2000}))
+    dead.write_text(
+        yaml.safe_dump(
+            {
+                "urls": {
+                    "api": {"public": "http://127.0.0.1:9/api/v3", "private": "http://127.0.0.1:9/api/v3"}
+                },
+                "options": {"fetchMarkets": {"types": ["spot"]}},
+                "timeout": 2000,
+            }
+        )
+    )
     result = invoke("harness", "--exchange", "binance", "--exchange-options", str(dead), "--ws-deadline", "1")
     assert result.exit_code == 1 and "FAIL" in result.output

@@ -54,12 +54,22 @@ def assert_store_matches_sim(store: ArrowCandleStore, sim: Any) -> None:
 
 
 def test_paginated_download_stores_exactly_the_closed_candles_and_reports_exchange_gap(
-        tmp_path: Path, sim: Any, exchange: Any) -> None:
+    tmp_path: Path, sim: Any, exchange: Any
+) -> None:
     store = ArrowCandleStore(tmp_path)
     first = sim.closed_candles(SYMBOL)[0].ts
     progress: list[tuple[int, int]] = []
-    report = download(exchange, store, "binance", SYMBOL, TF, first - 5 * HOUR, retry=policy(exchange)[0],
-                      page_limit=200, progress=lambda d, t: progress.append((d, t)))
+    report = download(
+        exchange,
+        store,
+        "binance",
+        SYMBOL,
+        TF,
+        first - 5 * HOUR,
+        retry=policy(exchange)[0],
+        page_limit=200,
+        progress=lambda d, t: progress.append((d, t)),
+    )
     assert_store_matches_sim(store, sim)
     assert report.fetched == report.stored == 1000
     assert report.requests >= 6  # one probe for the forming candle, then 200 a page
@@ -97,8 +107,9 @@ def test_interrupted_download_resumes_with_only_the_rest(tmp_path: Path, sim: An
     assert_store_matches_sim(store, sim)
 
 
-def test_rate_limits_and_server_errors_are_retried_with_retry_after(tmp_path: Path, sim: Any,
-                                                                     exchange: Any) -> None:
+def test_rate_limits_and_server_errors_are_retried_with_retry_after(
+    tmp_path: Path, sim: Any, exchange: Any
+) -> None:
     store = ArrowCandleStore(tmp_path)
     first = sim.closed_candles(SYMBOL)[0].ts
     events = Events()
@@ -108,8 +119,12 @@ def test_rate_limits_and_server_errors_are_retried_with_retry_after(tmp_path: Pa
     download(exchange, store, "binance", SYMBOL, TF, first, retry=p, page_limit=300)
     assert_store_matches_sim(store, sim)
     retries = [f for t, f in events.items if t == "ExchangeRetry"]
-    assert [r["error"] for r in retries] == ["DDoSProtection", "DDoSProtection",
-                                             "ExchangeNotAvailable", "ExchangeNotAvailable"]
+    assert [r["error"] for r in retries] == [
+        "DDoSProtection",
+        "DDoSProtection",
+        "ExchangeNotAvailable",
+        "ExchangeNotAvailable",
+    ]
     assert sleeps[:2] == [3.0, 3.0]  # Retry-After honoured
     fired = [e for e in sim.faults_log() if e["event"] == "fired"]
     assert len(fired) >= 4

@@ -14,14 +14,23 @@ from tradewarden.data.exchange import (
     settings_from_config,
 )
 
-LOCAL = {"public": "http://127.0.0.1:9/api/v3", "private": "http://127.0.0.1:9/api/v3",
-         "ws": {"spot": "ws://127.0.0.1:9/ws"}}
+LOCAL = {
+    "public": "http://127.0.0.1:9/api/v3",
+    "private": "http://127.0.0.1:9/api/v3",
+    "ws": {"spot": "ws://127.0.0.1:9/ws"},
+}
 
 
 @pytest.mark.parametrize("flavor", ["sync", "async", "pro"])
 def test_url_overrides_reach_every_flavor_and_survive_sandbox(flavor: str) -> None:
-    s = ExchangeSettings(id="binance", urls=LOCAL, options={"fetchMarkets": {"types": ["spot"]}}, sandbox=True,
-                         api_key="k", api_secret="s")
+    s = ExchangeSettings(
+        id="binance",
+        urls=LOCAL,
+        options={"fetchMarkets": {"types": ["spot"]}},
+        sandbox=True,
+        api_key="k",
+        api_secret="s",
+    )
     ex = make_exchange(s, flavor)  # type: ignore[arg-type]
     assert ex.urls["api"]["public"] == LOCAL["public"]  # sandbox swapped in urls.test, which is local too
     assert ex.options["fetchMarkets"]["types"] == ["spot"]
@@ -46,8 +55,16 @@ def test_secrets_stay_out_of_repr() -> None:
 
 def test_settings_from_app_config_like_object() -> None:
     secret = SimpleNamespace(get_secret_value=lambda: "sek")
-    cfg = SimpleNamespace(exchange=SimpleNamespace(id="binance", urls={"api": LOCAL}, options={"a": 1},
-                                                   api_key="key", api_secret=secret, sandbox=False))
+    cfg = SimpleNamespace(
+        exchange=SimpleNamespace(
+            id="binance",
+            urls={"api": LOCAL},
+            options={"a": 1},
+            api_key="key",
+            api_secret=secret,
+            sandbox=False,
+        )
+    )
     s = settings_from_config(cfg)
     assert (s.id, s.api_key, s.api_secret, s.options) == ("binance", "key", "sek", {"a": 1})
     assert s.ccxt_config()["urls"] == {"api": LOCAL}
@@ -58,7 +75,14 @@ def test_settings_from_app_config_like_object() -> None:
 
 
 def test_settings_from_ccxt_config_round_trip() -> None:
-    raw = {"apiKey": "k", "secret": "s", "urls": {"api": LOCAL, "test": LOCAL}, "options": {"x": 1},
-           "enableRateLimit": False, "timeout": 3000, "verbose": False}
+    raw = {
+        "apiKey": "k",
+        "secret": "s",
+        "urls": {"api": LOCAL, "test": LOCAL},
+        "options": {"x": 1},
+        "enableRateLimit": False,
+        "timeout": 3000,
+        "verbose": False,
+    }
     s = settings_from_ccxt_config("binance", raw)
     assert s.ccxt_config() == raw

@@ -17,10 +17,18 @@ from tradewarden.data.feed_ccxt import CcxtFeed, FeedSettings
 from tradewarden.domain.candles import Candle
 
 sim_testing = pytest.importorskip("tradewarden.simulator.testing")
+pytestmark = pytest.mark.slow  # each test streams for a few seconds
 
 SYMBOL, TF, HOUR = "BTC/USDT", "1h", 3_600_000
-FAST = FeedSettings(heartbeat_s=0.6, stale_limit_s=1.0, reconnect_base_s=0.05, reconnect_cap_s=0.2,
-                    failures_before_fallback=3, rest_poll_s=0.1, ws_probe_s=0.5)
+FAST = FeedSettings(
+    heartbeat_s=0.6,
+    stale_limit_s=1.0,
+    reconnect_base_s=0.05,
+    reconnect_cap_s=0.2,
+    failures_before_fallback=3,
+    rest_poll_s=0.1,
+    ws_probe_s=0.5,
+)
 
 
 class Events:

@@ -26,20 +26,31 @@ def rows(s: CandleSeries) -> list[list[float]]:
 
 
 def write_freqtrade_feather(path: Path, s: CandleSeries) -> None:
-    table = pa.table({
-        "date": pa.array(s.ts * 1_000_000, type=pa.timestamp("ns", tz="UTC")),
-        "open": s.open, "high": s.high, "low": s.low, "close": s.close, "volume": s.volume,
-    })
+    table = pa.table(
+        {
+            "date": pa.array(s.ts * 1_000_000, type=pa.timestamp("ns", tz="UTC")),
+            "open": s.open,
+            "high": s.high,
+            "low": s.low,
+            "close": s.close,
+            "volume": s.volume,
+        }
+    )
     feather.write_feather(table, path)
 
 
-def test_freqtrade_json_gz_and_feather_read_with_symbol_and_timeframe_from_name(tmp_path: Path, mk: Mk) -> None:
+def test_freqtrade_json_gz_and_feather_read_with_symbol_and_timeframe_from_name(
+    tmp_path: Path, mk: Mk
+) -> None:
     s = mk(30, timeframe="5m")
     (tmp_path / "ETH_USDT-5m.json").write_text(json.dumps(rows(s)))
     (tmp_path / "SOL_USDT-5m.json.gz").write_bytes(gzip.compress(json.dumps(rows(s)).encode()))
     write_freqtrade_feather(tmp_path / "BTC_USDT_USDT-5m-futures.feather", s)
-    for name, symbol in [("ETH_USDT-5m.json", "ETH/USDT"), ("SOL_USDT-5m.json.gz", "SOL/USDT"),
-                         ("BTC_USDT_USDT-5m-futures.feather", "BTC/USDT:USDT")]:
+    for name, symbol in [
+        ("ETH_USDT-5m.json", "ETH/USDT"),
+        ("SOL_USDT-5m.json.gz", "SOL/USDT"),
+        ("BTC_USDT_USDT-5m-futures.feather", "BTC/USDT:USDT"),
+    ]:
         got = read_any(tmp_path / name)
         assert (got.symbol, got.timeframe) == (symbol, "5m")
         assert np.array_equal(got.ts, s.ts) and np.allclose(got.close, s.close)
@@ -50,7 +61,9 @@ def test_import_directory_of_mixed_formats_into_store(tmp_path: Path, mk: Mk) ->
     src.mkdir()
     s = mk(50, timeframe="1h")
     (src / "ETH_USDT-1h.json").write_text(json.dumps(rows(s)))
-    lines = "\n".join(f"{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},{r[5]},{r[0] + 3_599_999},0,1,0,0,0" for r in rows(s))
+    lines = "\n".join(
+        f"{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},{r[5]},{r[0] + 3_599_999},0,1,0,0,0" for r in rows(s)
+    )
     with zipfile.ZipFile(src / "BTCUSDT-1h-2024-01.zip", "w") as zf:
         zf.writestr("BTCUSDT-1h-2024-01.csv", lines + "\n")
     store = ArrowCandleStore(tmp_path / "store")
@@ -80,15 +93,18 @@ def test_bad_file_stops_import_before_any_write(tmp_path: Path, mk: Mk) -> None:
     assert store.series() == []
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("X_USDT-1m.json", "{not json", "invalid JSON"),
-    ("X_USDT-1m.json", '{"a": 1}', "expected a JSON array"),
-    ("X_USDT-1m.json", '[[1, 2, 3]]', "row 0: expected"),
-    ("whatever.json", "[]", "cannot tell the symbol"),
-    ("X_USDT-7x.json", "[]", "cannot tell the timeframe"),
-    ("X_USDT-1m.feather", "nope", "not a readable feather file"),
-    ("X_USDT-1m.parquet", "", "unsupported file type"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("X_USDT-1m.json", "{not json", "invalid JSON"),
+        ("X_USDT-1m.json", '{"a": 1}', "expected a JSON array"),
+        ("X_USDT-1m.json", "[[1, 2, 3]]", "row 0: expected"),
+        ("whatever.json", "[]", "cannot tell the symbol"),
+        ("X_USDT-7x.json", "[]", "cannot tell the timeframe"),
+        ("X_USDT-1m.feather", "nope", "not a readable feather file"),
+        ("X_USDT-1m.parquet", "", "unsupported file type"),
+    ],
+)
 def test_malformed_files_name_file_and_problem(tmp_path: Path, name: str, content: str, message: str) -> None:
     p = tmp_path / name
     p.write_text(content)

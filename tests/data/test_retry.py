@@ -43,17 +43,28 @@ def failing(errors: list[BaseException], result: str = "ok") -> Callable[[], str
     return call
 
 
-def policy(events: Events, headers: dict[str, str] | None = None, **kw: Any) -> tuple[RetryPolicy, list[float]]:
+def policy(
+    events: Events, headers: dict[str, str] | None = None, **kw: Any
+) -> tuple[RetryPolicy, list[float]]:
     sleeps: list[float] = []
-    p = RetryPolicy(sink=events, exchange=FakeExchange(headers), sleep=sleeps.append, rng=random.Random(4), **kw)
+    p = RetryPolicy(
+        sink=events, exchange=FakeExchange(headers), sleep=sleeps.append, rng=random.Random(4), **kw
+    )
     return p, sleeps
 
 
-@pytest.mark.parametrize("error", [
-    ccxt.NetworkError("reset"), ccxt.RequestTimeout("slow"), ccxt.ExchangeNotAvailable("503"),
-    ccxt.DDoSProtection("429"), ccxt.RateLimitExceeded("-1003"), ccxt.OnMaintenance("maint"),
-    ccxt.OperationFailed("500 -1000"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        ccxt.NetworkError("reset"),
+        ccxt.RequestTimeout("slow"),
+        ccxt.ExchangeNotAvailable("503"),
+        ccxt.DDoSProtection("429"),
+        ccxt.RateLimitExceeded("-1003"),
+        ccxt.OnMaintenance("maint"),
+        ccxt.OperationFailed("500 -1000"),
+    ],
+)
 def test_transient_errors_are_retried_then_succeed(error: BaseException) -> None:
     ev = Events()
     p, sleeps = policy(ev)
@@ -64,11 +75,20 @@ def test_transient_errors_are_retried_then_succeed(error: BaseException) -> None
     assert ev.items[1][1]["attempt"] == 2 and ev.items[0][1]["exchange"] == "fakex"
 
 
-@pytest.mark.parametrize("error", [
-    ccxt.AuthenticationError("-2015"), ccxt.InvalidOrder("LOT_SIZE"), ccxt.InsufficientFunds("-2010"),
-    ccxt.BadRequest("-1102"), ccxt.BadSymbol("-1121"), ccxt.PermissionDenied("x"), ccxt.InvalidNonce("-1021"),
-    ccxt.BadResponse("garbage"), ValueError("our bug"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        ccxt.AuthenticationError("-2015"),
+        ccxt.InvalidOrder("LOT_SIZE"),
+        ccxt.InsufficientFunds("-2010"),
+        ccxt.BadRequest("-1102"),
+        ccxt.BadSymbol("-1121"),
+        ccxt.PermissionDenied("x"),
+        ccxt.InvalidNonce("-1021"),
+        ccxt.BadResponse("garbage"),
+        ValueError("our bug"),
+    ],
+)
 def test_permanent_errors_are_not_retried(error: BaseException) -> None:
     ev = Events()
     p, sleeps = policy(ev)
@@ -108,8 +128,14 @@ def test_wait_beyond_budget_gives_up_at_once_with_event() -> None:
         p.call(failing([ccxt.DDoSProtection("418 banned")]), label="fetch_ohlcv")
     assert sleeps == []
     assert ev.types() == [GIVE_UP_EVENT]
-    assert ev.items[0][1] | {"message": ""} == {"call": "fetch_ohlcv", "attempts": 1, "error": "DDoSProtection",
-                                                "message": "", "retryable": True, "exchange": "fakex"}
+    assert ev.items[0][1] | {"message": ""} == {
+        "call": "fetch_ohlcv",
+        "attempts": 1,
+        "error": "DDoSProtection",
+        "message": "",
+        "retryable": True,
+        "exchange": "fakex",
+    }
 
 
 def test_total_time_is_bounded_by_summed_waits() -> None:
@@ -126,6 +152,7 @@ def test_attempt_limit_gives_up_with_event() -> None:
     p, sleeps = policy(ev, max_attempts=3, max_total_s=1000)
     with pytest.raises(ccxt.ExchangeNotAvailable):
         p.call(failing([ccxt.ExchangeNotAvailable("502")] * 5))
+    assert len(sleeps) == 2
     assert ev.types() == [RETRY_EVENT, RETRY_EVENT, GIVE_UP_EVENT]
     assert ev.items[-1][1]["attempts"] == 3
 

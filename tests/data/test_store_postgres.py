@@ -29,7 +29,9 @@ def pg_store() -> Iterator[SqlCandleStore]:
         store.close()
 
 
-def test_postgres_round_trip_upsert_and_listing(pg_store: SqlCandleStore, mk: Callable[..., CandleSeries]) -> None:
+def test_postgres_round_trip_upsert_and_listing(
+    pg_store: SqlCandleStore, mk: Callable[..., CandleSeries]
+) -> None:
     s = mk(3000)
     assert pg_store.write("binance", s) == 3000
     newer = mk(10, start=int(s.ts[-5]), seed=3)
@@ -44,5 +46,7 @@ def test_postgres_round_trip_upsert_and_listing(pg_store: SqlCandleStore, mk: Ca
 
 
 def test_unreachable_database_gives_clear_error() -> None:
-    with pytest.raises(StoreError, match=r"cannot open candle store postgresql://postgres:\*\*\*@127.0.0.1:1/x"):
+    with pytest.raises(
+        StoreError, match=r"cannot open candle store postgresql://postgres:\*\*\*@127.0.0.1:1/x"
+    ):
         SqlCandleStore("postgresql://postgres:secretpw@127.0.0.1:1/x")

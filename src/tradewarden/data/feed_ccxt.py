@@ -68,6 +68,7 @@ class _Sub:
     pending: dict[int, Candle] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     delivered: int = 0
+    fresh: bool = True  # no update yet on the current connection
     suspect: bool = False  # a frame was rejected: read the next closed bars over REST, not from the stream
 
 
@@ -112,6 +113,8 @@ class CcxtFeed:
         # the exchange clock as the latest kline event time ``E`` (kline frames only: other streams may be
         # stamped by another clock); a bar whose close time it has passed is closed
         self._kline_clock = 0
+        self._session_got = False
+        self._session_last = time.monotonic()
         self._rng = random.Random()
         self._install_guards()
 
@@ -349,71 +352,87 @@ class CcxtFeed:
         cap = min(self.settings.reconnect_cap_s, self.settings.reconnect_base_s * 2 ** (failures - 1))
         return self._rng.uniform(cap / 2, cap)
 
-    async def _watch(self) -> dict[str, dict[str, list[Any]]]:
-        pairs = [[s.symbol, s.timeframe] for s in self._subs.values()]
-        if getattr(self.exchange, "has", {}).get("watchOHLCVForSymbols"):
-            result: dict[str, dict[str, list[Any]]] = await self.exchange.watch_ohlcv_for_symbols(pairs)
-            return result
-        if len(pairs) != 1:
-            raise ccxt.NotSupported(f"{self.name} cannot stream several symbols at once through ccxt.pro")
-        rows = await self.exchange.watch_ohlcv(pairs[0][0], pairs[0][1])
-        return {pairs[0][0]: {pairs[0][1]: rows}}
-
     async def _ws_session(self, first_event: str, failures: int) -> bool:
-        """One WebSocket connection's life; returns whether it delivered any data."""
-        got = False
-        self.mode = "ws" if first_event != "FeedRecovered" else self.mode
-        started = time.monotonic()
+        """One WebSocket connection's life; returns whether it delivered any data.
+
+        Each stream has its own ``watch_ohlcv`` loop (ccxt multiplexes them on one connection and gives each
+        its own future, so no update of one symbol waits behind another's); a watchdog ends the session
+        when no message at all arrived for ``heartbeat_s``, and any stream's network error ends it too.
+        """
+        loop = asyncio.get_running_loop()
+        self._session_got = False
+        self._session_last = time.monotonic()
+        started = self._session_last
+        failed: asyncio.Future[BaseException | None] = loop.create_future()
+        tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        for sub in self._subs.values():
+            sub.fresh = True
+
+        def finished(task: asyncio.Task[None]) -> None:
+            if not failed.done() and not task.cancelled():
+                failed.set_result(task.exception())
+
         try:
             while not self._closing:
-                if not self._subs:
-                    await asyncio.sleep(0.05)
-                    continue
-                try:
-                    data = await asyncio.wait_for(self._watch(), timeout=self.settings.heartbeat_s)
-                except TimeoutError:
-                    raise _StaleError from None
-                self._last_data = time.monotonic()
-                if not got:
-                    got = True
-                    if first_event == "FeedRecovered" and self._poller is not None:
-                        self._poller.cancel()
-                    self.mode = "ws"
-                    for sub in self._subs.values():
-                        sub.pending.clear()  # bars seen on a dead connection may be incomplete
-                    self._emit(first_event, attempts=failures, waited_s=round(time.monotonic() - started, 3))
-                    for sub in list(self._subs.values()):
-                        await self._backfill(sub)
-                await self._on_ws_data(data)
+                for key, sub in list(self._subs.items()):
+                    if key not in tasks:
+                        task = asyncio.create_task(self._watch_stream(sub, first_event, failures, started))
+                        task.add_done_callback(finished)
+                        tasks[key] = task
+                for key in [k for k in tasks if k not in self._subs]:
+                    tasks.pop(key).cancel()
+                if time.monotonic() - self._session_last > self.settings.heartbeat_s:
+                    raise _StaleError
+                await asyncio.wait([failed], timeout=min(0.05, self.settings.heartbeat_s / 4))
+                if failed.done():
+                    error = failed.result()
+                    if error is not None:
+                        raise error
         except _StaleError:
-            self._emit("FeedStale", silence_s=self.settings.heartbeat_s, mode="ws", had_data=got)
+            self._emit(
+                "FeedStale", silence_s=self.settings.heartbeat_s, mode="ws", had_data=self._session_got
+            )
         except ccxt.NetworkError as exc:
             log.warning("%s: WebSocket failed: %s", self.name, exc)
         finally:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.exchange.close_ws_clients()
-        return got
+        return self._session_got
 
-    async def _on_ws_data(self, data: Mapping[str, Mapping[str, Sequence[Any]]]) -> None:
-        for symbol, by_tf in data.items():
-            for timeframe, rows in by_tf.items():
-                sub = self._subs.get((symbol, timeframe))
-                if sub is None:
-                    continue
-                for candle in self._candles(sub, rows):
-                    if sub.last_ts is None or candle.ts > sub.last_ts:
-                        sub.pending[candle.ts] = candle
-                if not sub.pending:
-                    continue
-                newest = max(sub.pending)
-                clock = self._kline_clock
-                closed = [sub.pending.pop(t) for t in sorted(sub.pending) if t < newest or t + sub.step <= clock]
-                if closed and sub.suspect:
-                    sub.suspect = False
-                    async with sub.lock:
-                        await self._backfill_locked(sub, until=closed[-1].ts + sub.step)
-                if closed:
-                    await self._deliver(sub, closed, "ws")
+    async def _watch_stream(self, sub: _Sub, first_event: str, failures: int, started: float) -> None:
+        while True:
+            rows = await self.exchange.watch_ohlcv(sub.symbol, sub.timeframe)
+            self._session_last = self._last_data = time.monotonic()
+            if not self._session_got:
+                self._session_got = True
+                if first_event == "FeedRecovered" and self._poller is not None:
+                    self._poller.cancel()
+                self.mode = "ws"
+                self._emit(first_event, attempts=failures, waited_s=round(time.monotonic() - started, 3))
+            if sub.fresh:  # first update of this stream on this connection: catch up over REST first
+                sub.fresh = False
+                sub.pending.clear()  # bars seen on a dead connection may be incomplete
+                await self._backfill(sub)
+            await self._on_rows(sub, rows)
+
+    async def _on_rows(self, sub: _Sub, rows: Sequence[Any]) -> None:
+        for candle in self._candles(sub, rows):
+            if sub.last_ts is None or candle.ts > sub.last_ts:
+                sub.pending[candle.ts] = candle
+        if not sub.pending:
+            return
+        newest = max(sub.pending)
+        clock = self._kline_clock
+        closed = [sub.pending.pop(t) for t in sorted(sub.pending) if t < newest or t + sub.step <= clock]
+        if closed and sub.suspect:
+            sub.suspect = False
+            async with sub.lock:
+                await self._backfill_locked(sub, until=closed[-1].ts + sub.step)
+        if closed:
+            await self._deliver(sub, closed, "ws")
 
     async def _rest_mode(self) -> bool:
         """Poll REST until a WebSocket probe gets data; returns whether it did (it always does, or is

@@ -84,11 +84,27 @@ def _short_error(err: ValidationError) -> str:
 
 
 #: Binance event types (field ``e``) a market or user stream may carry; anything else is out of schema
-BINANCE_EVENTS = frozenset({
-    "kline", "trade", "aggTrade", "24hrTicker", "24hrMiniTicker", "1hTicker", "4hTicker", "1dTicker",
-    "depthUpdate", "executionReport", "outboundAccountPosition", "balanceUpdate", "listStatus",
-    "eventStreamTerminated", "externalLockUpdate", "serverShutdown", "markPriceUpdate",
-})
+BINANCE_EVENTS = frozenset(
+    {
+        "kline",
+        "trade",
+        "aggTrade",
+        "24hrTicker",
+        "24hrMiniTicker",
+        "1hTicker",
+        "4hTicker",
+        "1dTicker",
+        "depthUpdate",
+        "executionReport",
+        "outboundAccountPosition",
+        "balanceUpdate",
+        "listStatus",
+        "eventStreamTerminated",
+        "externalLockUpdate",
+        "serverShutdown",
+        "markPriceUpdate",
+    }
+)
 
 
 def check_raw(message: Any, binance: bool = False) -> int | None:
