@@ -113,10 +113,14 @@ def analyse(prepared: Prepared, study: Any, threshold: float = DEFAULT_OVERFIT_T
 def _importances(study: Any) -> dict[str, float]:
     """Optuna's parameter importances (PED-ANOVA by default), or none when they cannot be computed
     (fewer than two completed trials, or nothing varied)."""
+    import warnings
+
     import optuna
 
     try:
-        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "too few trials": the page says so instead
+            return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
     except (ValueError, RuntimeError, ZeroDivisionError):
         return {}
 

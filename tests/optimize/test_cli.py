@@ -1,0 +1,105 @@
+"""``tradewarden optimize`` end to end on small synthetic data: files written, grid mode, the gate, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tradewarden.cli.main import app
+from tradewarden.optimize.paramsfile import load_params_file
+
+from .conftest import calendar_series, write_csv
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_csv(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "BTCUSDT-1h-synthetic.csv", calendar_series(1400, lambda i: 3))
+
+
+def _run(args: list[str]) -> tuple[int, str]:
+    result = runner.invoke(app, ["optimize", *args])
+    return result.exit_code, result.output
+
+
+def _common(tmp_path: Path, data_csv: Path, strategy_file: str, study: str) -> list[str]:
+    return ["--strategy", strategy_file, "--data", str(data_csv), "--storage", str(tmp_path / "studies.db"),
+            "--study", study, "--out", str(tmp_path / study), "--windows", "4", "--seed", "1"]
+
+
+def test_search_writes_parameters_report_and_results(
+        tmp_path: Path, data_csv: Path, strategy_file: str) -> None:
+    args = [*_common(tmp_path, data_csv, strategy_file, "s1"), "--fix", "period=7", "--trials", "20"]
+    code, out = _run(args)
+    assert code == 0, out
+    assert "Walk-forward" in out and "holdout" in out
+    pf = load_params_file(tmp_path / "s1" / "params.json")
+    assert pf.params == {"period": 7, "phase": 3}
+    assert pf.study.name == "s1" and 0 < pf.study.completed_trials <= 20
+    assert pf.data.search_end == pf.data.holdout_start < pf.data.holdout_end == pf.data.end
+    assert pf.metrics["out_of_sample"]["sharpe"] > 5
+    assert pf.validation["holdout"]["overfit"] is False
+    html = (tmp_path / "s1" / "optimization.html").read_text()
+    assert "<svg" in html and "Parameter importances" in html and "out-of-sample" in html
+    assert not re.search(r"<script|https?://|<link", html)  # self-contained: nothing to fetch
+    results = json.loads((tmp_path / "s1" / "results.json").read_text())
+    assert results["best"]["params"] == {"period": 7, "phase": 3}
+
+
+def test_grid_mode(tmp_path: Path, data_csv: Path, strategy_file: str) -> None:
+    code, out = _run([*_common(tmp_path, data_csv, strategy_file, "g1"), "--mode", "grid",
+                      "--grid", "period=6,7;phase=2,3,4"])
+    assert code == 0, out
+    results = json.loads((tmp_path / "g1" / "results.json").read_text())
+    assert results["trials"] == {"complete": 6}
+    assert results["best"]["params"] == {"period": 7, "phase": 3}
+
+
+def test_gate_applies_better_parameters_and_records_the_decision(
+        tmp_path: Path, data_csv: Path, strategy_file: str) -> None:
+    code, out = _run([*_common(tmp_path, data_csv, strategy_file, "base"), "--mode", "grid",
+                      "--grid", "period=7;phase=1"])
+    assert code == 0, out
+    current = tmp_path / "current.json"
+    current.write_text((tmp_path / "base" / "params.json").read_text())
+    code, out = _run([*_common(tmp_path, data_csv, strategy_file, "new"), "--mode", "grid",
+                      "--grid", "period=7;phase=1,3", "--compare-to", str(current), "--apply"])
+    assert code == 0, out
+    assert "APPLY" in out
+    record = json.loads((tmp_path / "new" / "gate.jsonl").read_text().splitlines()[-1])
+    assert record["decision"] == "apply" and record["applied"] is True
+    assert record["current_params"] == {"period": 7, "phase": 1}
+    assert record["new_params"] == {"period": 7, "phase": 3}
+    assert record["new_oos_sharpe"] > record["current_oos_sharpe"]
+    assert load_params_file(current).params == {"period": 7, "phase": 3}
+
+    # the same parameters again: no improvement, so keep
+    code, out = _run([*_common(tmp_path, data_csv, strategy_file, "again"), "--mode", "grid",
+                      "--grid", "period=7;phase=3", "--compare-to", str(current), "--apply"])
+    assert code == 0, out
+    record = json.loads((tmp_path / "again" / "gate.jsonl").read_text())
+    assert record["decision"] == "keep" and record["applied"] is False
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--strategy", "nope"], "unknown strategy 'nope'"),
+    (["--mode", "grid", "--grid", "speed=1"], "no parameter 'speed'"),
+    (["--grid", "fast=10"], "need --mode grid"),
+    (["--holdout", "lots"], "holdout: cannot read 'lots'"),
+    (["--objective", "omega"], "unknown objective 'omega'"),
+    (["--in-sample", "5000", "--out-of-sample", "1000"], "do not fit"),
+    (["--fix", "fats=3"], "no parameter 'fats'"),
+    (["--compare-to", "missing.json"], "parameter file missing.json not found"),
+    (["--from", "2021-13-01"], "not a date"),
+])
+def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path: Path, extra: list[str], message: str) -> None:
+    args = ["--strategy", "sma_cross", "--to", "2021-03-01", "--storage", str(tmp_path / "s.db"), *extra]
+    result = runner.invoke(app, ["optimize", *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
