@@ -80,7 +80,7 @@ def _put_fixed(buf: Any, pos: Any, x: Any, scale: Any, decimals: Any) -> Any:
     return pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)   # nogil: a caller may format in a thread while Python builds the HTML
 def _format_rows(ts: Any, a: Any, a_decimals: Any, b: Any, b_decimals: Any, start: Any, stop: Any,
                  buf: Any) -> Any:
     """Rows ``start..stop-1`` as ``ts,a,b\\n`` into ``buf``; returns the number of bytes written."""
