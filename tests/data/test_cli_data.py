@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,11 @@ runner = CliRunner()
 Mk = Callable[..., CandleSeries]
 
 
+DATA_HOME = tempfile.mkdtemp(prefix="tw-data-")  # keeps the default data dir (event journal) out of $HOME
+
+
 def invoke(*args: str) -> Any:
-    return runner.invoke(app, list(args), env={"TRADEWARDEN_DATA_DIR": "", "COLUMNS": "200"})
+    return runner.invoke(app, list(args), env={"XDG_DATA_HOME": DATA_HOME, "COLUMNS": "200"})
 
 
 def json_rows(s: CandleSeries) -> str:

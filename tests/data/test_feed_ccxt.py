@@ -215,3 +215,32 @@ async def test_history_and_ticker(sim: Any) -> None:
         assert ticker["symbol"] == SYMBOL and ticker["last"] > 0
     finally:
         await feed.close()
+
+
+@pytest.mark.redis
+async def test_streaming_instance_writes_the_shared_cache(sim: Any) -> None:
+    import uuid
+
+    from tradewarden.data.cache import RedisCandleCache
+
+    cache = RedisCandleCache(
+        "redis://127.0.0.1:6379/15", size=10, prefix=f"test-{uuid.uuid4().hex[:8]}:candles"
+    )
+    try:
+        cache.client.ping()
+    except Exception as exc:
+        pytest.skip(f"Redis not reachable: {exc}")
+
+    async def body(run: Run) -> None:
+        run.feed.cache = cache
+        await run.steps(4)
+
+    try:
+        run = await scenario(sim, body)
+        reader = RedisCandleCache("redis://127.0.0.1:6379/15", size=10, prefix=cache.prefix)
+        assert reader.latest("binance", SYMBOL, TF) == run.got[-10:]
+        reader.close()
+    finally:
+        for key in cache.client.scan_iter(f"{cache.prefix}:*"):
+            cache.client.delete(key)
+        cache.close()

@@ -216,7 +216,8 @@ def download_cmd(
         ex = make_exchange(settings, "sync")
     except ExchangeConfigError as exc:
         raise fail(str(exc)) from None
-    policy = RetryPolicy(sink=_make_events(cfg, data_dir), exchange=ex)
+    events = _make_events(cfg, data_dir)
+    policy = RetryPolicy(sink=events, exchange=ex)
     reports = []
     try:
         ex.load_markets()
@@ -241,6 +242,8 @@ def download_cmd(
         raise fail(f"{settings.id}: {type(exc).__name__}: {str(exc)[:300]}", code=1) from None
     finally:
         candle_store.close()
+        if events is not None:
+            events.close()
     table = Table(title=f"Downloaded from {settings.id}")
     for col in ("symbol", "timeframe", "new", "stored", "first", "last", "gaps in store", "exchange gaps"):
         table.add_column(col)
