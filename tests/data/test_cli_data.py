@@ -266,3 +266,64 @@ def test_harness_fails_for_unknown_symbol_and_dead_exchange(tmp_path: Path, runn
     )
     result = invoke("harness", "--exchange", "binance", "--exchange-options", str(dead), "--ws-deadline", "1")
     assert result.exit_code == 1 and "FAIL" in result.output
+
+
+@pytest.mark.redis
+def test_download_with_config_file_and_harness_with_redis(tmp_path: Path, running_sim: Any) -> None:
+    cfg = running_sim.ccxt_config()
+    config = tmp_path / "tradewarden.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "data"),
+                "exchange": {"id": "binance", "urls": cfg["urls"], "options": cfg["options"]},
+            }
+        )
+    )
+    result = invoke(
+        "data",
+        "download",
+        "--config",
+        str(config),
+        "--symbols",
+        "BTC/USDT",
+        "--timeframe",
+        "1h",
+        "--from",
+        "2021-01-02",
+        "--to",
+        "2021-01-03",
+    )
+    assert result.exit_code == 0, result.output
+    assert any((tmp_path / "data" / "candles" / "binance").rglob("*.arrow"))  # the config's data_dir
+    listed = invoke("data", "list", "--config", str(config))
+    assert "24" in listed.output
+
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/15")
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("Redis not reachable")
+    key = "candles:binance:ETH/USDT:1h"
+    client.delete(key)
+    try:
+        result = invoke(
+            "harness",
+            "--config",
+            str(config),
+            "--symbol",
+            "ETH/USDT",
+            "--timeframe",
+            "1h",
+            "--ws-deadline",
+            "10",
+            "--redis-url",
+            "redis://127.0.0.1:6379/15",
+        )
+        assert result.exit_code == 0, result.output
+        assert "cached" in result.output and client.zcard(key) > 0
+    finally:
+        client.delete(key)
+        client.close()
