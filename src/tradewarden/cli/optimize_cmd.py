@@ -157,8 +157,9 @@ def optimize(
         raise _fail(str(exc), 1) from None
     except StudyMismatchError as exc:
         raise _fail(str(exc)) from None
-    except KeyError as exc:  # optuna.load_study of a name that does not exist
-        raise _fail(str(exc.args[0]) if exc.args else "study not found") from None
+    except KeyError:  # optuna.load_study of a name that does not exist
+        raise _fail(f"study {study!r} not found in the storage; run once without --worker or "
+                    "--report-only to create it") from None
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     except RuntimeError as exc:
