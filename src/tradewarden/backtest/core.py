@@ -42,6 +42,7 @@ from tradewarden.strategies.base import Strategy, check_causal
 from tradewarden.venues.fillmodel import (
     F_BAR,
     F_FEE,
+    F_MAKER,
     F_ORDER,
     F_POS_AFTER,
     F_PRICE,
@@ -61,9 +62,11 @@ FillRecord = tuple[int, str, int, int, int, int, str]
 # (client_id, side, qty steps, final status, filled steps)
 OrderRecord = tuple[str, int, int, str, int]
 
-_STATUS_NAMES = {ST_FILLED: OrderStatus.FILLED.value, ST_CANCELLED: OrderStatus.CANCELLED.value,
-                 ST_CANCELLED_FUNDS: OrderStatus.CANCELLED.value, ST_NOTHING_TO_REDUCE: OrderStatus.CANCELLED.value,
-                 -1: OrderStatus.ACCEPTED.value}
+_STATUS_NAMES = {
+    ST_FILLED: OrderStatus.FILLED.value, ST_CANCELLED: OrderStatus.CANCELLED.value,
+    ST_CANCELLED_FUNDS: OrderStatus.CANCELLED.value, ST_NOTHING_TO_REDUCE: OrderStatus.CANCELLED.value,
+    -1: OrderStatus.ACCEPTED.value,
+}
 
 
 def _final_status(code: int, filled: int) -> str:
@@ -72,7 +75,7 @@ def _final_status(code: int, filled: int) -> str:
     return _STATUS_NAMES.get(code, OrderStatus.CANCELLED.value)
 
 
-class NothingToTest(ValueError):
+class NothingToTestError(ValueError):
     """Too few candles for the strategy to say anything."""
 
 
@@ -103,13 +106,13 @@ class Simulation:
         return self.trades + ([self.open_trade] if self.open_trade else [])
 
 
-def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestSettings, instrument: Instrument,
-                   events: EventSink | None = None, check_lookahead: bool = True,
+def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestSettings,
+                   instrument: Instrument, events: EventSink | None = None, check_lookahead: bool = True,
                    keep_records: bool = False) -> Simulation:
     """The whole backtest in the compiled loop. ``events`` gets the same events the engine would emit."""
     n = len(series)
     if n == 0:
-        raise NothingToTest("no candles to test")
+        raise NothingToTestError("no candles to test")
     view = series.read_only()
     sig = strategy.signals(view)
     if sig.target.shape != (n,):
@@ -123,65 +126,67 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
     res = run_batch(ticks.o, ticks.h, ticks.lo, ticks.c, ticks.v, target, sl, tp, settings.fill_params(),
                     settings.sizing_array(instrument), instrument.to_atoms(settings.initial_cash))
     tf_ms = timeframe_ms(series.timeframe)
-    book = TradeBook(instrument, events)
+    collected = _Collector(events) if events is not None else None
+    book = TradeBook(instrument, collected)
     ts = series.ts
     ids = _client_ids(res.orders, ts, strategy.name, instrument.symbol)
     fills: list[FillRecord] = []
     opener = ""
-    fill_rows = res.fills
+    fill_rows = res.fills.tolist()
     order_rows = res.orders
-    # walk bars that have activity, in the order the per-candle engine emits: fills, endings, placements
+    # walk the bars that have activity, in the order the per-candle engine emits: fills, endings, placements
     placed_at = order_rows[:, L_BAR] if len(order_rows) else np.zeros(0, dtype=np.int64)
     done_at = order_rows[:, L_DONE_BAR] if len(order_rows) else np.zeros(0, dtype=np.int64)
-    bars = np.unique(np.concatenate((fill_rows[:, F_BAR], placed_at, done_at[done_at >= 0])))
-    fi = 0
-    by_placed = np.argsort(placed_at, kind="stable")
-    by_done = np.argsort(np.where(done_at >= 0, done_at, np.iinfo(np.int64).max), kind="stable")
-    pi = di = 0
-    nf, no = len(fill_rows), len(order_rows)
+    bars = np.unique(np.concatenate((res.fills[:, F_BAR], placed_at, done_at[done_at >= 0]))).tolist()
+    by_placed = np.argsort(placed_at, kind="stable").tolist()
+    by_done = np.argsort(np.where(done_at >= 0, done_at, np.iinfo(np.int64).max), kind="stable").tolist()
+    placed_list, done_list, rows = placed_at.tolist(), done_at.tolist(), order_rows.tolist()
+    ts_list = ts.tolist()
+    fi = pi = di = 0
+    nf, no = len(fill_rows), len(rows)
     want_records = keep_records or events is not None
-    for bar in bars.tolist():
-        bar_ts = int(ts[bar])
-        while fi < nf and fill_rows[fi, F_BAR] == bar:
+    inst = instrument
+    sym = inst.symbol
+    for bar in bars:
+        bar_ts = ts_list[bar]
+        while fi < nf and fill_rows[fi][F_BAR] == bar:
             row = fill_rows[fi]
-            side, qty, px, fee = int(row[F_SIDE]), int(row[F_QTY]), int(row[F_PRICE]), int(row[F_FEE])
-            reason = REASONS[int(row[F_REASON])]
-            oid = int(row[F_ORDER])
-            after = int(row[F_POS_AFTER])
+            side, qty, px, fee = row[F_SIDE], row[F_QTY], row[F_PRICE], row[F_FEE]
+            reason = REASONS[row[F_REASON]]
+            oid = row[F_ORDER]
+            after = row[F_POS_AFTER]
             before = after - side * qty
             cid = ids[oid - 1] if oid > 0 else f"{opener}-{PROTECTIVE_SUFFIX[reason]}"
             if before == 0 or (before > 0) != (after > 0):
                 opener = cid
             if want_records:
                 fills.append((bar_ts, cid, side, qty, px, fee, reason))
-            if events is not None:
-                events.emit("Fill", bar_ts, client_id=cid, symbol=instrument.symbol,
-                            side="buy" if side > 0 else "sell", qty=instrument.from_steps(qty),
-                            price=instrument.from_ticks(px), fee=instrument.from_atoms(fee),
-                            liquidity="maker" if row[7] else "taker", reason=reason)
+            if collected is not None:
+                collected.emit("Fill", bar_ts, client_id=cid, symbol=sym, side="buy" if side > 0 else "sell",
+                               qty=inst.steps_text(qty), price=inst.ticks_text(px), fee=inst.atoms_text(fee),
+                               liquidity="maker" if row[F_MAKER] else "taker", reason=reason)
             book.on_fill_ints(bar_ts, side, qty, px, fee, reason)
             fi += 1
-        while di < no and done_at[by_done[di]] == bar:
-            k = int(by_done[di])
-            status = int(order_rows[k, L_STATUS])
-            if events is not None and status in (ST_CANCELLED_FUNDS, ST_NOTHING_TO_REDUCE, ST_CANCELLED):
-                reason = {ST_CANCELLED_FUNDS: "insufficient balance", ST_NOTHING_TO_REDUCE: "nothing to reduce",
-                          ST_CANCELLED: "cancelled"}[status]
-                events.emit("OrderRejected" if status == ST_CANCELLED_FUNDS else "OrderCancelled", bar_ts,
-                            client_id=ids[k], symbol=instrument.symbol, reason=reason)
+        while di < no and done_list[by_done[di]] == bar:
+            k = by_done[di]
+            status = rows[k][L_STATUS]
+            if collected is not None and status in _ENDINGS:
+                kind, why = _ENDINGS[status]
+                collected.emit(kind, bar_ts, client_id=ids[k], symbol=sym, reason=why)
             di += 1
-        while pi < no and placed_at[by_placed[pi]] == bar:
-            k = int(by_placed[pi])
-            if events is not None:
-                row = order_rows[k]
-                side = int(row[L_SIDE])
-                events.emit("OrderPlaced", bar_ts + tf_ms, client_id=ids[k], symbol=instrument.symbol,
-                            side="buy" if side > 0 else "sell", order_type="market", qty=instrument.from_steps(int(row[L_QTY])),
-                            price=None, stop_price=None,
-                            stop_loss=instrument.from_ticks(int(row[L_SL])) if row[L_SL] else None,
-                            take_profit=instrument.from_ticks(int(row[L_TP])) if row[L_TP] else None,
-                            reduce_only=bool(row[L_REDUCE]))
+        while pi < no and placed_list[by_placed[pi]] == bar:
+            k = by_placed[pi]
+            if collected is not None:
+                row = rows[k]
+                collected.emit("OrderPlaced", bar_ts + tf_ms, client_id=ids[k], symbol=sym,
+                               side="buy" if row[L_SIDE] > 0 else "sell", order_type="market",
+                               qty=inst.steps_text(row[L_QTY]), price=None, stop_price=None,
+                               stop_loss=inst.ticks_text(row[L_SL]) if row[L_SL] else None,
+                               take_profit=inst.ticks_text(row[L_TP]) if row[L_TP] else None,
+                               reduce_only=bool(row[L_REDUCE]))
             pi += 1
+    if collected is not None:
+        collected.flush()
     orders: list[OrderRecord] = []
     if want_records:
         orders = [(ids[k], int(r[L_SIDE]), int(r[L_QTY]), _final_status(int(r[L_STATUS]), int(r[L_FILLED])),
@@ -192,7 +197,36 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
                       res.exposed_bars, fills, orders)
 
 
-def _client_ids(order_rows: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], strategy: str, symbol: str) -> list[str]:
+_ENDINGS = {ST_CANCELLED_FUNDS: ("OrderRejected", "insufficient balance"),
+            ST_NOTHING_TO_REDUCE: ("OrderCancelled", "nothing to reduce"),
+            ST_CANCELLED: ("OrderCancelled", "cancelled")}
+
+
+class _Collector:
+    """Buffers a batch run's events and writes them in blocks (one scrub and one write per block)."""
+
+    def __init__(self, sink: EventSink, block: int = 4096) -> None:
+        self.sink = sink
+        self.block = block
+        self.events: list[tuple[str, int, dict[str, Any]]] = []
+        self._emit_many = getattr(sink, "emit_many", None)
+
+    def emit(self, type_: str, ts: int, **fields: Any) -> None:
+        self.events.append((type_, ts, fields))
+        if len(self.events) >= self.block:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._emit_many is not None:
+            self._emit_many(self.events)
+        else:
+            for type_, when, fields in self.events:
+                self.sink.emit(type_, when, **fields)
+        self.events = []
+
+
+def _client_ids(order_rows: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], strategy: str,
+                symbol: str) -> list[str]:
     ids: list[str] = []
     prev_bar = -1
     j = 0
@@ -208,7 +242,7 @@ def simulate_per_candle(series: CandleSeries, strategy: Strategy, settings: Back
                         risk: RiskHooks | None = None, progress: Any = None) -> Simulation:
     """Feed the candles one at a time through the engine and the simulated venue (the paper-trading path)."""
     if len(series) == 0:
-        raise NothingToTest("no candles to test")
+        raise NothingToTestError("no candles to test")
     venue = SimulatedVenue(instrument, settings.fill, settings.initial_cash)
     engine = Engine(strategy, instrument, venue, events, settings.engine_settings(), settings.initial_cash,
                     series.timeframe, check=check, risk=risk)
@@ -220,12 +254,14 @@ def simulate_per_candle(series: CandleSeries, strategy: Strategy, settings: Back
         (f.ts, f.client_id, f.side.sign, instrument.to_steps(f.qty), instrument.to_ticks(f.price),
          instrument.to_atoms(f.fee), f.reason) for f in engine.fills
     ]
+    protective = ("-sl", "-tp", "-ts")
     orders: list[OrderRecord] = [
         (o.client_id, o.side.sign, instrument.to_steps(o.qty), o.status.value, instrument.to_steps(o.filled_qty))
-        for o in engine.orders.values() if not o.reduce_only or not o.client_id.endswith(("-sl", "-tp", "-ts"))
+        for o in engine.orders.values()
+        if not (o.reduce_only and o.client_id.endswith(protective))
     ]
     last = len(series) - 1
     close_ticks = int(np.rint(series.close[last] / float(instrument.tick_size)))
     open_trade = engine.trades.open_trade(int(series.ts[last]), close_ticks)
-    return Simulation(series, instrument, "per_candle", engine.equity_array(), engine.trades.trades, open_trade,
-                      engine.fees_atoms, engine.exposed_bars, fills, orders)
+    return Simulation(series, instrument, "per_candle", engine.equity_array(), engine.trades.trades,
+                      open_trade, engine.fees_atoms, engine.exposed_bars, fills, orders)

@@ -23,10 +23,12 @@ from tradewarden.venues.fillmodel import (
     P_ALLOW_SHORT,
     P_SLIP,
     P_TAKER,
+    S_ACTIVE,
     S_CASH,
     S_EXPOSED,
     S_FEES,
     S_POS,
+    S_SLOTS,
     T_MARKET,
     new_orders,
     new_state,
@@ -51,19 +53,21 @@ def _run(o: I64Array, h: I64Array, lo: I64Array, c: I64Array, v: I64Array, targe
     buf = np.zeros((2, DECISION_FIELDS), dtype=np.int64)
     allow_short = params[P_ALLOW_SHORT]
     for i in range(o.shape[0]):
+        active = state[S_ACTIVE]
         nf = process_bar(i, o[i], h[i], lo[i], c[i], v[i], state, orders, params, fills, nf)
         has_pending = False
-        for k in range(orders.shape[0]):
-            oid = orders[k, O_ID]
-            if oid > 0 and orders[k, O_ACTIVE] == 0:  # finished this bar: close its log row
-                row = oid - 1
-                if row < log.shape[0]:
-                    log[row, L_STATUS] = orders[k, O_STATUS]
-                    log[row, L_FILLED] = orders[k, O_FILLED]
-                    log[row, L_DONE_BAR] = i
-                orders[k, O_ID] = 0
-            elif orders[k, O_ACTIVE] == 1 and orders[k, O_TYPE] == T_MARKET:
-                has_pending = True
+        if active > 0:  # only bars with working orders need the slots looked at
+            for k in range(state[S_SLOTS]):
+                oid = orders[k, O_ID]
+                if oid > 0 and orders[k, O_ACTIVE] == 0:  # finished this bar: close its log row
+                    row = oid - 1
+                    if row < log.shape[0]:
+                        log[row, L_STATUS] = orders[k, O_STATUS]
+                        log[row, L_FILLED] = orders[k, O_FILLED]
+                        log[row, L_DONE_BAR] = i
+                    orders[k, O_ID] = 0
+                elif orders[k, O_ACTIVE] == 1 and orders[k, O_TYPE] == T_MARKET:
+                    has_pending = True
         equity[i] = state[S_CASH] + state[S_POS] * c[i]
         n = decide(target[i], sl[i], tp[i], state[S_POS], state[S_CASH], c[i], has_pending, allow_short,
                    sizing[0], sizing[1], sizing[2], params[P_TAKER], params[P_SLIP], buf)

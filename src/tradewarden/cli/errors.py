@@ -14,7 +14,7 @@ err_console = Console(stderr=True)
 #: exception class names (so this module need not import every package) that mean "bad input"
 BAD_INPUT = {
     "CandleFileError", "ConfigError", "ParamError", "StrategyLoadError", "LookaheadError", "RiskConfigError",
-    "NothingToTest", "FilterViolation", "ValidationError", "FileNotFoundError", "ValueError",
+    "NothingToTestError", "FilterViolation", "ValidationError", "FileNotFoundError", "ValueError",
 }
 
 

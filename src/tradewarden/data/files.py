@@ -48,7 +48,7 @@ def _detect(first_line: str) -> tuple[bool, int]:
     """(has_header, column_count) from the first line."""
     cells = first_line.strip().split(",")
     try:
-        float(cells[0])
+        float(cells[0].strip('"'))
         return False, len(cells)
     except ValueError:
         return True, len(cells)
@@ -63,22 +63,28 @@ def read_candle_file(path: str | Path, timeframe: str | None = None, symbol: str
     p = Path(path)
     if not p.exists():
         raise CandleFileError(p, None, "file not found")
-    raw = _read_bytes(p)
-    if not raw.strip():
+    if p.suffix == ".zip":
+        raw: bytes | None = _read_bytes(p)
+        first_line = raw[: raw.find(b"\n")].decode("utf-8", "replace") if raw.strip() else ""
+    else:
+        raw = None  # let pyarrow stream the file itself: no second copy of it in memory
+        with p.open("rb") as fh:
+            first_line = fh.readline().decode("utf-8", "replace")
+    if not first_line.strip():
         raise CandleFileError(p, None, "file is empty")
-    first_line = raw.split(b"\n", 1)[0].decode("utf-8", "replace")
     has_header, ncols = _detect(first_line)
     if has_header:
-        header = [h.strip().lower() for h in first_line.strip().split(",")]
+        header = [h.strip().strip('"').lower() for h in first_line.strip().split(",")]
         if header[:6] != UNIFORM_HEADER and not (ncols == BINANCE_COLUMNS and header[0] == "open_time"):
             raise CandleFileError(p, 1, f"unexpected header {first_line.strip()!r}; expected "
                                         f"{','.join(UNIFORM_HEADER)} or a Binance kline CSV")
     elif ncols not in (6, BINANCE_COLUMNS):
         raise CandleFileError(p, 1, f"expected 6 (uniform) or 12 (Binance kline) columns, found {ncols}")
+    source: Path | io.BytesIO = p if raw is None else io.BytesIO(raw)
     try:
-        cols = _fast_parse(raw, has_header, ncols)
+        cols = _fast_parse(source, has_header, ncols)
     except (pa.ArrowInvalid, ValueError):
-        _locate_parse_error(p, raw, has_header, ncols)
+        _locate_parse_error(p, raw if raw is not None else p.read_bytes(), has_header, ncols)
         raise CandleFileError(p, None, "could not parse file") from None  # pragma: no cover
     ts, o, h, lo, c, v = cols
     if len(ts) and ts.max() > 10**14:  # Binance public data switched spot files to microseconds in 2025
@@ -91,11 +97,11 @@ def read_candle_file(path: str | Path, timeframe: str | None = None, symbol: str
     return CandleSeries(ts, o, h, lo, c, v, symbol or _symbol_from_name(p), tf or "1h")
 
 
-def _fast_parse(raw: bytes, has_header: bool, ncols: int) -> tuple[np.ndarray, ...]:
+def _fast_parse(source: Path | io.BytesIO, has_header: bool, ncols: int) -> tuple[np.ndarray, ...]:
     names = [f"c{i}" for i in range(ncols)]
     types = {"c0": pa.int64(), **{f"c{i}": pa.float64() for i in range(1, 6)}}
     table = pacsv.read_csv(
-        io.BytesIO(raw),
+        source,
         read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if has_header else 0),
         convert_options=pacsv.ConvertOptions(column_types=types, include_columns=names[:6]),
     )

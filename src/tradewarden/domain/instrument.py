@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from enum import Enum
+from functools import lru_cache
 
 
 class Rounding(str, Enum):
@@ -26,6 +27,26 @@ _MODES = {Rounding.DOWN: ROUND_FLOOR, Rounding.UP: ROUND_CEILING, Rounding.NEARE
 def _on_grid(value: Decimal, grid: Decimal, rounding: Rounding) -> Decimal:
     units = (value / grid).to_integral_value(rounding=_MODES[rounding])
     return (units * grid).quantize(grid)
+
+
+@lru_cache(maxsize=64)
+def _places(grid: Decimal) -> int | None:
+    """k when ``grid`` is 10^-k (the usual exchange tick and step), else None."""
+    t = grid.as_tuple()
+    if t.digits != (1,) or not isinstance(t.exponent, int) or t.exponent > 0:
+        return None
+    return -t.exponent
+
+
+def _fixed_text(units: int, grid: Decimal) -> str:
+    places = _places(grid)
+    if places is None:
+        return format((Decimal(int(units)) * grid).quantize(grid), "f")
+    if places == 0:
+        return str(int(units))
+    digits = str(abs(int(units))).rjust(places + 1, "0")
+    sign = "-" if units < 0 else ""
+    return f"{sign}{digits[:-places]}.{digits[-places:]}"
 
 
 class FilterViolation(ValueError):
@@ -91,6 +112,17 @@ class Instrument:
 
     def to_atoms(self, amount: Decimal | float | str) -> int:
         return int((Decimal(str(amount)) / self.atom).to_integral_value(rounding=ROUND_FLOOR))
+
+    # -- fast exact text (event logs of long backtests) --------------------------------------------
+    def ticks_text(self, ticks: int) -> str:
+        """``str(self.from_ticks(ticks))`` without building a Decimal (for powers-of-ten ticks)."""
+        return _fixed_text(ticks, self.tick_size)
+
+    def steps_text(self, steps: int) -> str:
+        return _fixed_text(steps, self.step_size)
+
+    def atoms_text(self, atoms: int) -> str:
+        return _fixed_text(atoms, self.atom)
 
     # -- filters -------------------------------------------------------------------------------
     def check(self, qty: Decimal, price: Decimal | None) -> None:

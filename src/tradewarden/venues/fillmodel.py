@@ -41,8 +41,8 @@ T_MARKET, T_LIMIT, T_STOP_MARKET, T_STOP_LIMIT = 0, 1, 2, 3
 ST_WORKING, ST_FILLED, ST_CANCELLED_FUNDS, ST_CANCELLED, ST_NOTHING_TO_REDUCE = 0, 1, 2, 3, 4
 
 # -- account state ----------------------------------------------------------------------------
-S_POS, S_CASH, S_FEES, S_SL, S_TP, S_TRAIL_PX, S_NEXT_ID, S_EXPOSED = range(8)
-STATE_FIELDS = 8
+S_POS, S_CASH, S_FEES, S_SL, S_TP, S_TRAIL_PX, S_NEXT_ID, S_EXPOSED, S_CAP, S_ACTIVE, S_SLOTS = range(11)
+STATE_FIELDS = 11  # S_CAP: volume budget left in this bar; S_ACTIVE: working orders; S_SLOTS: slots in use
 
 # -- parameters -------------------------------------------------------------------------------
 P_TAKER, P_MAKER, P_SLIP, P_VOL_PPM, P_ALLOW_SHORT, P_SL_CBPS, P_TP_CBPS, P_TRAIL_CBPS = range(8)
@@ -129,6 +129,13 @@ def _book(state: I64Array, fills: I64Array, nf: int, bar: int, oid: int, side: i
     return nf + 1
 
 
+@njit(cache=True, inline="always")
+def _retire(state: I64Array, orders: I64Array, k: int, status: int) -> None:
+    orders[k, O_ACTIVE] = 0
+    orders[k, O_STATUS] = status
+    state[S_ACTIVE] -= 1
+
+
 @njit(cache=True)
 def _affordable(state: I64Array, side: int, qty: int, px: int, fee_cbps: int) -> int:
     """Clip a buy that opens or adds to a long to the cash available; sells and short covers pass."""
@@ -148,15 +155,14 @@ def _affordable(state: I64Array, side: int, qty: int, px: int, fee_cbps: int) ->
 
 @njit(cache=True)
 def _fill_order(state: I64Array, orders: I64Array, k: int, fills: I64Array, nf: int, bar: int, px: int,
-                fee_cbps: int, maker: int, cap: I64Array, params: I64Array) -> int:
+                fee_cbps: int, maker: int, params: I64Array) -> int:
     side = orders[k, O_SIDE]
     qty = orders[k, O_QTY]
     if orders[k, O_REDUCE] == 1:
         pos = state[S_POS]
         reducible = -pos if side > 0 else pos  # what this side can reduce
         if reducible <= 0:
-            orders[k, O_ACTIVE] = 0
-            orders[k, O_STATUS] = ST_NOTHING_TO_REDUCE
+            _retire(state, orders, k, ST_NOTHING_TO_REDUCE)
             return nf
         if qty > reducible:
             qty = reducible
@@ -165,35 +171,31 @@ def _fill_order(state: I64Array, orders: I64Array, k: int, fills: I64Array, nf: 
         if qty > held:
             qty = held
         if qty == 0:
-            orders[k, O_ACTIVE] = 0
-            orders[k, O_STATUS] = ST_NOTHING_TO_REDUCE
+            _retire(state, orders, k, ST_NOTHING_TO_REDUCE)
             return nf
-    if qty > cap[0]:
-        qty = cap[0]
+    if qty > state[S_CAP]:
+        qty = state[S_CAP]
     if qty <= 0:
         return nf  # no volume left in this bar: keep working
     wanted = qty
     qty = _affordable(state, side, qty, px, fee_cbps)
     if qty <= 0:
-        orders[k, O_ACTIVE] = 0
-        orders[k, O_STATUS] = ST_CANCELLED_FUNDS
+        _retire(state, orders, k, ST_CANCELLED_FUNDS)
         return nf
     short_of_cash = qty < wanted
-    cap[0] -= qty
+    state[S_CAP] -= qty
     nf = _book(state, fills, nf, bar, orders[k, O_ID], side, qty, px, fee_cbps, R_ORDER, maker,
                orders[k, O_SL], orders[k, O_TP], params)
     orders[k, O_FILLED] += qty
     orders[k, O_QTY] -= qty
     if orders[k, O_REDUCE] == 1 and orders[k, O_QTY] > 0 and state[S_POS] == 0:
-        orders[k, O_ACTIVE] = 0  # the position is gone: the rest of a reduce-only order has nothing to do
-        orders[k, O_STATUS] = ST_NOTHING_TO_REDUCE
+        # the position is gone: the rest of a reduce-only order has nothing to do
+        _retire(state, orders, k, ST_NOTHING_TO_REDUCE)
         return nf
     if orders[k, O_QTY] == 0:
-        orders[k, O_ACTIVE] = 0
-        orders[k, O_STATUS] = ST_FILLED
+        _retire(state, orders, k, ST_FILLED)
     elif short_of_cash:  # what the cash could buy was bought; the rest is cancelled, not kept waiting
-        orders[k, O_ACTIVE] = 0
-        orders[k, O_STATUS] = ST_CANCELLED_FUNDS
+        _retire(state, orders, k, ST_CANCELLED_FUNDS)
     return nf
 
 
@@ -204,14 +206,14 @@ def process_bar(bar: int, o: int, h: int, lo: int, c: int, vol: int, state: I64A
     taker = params[P_TAKER]
     maker = params[P_MAKER]
     slip = params[P_SLIP]
-    cap = np.empty(1, dtype=np.int64)
-    cap[0] = NO_CAP if params[P_VOL_PPM] <= 0 else (vol * params[P_VOL_PPM]) // MILLION
+    state[S_CAP] = NO_CAP if params[P_VOL_PPM] <= 0 else (vol * params[P_VOL_PPM]) // MILLION
+    slots = state[S_SLOTS] if state[S_ACTIVE] > 0 else 0
 
     # 1. market orders at the open
-    for k in range(orders.shape[0]):
+    for k in range(slots):
         if orders[k, O_ACTIVE] == 1 and orders[k, O_TYPE] == T_MARKET and orders[k, O_PLACED] < bar:
             px = _slip(o, orders[k, O_SIDE], slip, lo, h)
-            nf = _fill_order(state, orders, k, fills, nf, bar, px, taker, 0, cap, params)
+            nf = _fill_order(state, orders, k, fills, nf, bar, px, taker, 0, params)
 
     # 2. protective exits of the position
     pos = state[S_POS]
@@ -237,15 +239,15 @@ def process_bar(bar: int, o: int, h: int, lo: int, c: int, vol: int, state: I64A
             exit_px, exit_reason, exit_maker = tp, R_TAKE_PROFIT, 1
         if exit_reason >= 0:
             qty = pos if pos > 0 else -pos
-            if qty > cap[0]:
-                qty = cap[0]
+            if qty > state[S_CAP]:
+                qty = state[S_CAP]
             if qty > 0:
-                cap[0] -= qty
+                state[S_CAP] -= qty
                 nf = _book(state, fills, nf, bar, 0, -d, qty, exit_px, maker if exit_maker == 1 else taker,
                            exit_reason, exit_maker, 0, 0, params)
 
     # 3. working limit and stop orders
-    for k in range(orders.shape[0]):
+    for k in range(slots):
         if orders[k, O_ACTIVE] != 1 or orders[k, O_PLACED] >= bar or orders[k, O_TYPE] == T_MARKET:
             continue
         side = orders[k, O_SIDE]
@@ -253,9 +255,9 @@ def process_bar(bar: int, o: int, h: int, lo: int, c: int, vol: int, state: I64A
         if typ == T_LIMIT or (typ == T_STOP_LIMIT and orders[k, O_TRIGGERED] == 1):
             lim = orders[k, O_LIMIT]
             if side > 0 and lo <= lim:
-                nf = _fill_order(state, orders, k, fills, nf, bar, o if o < lim else lim, maker, 1, cap, params)
+                nf = _fill_order(state, orders, k, fills, nf, bar, o if o < lim else lim, maker, 1, params)
             elif side < 0 and h >= lim:
-                nf = _fill_order(state, orders, k, fills, nf, bar, o if o > lim else lim, maker, 1, cap, params)
+                nf = _fill_order(state, orders, k, fills, nf, bar, o if o > lim else lim, maker, 1, params)
             continue
         stop_px = orders[k, O_STOP]
         trig = 0
@@ -270,12 +272,12 @@ def process_bar(bar: int, o: int, h: int, lo: int, c: int, vol: int, state: I64A
         if trig == 0:
             continue
         if typ == T_STOP_MARKET:
-            nf = _fill_order(state, orders, k, fills, nf, bar, _slip(trig, side, slip, lo, h), taker, 0, cap, params)
+            nf = _fill_order(state, orders, k, fills, nf, bar, _slip(trig, side, slip, lo, h), taker, 0, params)
         else:
             orders[k, O_TRIGGERED] = 1
             lim = orders[k, O_LIMIT]
             if (side > 0 and trig <= lim) or (side < 0 and trig >= lim):
-                nf = _fill_order(state, orders, k, fills, nf, bar, trig, taker, 0, cap, params)
+                nf = _fill_order(state, orders, k, fills, nf, bar, trig, taker, 0, params)
 
     # 4. trailing stop follows the best price of the bar
     pos = state[S_POS]
@@ -313,15 +315,17 @@ def place_order(state: I64Array, orders: I64Array, bar: int, side: int, typ: int
             orders[k, O_TP] = tp
             orders[k, O_REDUCE] = reduce
             orders[k, O_PLACED] = bar
+            state[S_ACTIVE] += 1
+            if k + 1 > state[S_SLOTS]:
+                state[S_SLOTS] = k + 1
             return oid
     return -1
 
 
 @njit(cache=True)
-def cancel_order(orders: I64Array, oid: int) -> bool:
+def cancel_order(state: I64Array, orders: I64Array, oid: int) -> bool:
     for k in range(orders.shape[0]):
         if orders[k, O_ACTIVE] == 1 and orders[k, O_ID] == oid:
-            orders[k, O_ACTIVE] = 0
-            orders[k, O_STATUS] = ST_CANCELLED
+            _retire(state, orders, k, ST_CANCELLED)
             return True
     return False

@@ -86,7 +86,7 @@ class SimulatedVenue:
 
     def cancel(self, client_id: str) -> None:
         for oid, cid in self._by_kernel_id.items():
-            if cid == client_id and cancel_order(self.orders, oid):
+            if cid == client_id and cancel_order(self.state, self.orders, oid):
                 self._pending.append(OrderUpdate(client_id, OrderStatus.CANCELLED.value, reason="cancelled"))
                 return
 
