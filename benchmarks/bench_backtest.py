@@ -20,16 +20,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from synthetic import synthetic_minutes, write_csv  # noqa: E402
+from synthetic import synthetic_minutes, write_csv
 
-from tradewarden.backtest.core import simulate_batch  # noqa: E402
-from tradewarden.backtest.fast import run_batch  # noqa: E402
-from tradewarden.backtest.settings import BacktestSettings  # noqa: E402
-from tradewarden.data import load_candles  # noqa: E402
-from tradewarden.domain.instrument import Instrument  # noqa: E402
-from tradewarden.domain.ticks import prices_to_ticks, series_to_ticks  # noqa: E402
-from tradewarden.strategies import load_strategy  # noqa: E402
-from tradewarden.venues.params import FillSettings  # noqa: E402
+from tradewarden.backtest.core import simulate_batch
+from tradewarden.backtest.fast import run_batch
+from tradewarden.backtest.settings import BacktestSettings
+from tradewarden.data import load_candles
+from tradewarden.domain.instrument import Instrument
+from tradewarden.domain.ticks import prices_to_ticks, series_to_ticks
+from tradewarden.strategies import load_strategy
+from tradewarden.venues.params import FillSettings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ARGS = ["--strategy", "sma_cross", "--param", "fast=20", "--param", "slow=50", "--set", "backtest.sizing=fixed",

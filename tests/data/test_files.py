@@ -34,7 +34,8 @@ def binance_row(ts: int, o: str, h: str, lo: str, c: str, v: str) -> str:
 
 
 def test_reads_binance_kline_csv_plain_and_zipped_and_microseconds(tmp_path: Path) -> None:
-    rows = [binance_row(1609459200000, "1", "2", "0.5", "1.5", "10"), binance_row(1609462800000, "1.5", "2", "1", "1.2", "3")]
+    rows = [binance_row(1609459200000, "1", "2", "0.5", "1.5", "10"),
+            binance_row(1609462800000, "1.5", "2", "1", "1.2", "3")]
     plain = write(tmp_path, rows, header=False, name="ETHUSDT-1h-2021-01.csv")
     s = read_candle_file(plain)
     assert s.symbol == "ETH/USDT" and len(s) == 2 and s.volume.tolist() == [10.0, 3.0]
@@ -49,16 +50,16 @@ def test_reads_binance_kline_csv_plain_and_zipped_and_microseconds(tmp_path: Pat
 @pytest.mark.parametrize(
     ("rows", "line", "words"),
     [
-        (GOOD[:1] + ["1609462800000,105,112,101,abc,2"] + GOOD[2:], 3, "close 'abc' is not a number"),
-        (GOOD[:2] + ["1609466400000,111,115,108"], 4, "expected 6 columns"),
-        (GOOD[:1] + ["1609462800000,105,100,101,101,2"] + GOOD[2:], 3, "high is below"),
-        (GOOD[:1] + ["1609462800000,105,112,106,111,2"] + GOOD[2:], 3, "low is above"),
-        (GOOD[:1] + ["1609462800000,-105,112,-106,111,2"] + GOOD[2:], 3, "prices must be positive"),
-        (GOOD[:2] + ["1609466400000,111,115,108,109,-1"], 4, "volume is negative"),
-        (GOOD[:2] + [GOOD[1]], 4, "duplicate timestamp"),
+        ([*GOOD[:1], "1609462800000,105,112,101,abc,2", *GOOD[2:]], 3, "close 'abc' is not a number"),
+        ([*GOOD[:2], "1609466400000,111,115,108"], 4, "expected 6 columns"),
+        ([*GOOD[:1], "1609462800000,105,100,101,101,2", *GOOD[2:]], 3, "high is below"),
+        ([*GOOD[:1], "1609462800000,105,112,106,111,2", *GOOD[2:]], 3, "low is above"),
+        ([*GOOD[:1], "1609462800000,-105,112,-106,111,2", *GOOD[2:]], 3, "prices must be positive"),
+        ([*GOOD[:2], "1609466400000,111,115,108,109,-1"], 4, "volume is negative"),
+        ([*GOOD[:2], GOOD[1]], 4, "duplicate timestamp"),
         ([GOOD[1], GOOD[0], GOOD[2]], 3, "not sorted"),
-        (GOOD[:2] + ["1609466400001,111,115,108,109,0"], 4, "not aligned"),
-        (GOOD[:1] + ["1609462800000,105,112,101,nan,2"] + GOOD[2:], 3, "not a finite number"),
+        ([*GOOD[:2], "1609466400001,111,115,108,109,0"], 4, "not aligned"),
+        ([*GOOD[:1], "1609462800000,105,112,101,nan,2", *GOOD[2:]], 3, "not a finite number"),
     ],
 )
 def test_bad_rows_name_file_line_and_problem(tmp_path: Path, rows: list[str], line: int, words: str) -> None:

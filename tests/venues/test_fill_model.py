@@ -44,7 +44,7 @@ def test_market_order_fills_at_next_open_with_slippage_and_exact_fee() -> None:
     v = venue(slippage_bps=D(5))
     v.submit(order("buy", OrderType.MARKET, "1.5"))
     upd = list(v.on_candle(bar(200, 210, 190, 205)))
-    f = [u.fill for u in upd if u.fill][0]
+    f = next(u.fill for u in upd if u.fill)
     assert f.price == D("200.10")              # 200 * (1 + 5 bps)
     assert f.qty == D("1.500")
     assert f.fee == D("0.300150")              # 300.15 notional * 10 bps, exact
@@ -91,7 +91,8 @@ def test_take_profit_is_a_maker_fill_at_its_level_and_gaps_fill_at_open() -> Non
     v = venue()
     v.submit(order("buy", OrderType.MARKET, "1", sl="95", tp="110"))
     v.on_candle(bar(100, 101, 99, 100))
-    assert fills(list(v.on_candle(bar(100, 112, 99, 111)))) == [("sell", D("1.000"), D("110.00"), "maker", "take_profit")]
+    got = fills(list(v.on_candle(bar(100, 112, 99, 111))))
+    assert got == [("sell", D("1.000"), D("110.00"), "maker", "take_profit")]
     v.submit(order("buy", OrderType.MARKET, "1", sl="95", cid="o2"))
     v.on_candle(bar(100, 101, 99, 100))
     assert fills(list(v.on_candle(bar(90, 91, 89, 90))))[0][2] == D("90.00")  # gap through the stop: the open

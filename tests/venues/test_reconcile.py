@@ -1,6 +1,8 @@
-from decimal import Decimal as D
+from decimal import Decimal
 
 from tradewarden.venues.reconcile import OpenOrderView, reconcile
+
+D = Decimal
 
 
 def order(cid: str, filled: str = "0") -> OpenOrderView:

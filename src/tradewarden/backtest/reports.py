@@ -319,10 +319,7 @@ def _trades_caption(count: int) -> str:
 
 def _trade_rows(trades: Sequence[Trade]) -> str:
     n = len(trades)
-    if n > 2 * TABLE_HEAD_TAIL:
-        shown = [*range(TABLE_HEAD_TAIL), *range(n - TABLE_HEAD_TAIL, n)]
-    else:
-        shown = list(range(n))
+    shown = [*range(TABLE_HEAD_TAIL), *range(n - TABLE_HEAD_TAIL, n)] if n > 2 * TABLE_HEAD_TAIL else list(range(n))
     entry = _iso_many([trades[i].entry_ts for i in shown])
     exit_ = _iso_many([trades[i].exit_ts for i in shown])
     rows = [_trade_row(i, trades[i], entry[k], exit_[k]) for k, i in enumerate(shown)]

@@ -68,7 +68,8 @@ def load_series(req: BacktestRequest) -> CandleSeries:
         series = load_candles(source, symbol=req.symbol if req.data else None)
     if series.timeframe != req.timeframe:
         if timeframe_ms(req.timeframe) < timeframe_ms(series.timeframe):
-            raise ValueError(f"{source}: holds {series.timeframe} candles; cannot make {req.timeframe} candles from them")
+            raise ValueError(f"{source}: holds {series.timeframe} candles; "
+                             f"cannot make {req.timeframe} candles from them")
         series = resample(series, req.timeframe)
     if req.start or req.end:
         series = series.between(_ms(req.start), _ms(req.end))

@@ -51,7 +51,7 @@ class BacktestSettings:
 
     def sizing_array(self, instrument: Instrument) -> npt.NDArray[np.int64]:
         mode = SIZING_FIXED if self.sizing == "fixed" else SIZING_EQUITY_FRACTION
-        return np.array([mode, instrument.to_steps(self.fixed_qty), int(round(self.equity_fraction * 1_000_000))],
+        return np.array([mode, instrument.to_steps(self.fixed_qty), round(self.equity_fraction * 1_000_000)],
                         dtype=np.int64)
 
     def engine_settings(self) -> EngineSettings:

@@ -24,7 +24,8 @@ def backtest(
     to: Annotated[str | None, typer.Option(help="Day to stop before (UTC), YYYY-MM-DD.")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Strategy parameter k=v (repeatable).")] = None,
     config: Annotated[Path | None, typer.Option(help="Config file (TOML or YAML).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory to write (default runs/<time>-<strategy>-...).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory to write "
+                                             "(default runs/<time>-<strategy>-...).")] = None,
     risk_config: Annotated[Path | None, typer.Option(help="Apply the risk gate from this file (TOML/YAML) "
                                                      "(runs the per-candle path).")] = None,
     per_candle: Annotated[bool, typer.Option(help="Use the per-candle engine path that live modes use.")] = False,

@@ -64,8 +64,9 @@ def read_candle_file(path: str | Path, timeframe: str | None = None, symbol: str
     if not p.exists():
         raise CandleFileError(p, None, "file not found")
     if p.suffix == ".zip":
-        raw: bytes | None = _read_bytes(p)
-        first_line = raw[: raw.find(b"\n")].decode("utf-8", "replace") if raw.strip() else ""
+        zipped = _read_bytes(p)
+        raw: bytes | None = zipped
+        first_line = zipped[: zipped.find(b"\n")].decode("utf-8", "replace") if zipped.strip() else ""
     else:
         raw = None  # let pyarrow stream the file itself: no second copy of it in memory
         with p.open("rb") as fh:
@@ -188,7 +189,8 @@ def _concat(parts: list[CandleSeries]) -> CandleSeries:
     keep = np.concatenate(([True], np.diff(ts) > 0))  # overlapping files: keep the first copy
     if not np.all(np.diff(ts[keep]) > 0):
         raise CandleFileError(parts[0].symbol, None, "files overlap in a way that cannot be merged")
-    return CandleSeries(*(c[keep] for c in cols), symbol=parts[0].symbol, timeframe=parts[0].timeframe)  # type: ignore[misc]
+    ts_, o, h, lo, c, v = (col[keep] for col in cols)
+    return CandleSeries(ts_, o, h, lo, c, v, parts[0].symbol, parts[0].timeframe)
 
 
 def gaps_of(series: CandleSeries) -> list[Gap]:

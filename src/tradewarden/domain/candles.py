@@ -84,12 +84,13 @@ class CandleSeries:
 
     def read_only(self) -> CandleSeries:
         """The same columns as read-only views, so a strategy cannot rewrite history."""
-        cols = []
-        for col in (self.ts, self.open, self.high, self.low, self.close, self.volume):
+        def frozen(col: np.ndarray) -> np.ndarray:
             view = col.view()
             view.flags.writeable = False
-            cols.append(view)
-        return CandleSeries(*cols, symbol=self.symbol, timeframe=self.timeframe)  # type: ignore[arg-type]
+            return view
+
+        return CandleSeries(frozen(self.ts), frozen(self.open), frozen(self.high), frozen(self.low),
+                            frozen(self.close), frozen(self.volume), self.symbol, self.timeframe)
 
     @classmethod
     def from_candles(cls, candles: list[Candle], symbol: str = "BTC/USDT", timeframe: str = "1h") -> CandleSeries:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 
 
-class Rounding(str, Enum):
+class Rounding(StrEnum):
     """Which way to round onto the grid. Orders round against the trader when in doubt."""
 
     DOWN = "down"

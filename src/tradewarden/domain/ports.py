@@ -19,7 +19,7 @@ from tradewarden.domain.portfolio import Fill
 
 
 class EventSink(Protocol):
-    def emit(self, type_: str, ts: int, **fields: Any) -> None: ...
+    def emit(self, type_: str, ts: int, **fields: Any) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)

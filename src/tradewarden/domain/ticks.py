@@ -50,7 +50,7 @@ def candle_to_ticks(candle: Candle, instrument: Instrument) -> tuple[int, int, i
     tick = float(instrument.tick_size)
     step = float(instrument.step_size)
     return (int(np.rint(candle.open / tick)), int(np.rint(candle.high / tick)), int(np.rint(candle.low / tick)),
-            int(np.rint(candle.close / tick)), int(math.floor(candle.volume / step)))
+            int(np.rint(candle.close / tick)), math.floor(candle.volume / step))
 
 
 def prices_to_ticks(prices: npt.NDArray[np.float64] | None, n: int, instrument: Instrument) -> I64Array:

@@ -18,8 +18,8 @@ from tradewarden.domain.candles import Candle, CandleSeries, timeframe_ms
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import InvalidTransition, Order, OrderSide, OrderStatus, OrderType
 from tradewarden.domain.portfolio import Fill, Position
-from tradewarden.domain.ticks import price_to_ticks
 from tradewarden.domain.ports import CheckContext, EventSink, OrderUpdate, PreTradeCheck, Venue
+from tradewarden.domain.ticks import price_to_ticks
 from tradewarden.engine.decide import (
     D_QTY,
     D_REDUCE,
@@ -63,23 +63,23 @@ class History:
         self.symbol = symbol
         self.timeframe = timeframe
         self.n = 0
-        self._cols = {name: np.zeros(capacity, dtype=np.int64 if name == "ts" else np.float64)
-                      for name in ("ts", "open", "high", "low", "close", "volume")}
+        self.ts = np.zeros(capacity, dtype=np.int64)
+        self.ohlcv = np.zeros((5, capacity), dtype=np.float64)  # open, high, low, close, volume
 
     def append(self, c: Candle) -> None:
-        if self.n and c.ts <= int(self._cols["ts"][self.n - 1]):
-            raise ValueError(f"candle {c.ts} is not after the previous one ({int(self._cols['ts'][self.n - 1])})")
-        if self.n == len(self._cols["ts"]):
-            self._cols = {k: np.concatenate((v, np.zeros_like(v))) for k, v in self._cols.items()}
-        for name, value in (("ts", c.ts), ("open", c.open), ("high", c.high), ("low", c.low),
-                            ("close", c.close), ("volume", c.volume)):
-            self._cols[name][self.n] = value
+        if self.n and c.ts <= int(self.ts[self.n - 1]):
+            raise ValueError(f"candle {c.ts} is not after the previous one ({int(self.ts[self.n - 1])})")
+        if self.n == self.ts.shape[0]:
+            self.ts = np.concatenate((self.ts, np.zeros_like(self.ts)))
+            self.ohlcv = np.concatenate((self.ohlcv, np.zeros_like(self.ohlcv)), axis=1)
+        self.ts[self.n] = c.ts
+        self.ohlcv[:, self.n] = (c.open, c.high, c.low, c.close, c.volume)
         self.n += 1
 
     def tail(self, bars: int) -> CandleSeries:
         lo = max(0, self.n - bars)
-        cols = [self._cols[k][lo : self.n] for k in ("ts", "open", "high", "low", "close", "volume")]
-        return CandleSeries(*cols, symbol=self.symbol, timeframe=self.timeframe).read_only()  # type: ignore[arg-type]
+        o, h, low, c, v = (np.ascontiguousarray(row[lo : self.n]) for row in self.ohlcv)
+        return CandleSeries(self.ts[lo : self.n], o, h, low, c, v, self.symbol, self.timeframe).read_only()
 
 
 class Engine:
@@ -139,7 +139,7 @@ class Engine:
         s = self.settings
         n = decide(target, sl, tp, self.pos_steps, self.cash_atoms, close_ticks, pending, int(s.allow_short),
                    SIZING_FIXED if s.sizing == "fixed" else SIZING_EQUITY_FRACTION,
-                   self.instrument.to_steps(s.fixed_qty), int(round(s.equity_fraction * 1_000_000)),
+                   self.instrument.to_steps(s.fixed_qty), round(s.equity_fraction * 1_000_000),
                    s.taker_cbps, s.slippage_cbps, self._buf)
         for j in range(n):
             row = self._buf[j]

@@ -201,7 +201,7 @@ class Strategy(ABC):
         self.params: dict[str, Any] = values
         self.validate()
 
-    def validate(self) -> None:
+    def validate(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Cross-parameter checks (e.g. fast < slow); raise :class:`ParamError`."""
 
     @property

@@ -32,7 +32,7 @@ class Donchian(Strategy):
 
     @property
     def lookback(self) -> int:
-        return max(self.entry_period, self.exit_period) + 1
+        return int(max(self.entry_period, self.exit_period)) + 1
 
     def signals(self, candles: CandleSeries) -> Signals:
         n = len(candles)
@@ -64,7 +64,7 @@ class SmaCross(Strategy):
 
     @property
     def lookback(self) -> int:
-        return self.slow + 1
+        return int(self.slow) + 1
 
     def signals(self, candles: CandleSeries) -> Signals:
         close = as_float(candles.close)
@@ -92,7 +92,7 @@ class SmaAtr(Strategy):
 
     @property
     def lookback(self) -> int:
-        return max(self.slow, self.atr_period) + 1
+        return int(max(self.slow, self.atr_period)) + 1
 
     def signals(self, candles: CandleSeries) -> Signals:
         close = as_float(candles.close)
@@ -127,7 +127,7 @@ class Rsi(Strategy):
 
     @property
     def lookback(self) -> int:
-        return self.period + 1
+        return int(self.period) + 1
 
     def signals(self, candles: CandleSeries) -> Signals:
         value = rsi(as_float(candles.close), self.period)

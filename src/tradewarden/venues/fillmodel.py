@@ -318,7 +318,7 @@ def place_order(state: I64Array, orders: I64Array, bar: int, side: int, typ: int
             state[S_ACTIVE] += 1
             if k + 1 > state[S_SLOTS]:
                 state[S_SLOTS] = k + 1
-            return oid
+            return int(oid)
     return -1
 
 

@@ -32,7 +32,7 @@ def bps_to_cbps(bps: Decimal | float | str) -> int:
 
 
 def pct_to_cbps(pct: float | None) -> int:
-    return 0 if not pct else int(round(pct * 10_000))  # 1% = 100 bps = 10,000 cbps
+    return 0 if not pct else round(pct * 10_000)  # 1% = 100 bps = 10,000 cbps
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class FillSettings:
         p[P_TAKER] = bps_to_cbps(self.fee_taker_bps)
         p[P_MAKER] = bps_to_cbps(self.fee_maker_bps)
         p[P_SLIP] = bps_to_cbps(self.slippage_bps)
-        p[P_VOL_PPM] = int(round(self.volume_fraction * 1_000_000))
+        p[P_VOL_PPM] = round(self.volume_fraction * 1_000_000)
         p[P_ALLOW_SHORT] = int(self.allow_short)
         p[P_SL_CBPS] = pct_to_cbps(self.stop_loss_pct)
         p[P_TP_CBPS] = pct_to_cbps(self.take_profit_pct)

@@ -16,6 +16,7 @@ from tradewarden.domain.instrument import Instrument, Rounding
 from tradewarden.domain.orders import Order, OrderSide, OrderStatus, OrderType
 from tradewarden.domain.portfolio import Fill
 from tradewarden.domain.ports import OrderUpdate
+from tradewarden.domain.ticks import candle_to_ticks
 from tradewarden.venues.fillmodel import (
     F_FEE,
     F_MAKER,
@@ -43,7 +44,6 @@ from tradewarden.venues.fillmodel import (
     place_order,
     process_bar,
 )
-from tradewarden.domain.ticks import candle_to_ticks
 from tradewarden.venues.params import FillSettings
 
 _TYPES = {OrderType.MARKET: T_MARKET, OrderType.LIMIT: T_LIMIT, OrderType.STOP_MARKET: T_STOP_MARKET,
@@ -100,7 +100,7 @@ class SimulatedVenue:
         o, h, lo, c, v = candle_to_ticks(candle, self.instrument)
         active_before = set(self.orders[self.orders[:, O_ACTIVE] == 1, O_ID].tolist())
         nf = process_bar(self._bar, o, h, lo, c, v, self.state, self.orders, self.params, self._fills, 0)
-        updates = self.poll()
+        updates = list(self.poll())
         for row in self._fills[:nf]:
             updates.append(self._fill_update(row, candle.ts))
         if active_before:
