@@ -110,3 +110,7 @@ class OperatorRequest(Base):
 
     __table_args__ = (Index("ix_operator_requests_pending", "handled_ts"),)
     outcome: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+# The runtime's tables share Base; importing them here keeps Base.metadata complete for Alembic and for tests.
+from tradewarden.persistence import runtime_models as _runtime_models  # noqa: E402, F401
