@@ -1,0 +1,64 @@
+"""Upgrading a database made before the runtime tables (revision 0001, risk only) keeps its rows and adds them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from alembic import command
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine import make_url
+
+from tradewarden.persistence import Database
+from tradewarden.persistence import risk_repo as repo
+from tradewarden.persistence.database import default_url, resolve_driver
+from tradewarden.persistence.migrate import alembic_config, current_revision, head_revision
+from tradewarden.persistence.runtime_store import RuntimeStore
+
+RISK_ONLY = "0001_risk_state"
+RUNTIME = "0002_runtime_state"
+RUNTIME_TABLES = {"runtime_orders", "runtime_fills", "runtime_balances", "runtime_snapshots"}
+
+
+def _database_at(url: str | None, tmp_path: Path, revision: str) -> None:
+    """Run Alembic itself (not Database.open) up to ``revision`` and write risk rows as that version would."""
+    engine = create_engine(resolve_driver(make_url(url or default_url(tmp_path))))
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), revision)
+            assert current_revision(conn) == revision
+            assert not RUNTIME_TABLES & set(inspect(conn).get_table_names())
+            conn.exec_driver_sql(
+                "INSERT INTO kill_switch_events (active, reason, actor, ts) VALUES (true, 'outage', 'ops', 1000)")
+            conn.exec_driver_sql(
+                "INSERT INTO risk_counters (name, scope, value, updated_ts) VALUES ('peak_equity', 'global', "
+                "'10000.123456789012345678', 2000)")
+    finally:
+        engine.dispose()
+
+
+def test_a_risk_only_database_upgrades_and_keeps_its_rows(db_url: str | None, tmp_path: Path) -> None:
+    _database_at(db_url, tmp_path, RISK_ONLY)
+    with Database.open(db_url, tmp_path) as db:
+        assert db.migrated
+        assert (db.migration.from_revision, db.migration.to_revision) == (RISK_ONLY, RUNTIME)
+        assert head_revision() == RUNTIME
+        assert set(inspect(db.engine).get_table_names()) >= RUNTIME_TABLES
+        with db.session() as s:
+            assert repo.latest_kill_switch(s) == repo.KillSwitchRecord(True, "outage", "ops", 1000)
+            assert repo.load_counters(s) == {("peak_equity", "global"): Decimal("10000.123456789012345678")}
+        store = RuntimeStore(db, "paper:sim:BTC/USDT")
+        with store.step() as w:
+            w.save_balances({"USDT": Decimal("10000")}, 3000)
+        assert store.balances() == {"USDT": Decimal("10000")}
+    with Database.open(db_url, tmp_path) as again:
+        assert not again.migrated and again.migration.from_revision == RUNTIME
+
+
+def test_the_runtime_migration_goes_back_down(db_url: str | None, tmp_path: Path) -> None:
+    with Database.open(db_url, tmp_path) as db:
+        with db.engine.begin() as conn:
+            command.downgrade(alembic_config(conn), RISK_ONLY)
+            assert current_revision(conn) == RISK_ONLY
+            tables = set(inspect(conn).get_table_names())
+        assert not RUNTIME_TABLES & tables and "kill_switch_events" in tables
