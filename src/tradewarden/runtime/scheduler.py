@@ -137,9 +137,22 @@ def daily_trigger(hhmm_utc: str) -> CronTrigger:
 
 def next_daily_run(hhmm_utc: str, now: datetime) -> datetime:
     """The first UTC time at ``hhmm_utc`` at or after ``now`` (an aware datetime)."""
-    nxt = daily_trigger(hhmm_utc).get_next_fire_time(None, now)
-    assert nxt is not None  # a daily cron trigger always has a next time
+    nxt: datetime | None = daily_trigger(hhmm_utc).get_next_fire_time(None, now)
+    if nxt is None:  # a daily cron trigger always has a next time
+        raise ValueError(f"no next time for {hhmm_utc!r} after {now.isoformat()}")
     return nxt.astimezone(UTC)
+
+
+def _interval(job_id: str, seconds: float) -> Callable[[datetime], BaseTrigger]:
+    """An interval schedule whose first run is one interval after "now"."""
+    if not seconds > 0:
+        raise ValueError(f"job {job_id!r}: interval must be more than 0 seconds, got {seconds!r}")
+    interval = timedelta(seconds=seconds)
+
+    def make(now: datetime) -> BaseTrigger:
+        return IntervalTrigger(seconds=seconds, start_date=now + interval, timezone=UTC)
+
+    return make
 
 
 def _trigger_key(trigger: BaseTrigger) -> tuple[str, str]:
@@ -210,14 +223,7 @@ class SessionScheduler:
     def every(self, job_id: str, seconds: float, func: Callable[[], None], *,
               misfire_grace_seconds: int | None = None) -> None:
         """Run ``func`` every ``seconds`` (e.g. reconciliation every 300 s); the first run is one interval away."""
-        if not seconds > 0:
-            raise ValueError(f"job {job_id!r}: interval must be more than 0 seconds, got {seconds!r}")
-        interval = timedelta(seconds=seconds)
-
-        def make(now: datetime) -> BaseTrigger:
-            return IntervalTrigger(seconds=seconds, start_date=now + interval, timezone=UTC)
-
-        self._declare(job_id, "every", make, func, misfire_grace_seconds)
+        self._declare(job_id, "every", _interval(job_id, seconds), func, misfire_grace_seconds)
 
     def daily_at(self, job_id: str, hhmm_utc: str, func: Callable[[], None], *,
                  misfire_grace_seconds: int | None = None) -> None:
@@ -236,7 +242,7 @@ class SessionScheduler:
         def poll() -> None:
             watcher.poll()
 
-        self.every(job_id, seconds, poll)
+        self._declare(job_id, "watch", _interval(job_id, seconds), poll, None)
 
     def _declare(self, job_id: str, kind: JobKind, make_trigger: Callable[[datetime], BaseTrigger],
                  func: Callable[[], None], grace: int | None) -> None:
