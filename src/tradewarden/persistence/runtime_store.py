@@ -13,9 +13,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, delete, insert, select
+from sqlalchemy import ColumnElement, CursorResult, Engine, Row, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +33,11 @@ from tradewarden.persistence.runtime_models import (
     RuntimeOrderRow,
     RuntimeSnapshotRow,
 )
+
+ORDERS = cast(Table, RuntimeOrderRow.__table__)
+FILLS = cast(Table, RuntimeFillRow.__table__)
+BALANCES = cast(Table, RuntimeBalanceRow.__table__)
+SNAPSHOTS = cast(Table, RuntimeSnapshotRow.__table__)
 
 #: how a Decimal travels inside a snapshot's JSON (JSON numbers would lose its exactness and its type)
 DECIMAL_TAG = "$decimal"
@@ -110,7 +116,7 @@ def _order_values(account: str, order: Order, ts: int) -> dict[str, Any]:
     }
 
 
-def _order_from_row(row: RuntimeOrderRow) -> Order:
+def _order_from_row(row: Row[Any]) -> Order:
     try:
         return Order(
             client_id=row.client_id, symbol=row.symbol, side=OrderSide(row.side), type=OrderType(row.type),
@@ -123,7 +129,7 @@ def _order_from_row(row: RuntimeOrderRow) -> Order:
         raise StoredStateError(f"account {row.account}: stored order {row.client_id!r} is unreadable: {exc}") from None
 
 
-def _fill_from_row(row: RuntimeFillRow) -> Fill:
+def _fill_from_row(row: Row[Any]) -> Fill:
     try:
         side = OrderSide(row.side)
     except ValueError as exc:
@@ -132,20 +138,37 @@ def _fill_from_row(row: RuntimeFillRow) -> Fill:
                 fee=row.fee, liquidity=row.liquidity, reason=row.reason)
 
 
-def _insert(session: Session) -> Any:
-    """The dialect's INSERT, which has ``on_conflict_do_*`` on both SQLite and PostgreSQL."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert
-    if name == "sqlite":
-        return sqlite.insert
-    raise StoredStateError(f"the runtime store supports SQLite and PostgreSQL, not {name}")
+@dataclass(frozen=True)
+class _Writes:
+    """The step's statements, built once per dialect and executed with parameters (building an upsert is
+    costlier than running it on SQLite). Both dialects have ``INSERT ... ON CONFLICT``."""
+
+    upsert_order: Any
+    insert_fill: Any
+    insert_balance: Any
+    upsert_snapshot: Any
 
 
-def _upsert_order(session: Session, values: dict[str, Any]) -> None:
-    stmt = _insert(session)(RuntimeOrderRow).values(**values)
-    changed = {k: stmt.excluded[k] for k in values if k not in ("account", "client_id")}
-    session.execute(stmt.on_conflict_do_update(index_elements=["account", "client_id"], set_=changed))
+@cache
+def _writes(dialect: str) -> _Writes:
+    if dialect == "postgresql":
+        insert_: Any = postgresql.insert
+    elif dialect == "sqlite":
+        insert_ = sqlite.insert
+    else:
+        raise StoredStateError(f"the runtime store supports SQLite and PostgreSQL, not {dialect}")
+    order = insert_(ORDERS)
+    snapshot = insert_(SNAPSHOTS)
+    return _Writes(
+        upsert_order=order.on_conflict_do_update(
+            index_elements=["account", "client_id"],
+            set_={c.name: order.excluded[c.name] for c in ORDERS.columns if not c.primary_key}),
+        insert_fill=insert_(FILLS).on_conflict_do_nothing(index_elements=["account", "key"]),
+        insert_balance=insert_(BALANCES),
+        upsert_snapshot=snapshot.on_conflict_do_update(
+            index_elements=["account", "name"],
+            set_={"data": snapshot.excluded.data, "updated_ts": snapshot.excluded.updated_ts}),
+    )
 
 
 # -- writing ---------------------------------------------------------------------------------------------
@@ -154,22 +177,21 @@ class StepWriter:
 
     def __init__(self, session: Session, account: str) -> None:
         self._session = session
+        self._sql = _writes(session.get_bind().dialect.name)
         self.account = account
 
     def save_order(self, order: Order, ts: int) -> None:
         """Insert or update the order's row (every field, and ``updated_ts = ts``)."""
-        _upsert_order(self._session, _order_values(self.account, order, ts))
+        self._session.execute(self._sql.upsert_order, _order_values(self.account, order, ts))
 
     def record_fill(self, fill: Fill, key: str) -> bool:
         """Book ``fill`` under ``key`` once; False (and nothing written) when the key is already booked."""
         if not key or len(key) > FILL_KEY_LEN:
             raise StoredStateError(f"account {self.account}: fill key {key!r} must be 1 to {FILL_KEY_LEN} characters")
-        stmt = _insert(self._session)(RuntimeFillRow).values(
-            account=self.account, key=key, ts=fill.ts, client_id=fill.client_id, symbol=fill.symbol,
-            side=OrderSide(fill.side).value, qty=fill.qty, price=fill.price, fee=fill.fee,
-            liquidity=fill.liquidity, reason=fill.reason,
-        ).on_conflict_do_nothing(index_elements=["account", "key"])
-        result: CursorResult[Any] = self._session.execute(stmt)  # type: ignore[assignment]
+        row = {"account": self.account, "key": key, "ts": fill.ts, "client_id": fill.client_id,
+               "symbol": fill.symbol, "side": OrderSide(fill.side).value, "qty": fill.qty, "price": fill.price,
+               "fee": fill.fee, "liquidity": fill.liquidity, "reason": fill.reason}
+        result: CursorResult[Any] = self._session.execute(self._sql.insert_fill, row)  # type: ignore[assignment]
         return result.rowcount == 1
 
     def save_balances(self, balances: Mapping[str, Decimal], ts: int) -> None:
@@ -180,7 +202,7 @@ class StepWriter:
                                        "not a Decimal")
         self._session.execute(delete(RuntimeBalanceRow).where(RuntimeBalanceRow.account == self.account))
         if balances:
-            self._session.execute(insert(RuntimeBalanceRow), [
+            self._session.execute(self._sql.insert_balance, [
                 {"account": self.account, "asset": asset, "amount": amount, "updated_ts": ts}
                 for asset, amount in balances.items()
             ])
@@ -195,10 +217,8 @@ class StepWriter:
             raise StoredStateError(f"account {self.account}: snapshot name {name!r} must be 1 to "
                                    f"{SNAPSHOT_NAME_LEN} characters")
         text = encode_snapshot(f"snapshot {name!r} of account {self.account}", data)
-        stmt = _insert(self._session)(RuntimeSnapshotRow).values(
-            account=self.account, name=name, data=text, updated_ts=ts)
-        replace = {"data": stmt.excluded.data, "updated_ts": stmt.excluded.updated_ts}
-        self._session.execute(stmt.on_conflict_do_update(index_elements=["account", "name"], set_=replace))
+        self._session.execute(self._sql.upsert_snapshot,
+                              {"account": self.account, "name": name, "data": text, "updated_ts": ts})
 
 
 # -- the store -------------------------------------------------------------------------------------------
@@ -225,13 +245,13 @@ class RuntimeStore:
         # SQLite: take the write lock when the step begins, so a step never fails half-way on a lock upgrade
         # (a deferred transaction that reads then writes cannot wait for another writer, only fail)
         writer: Engine = db.engine.execution_options(sqlite_begin="IMMEDIATE")
-        self._writes = sessionmaker(writer, expire_on_commit=False)
+        self._write_sessions = sessionmaker(writer, expire_on_commit=False)
 
     @contextmanager
     def step(self) -> Iterator[StepWriter]:
         """One transaction for everything a candle step changed: committed when the block ends, rolled back
         (nothing written) if it raises."""
-        with session_scope(self._writes) as session:
+        with session_scope(self._write_sessions) as session:
             yield StepWriter(session, self.account)
 
     def save_order_now(self, order: Order, ts: int) -> None:
@@ -241,27 +261,26 @@ class RuntimeStore:
 
     def reset(self) -> None:
         """Delete everything stored for this account (a fresh paper session, or after adopting the exchange's view)."""
-        with session_scope(self._writes) as s:
+        with session_scope(self._write_sessions) as s:
             for table in (RuntimeOrderRow, RuntimeFillRow, RuntimeBalanceRow, RuntimeSnapshotRow):
                 s.execute(delete(table).where(table.account == self.account))
 
-    # -- reading (each call is its own read transaction) -------------------------------------------------
+    # -- reading (each call is its own read transaction; plain rows, no ORM objects, for speed) -------------
     def orders(self, open_only: bool = False) -> list[Order]:
         """The account's orders by creation time, then client id; ``open_only``: not in a final state."""
         with self.db.session() as s:
-            return self._orders(s, open_only)
+            return self._orders(s, ORDERS.c.is_open.is_(True) if open_only else None)
 
     def order(self, client_id: str) -> Order | None:
         with self.db.session() as s:
-            row = s.get(RuntimeOrderRow, (self.account, client_id))
-            return None if row is None else _order_from_row(row)
+            found = self._orders(s, ORDERS.c.client_id == client_id)
+        return found[0] if found else None
 
     def order_by_exchange_id(self, exchange_id: str) -> Order | None:
         """The order the exchange knows as ``exchange_id`` (reconciliation), if we have it."""
         with self.db.session() as s:
-            row = s.scalars(select(RuntimeOrderRow).where(
-                RuntimeOrderRow.account == self.account, RuntimeOrderRow.exchange_id == exchange_id)).first()
-            return None if row is None else _order_from_row(row)
+            found = self._orders(s, ORDERS.c.exchange_id == exchange_id)
+        return found[0] if found else None
 
     def fills(self, client_id: str | None = None) -> list[Fill]:
         """The account's fills in the order they were booked (of one order if ``client_id`` is given)."""
@@ -278,8 +297,7 @@ class RuntimeStore:
 
     def snapshot(self, name: str) -> dict[str, Any] | None:
         with self.db.session() as s:
-            row = s.get(RuntimeSnapshotRow, (self.account, name))
-            return None if row is None else self._decode(row)
+            return self._snapshots(s, name).get(name)
 
     def load(self) -> StoredState:
         """Orders, fills, balances and every snapshot, read in one transaction so they agree with each other."""
@@ -287,37 +305,41 @@ class RuntimeStore:
             if s.get_bind().dialect.name == "postgresql":
                 # one snapshot of the database for every read below (the default sees each statement's own)
                 s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            rows = s.scalars(select(RuntimeSnapshotRow).where(RuntimeSnapshotRow.account == self.account))
-            snapshots = {row.name: self._decode(row) for row in rows}
-            return StoredState(orders=self._orders(s, False), fills=self._fills(s, None),
-                               fill_keys=self._fill_keys(s), balances=self._balances(s), snapshots=snapshots)
+            return StoredState(orders=self._orders(s, None), fills=self._fills(s, None),
+                               fill_keys=self._fill_keys(s), balances=self._balances(s),
+                               snapshots=self._snapshots(s, None))
 
     # -- queries inside a given session --------------------------------------------------------------------
-    def _orders(self, s: Session, open_only: bool) -> list[Order]:
-        query = select(RuntimeOrderRow).where(RuntimeOrderRow.account == self.account)
-        if open_only:
-            query = query.where(RuntimeOrderRow.is_open.is_(True))
-        query = query.order_by(RuntimeOrderRow.created_ts, RuntimeOrderRow.client_id)
-        return [_order_from_row(row) for row in s.scalars(query)]
+    def _orders(self, s: Session, condition: ColumnElement[bool] | None) -> list[Order]:
+        query = select(ORDERS).where(ORDERS.c.account == self.account)
+        if condition is not None:
+            query = query.where(condition)
+        query = query.order_by(ORDERS.c.created_ts, ORDERS.c.client_id)
+        return [_order_from_row(row) for row in s.execute(query)]
 
     def _fills(self, s: Session, client_id: str | None) -> list[Fill]:
-        query = select(RuntimeFillRow).where(RuntimeFillRow.account == self.account)
+        query = select(FILLS).where(FILLS.c.account == self.account)
         if client_id is not None:
-            query = query.where(RuntimeFillRow.client_id == client_id)
-        return [_fill_from_row(row) for row in s.scalars(query.order_by(RuntimeFillRow.seq))]
+            query = query.where(FILLS.c.client_id == client_id)
+        return [_fill_from_row(row) for row in s.execute(query.order_by(FILLS.c.seq))]
 
     def _fill_keys(self, s: Session) -> set[str]:
-        return set(s.scalars(select(RuntimeFillRow.key).where(RuntimeFillRow.account == self.account)))
+        return set(s.scalars(select(FILLS.c.key).where(FILLS.c.account == self.account)))
 
     def _balances(self, s: Session) -> dict[str, Decimal]:
-        rows = s.execute(select(RuntimeBalanceRow.asset, RuntimeBalanceRow.amount)
-                         .where(RuntimeBalanceRow.account == self.account)
-                         .order_by(RuntimeBalanceRow.asset))
+        rows = s.execute(select(BALANCES.c.asset, BALANCES.c.amount)
+                         .where(BALANCES.c.account == self.account).order_by(BALANCES.c.asset))
         return {asset: amount for asset, amount in rows}
 
-    def _decode(self, row: RuntimeSnapshotRow) -> dict[str, Any]:
+    def _snapshots(self, s: Session, name: str | None) -> dict[str, dict[str, Any]]:
+        query = select(SNAPSHOTS.c.name, SNAPSHOTS.c.data).where(SNAPSHOTS.c.account == self.account)
+        if name is not None:
+            query = query.where(SNAPSHOTS.c.name == name)
+        return {row.name: self._decode(row.name, row.data) for row in s.execute(query)}
+
+    def _decode(self, name: str, data: str) -> dict[str, Any]:
         try:
-            return decode_snapshot(row.data)
+            return decode_snapshot(data)
         except ValueError as exc:
-            raise StoredStateError(f"account {self.account}: stored snapshot {row.name!r} is not valid JSON: "
+            raise StoredStateError(f"account {self.account}: stored snapshot {name!r} is not valid JSON: "
                                    f"{exc}") from None
