@@ -201,6 +201,11 @@ class SessionScheduler:
         self.scope = scope
         self.misfire_grace_seconds = misfire_grace_seconds
         self._clock = clock or (lambda: datetime.now(UTC))
+        # APScheduler logs two INFO lines per run; a file watch polled every 5 s would flood the log for days.
+        # Failures, misses and overlaps are warnings and still get through. An explicitly set level is kept.
+        quiet = logging.getLogger("apscheduler.executors.default")
+        if quiet.level == logging.NOTSET:
+            quiet.setLevel(logging.WARNING)
         self._engine = engine if engine is not None else _make_engine(db_url)
         self.table = table_name(scope)
         self._store = SQLAlchemyJobStore(engine=self._engine, tablename=self.table)
@@ -351,21 +356,12 @@ class SessionScheduler:
             log.debug("scheduler %s: shutdown after a failed start", self.scope, exc_info=True)
 
     def _dispatch(self, event: JobExecutionEvent | JobSubmissionEvent) -> None:
-        outcome = _outcome(event)
-        if outcome.kind == "missed":
-            log.warning("scheduler %s: job %r missed its run at %s (beyond the %s s grace), skipped",
-                        self.scope, outcome.job_id, outcome.scheduled, self._grace_of(outcome.job_id))
-        elif outcome.kind == "overlap":
-            log.warning("scheduler %s: job %r still running, this run skipped", self.scope, outcome.job_id)
+        outcome = _outcome(event)  # APScheduler itself logs misses and overlaps as warnings
         for callback in list(self._listeners):
             try:
                 callback(outcome)
             except Exception:
                 log.exception("scheduler %s: outcome listener failed", self.scope)
-
-    def _grace_of(self, job_id: str) -> int:
-        declared = self._declared.get(job_id)
-        return declared.grace if declared else self.misfire_grace_seconds
 
 
 def _outcome(event: JobExecutionEvent | JobSubmissionEvent) -> JobOutcome:
