@@ -1,48 +1,122 @@
-"""The exchange venue: real orders through ccxt, with no duplicate and no lost order.
+"""The exchange venue: real orders through ccxt (sync), with no duplicate and no lost order.
 
-* Every order carries our deterministic client order id (``newClientOrderId``).
-* The caller persists the intent before :meth:`submit` sends anything.
-* When the answer to a create is lost (timeout, dropped connection, 5xx), the order may or may not exist.
-  We never guess: we look it up by client order id. Found: it is ours, accepted. Not found: we send it again
-  with the same id, which the exchange would reject as a duplicate if the first one had arrived after all.
-* Fills come from the exchange's own trade records (``fetch_my_trades``), each booked once by trade id.
+* Every order carries our deterministic client order id (``newClientOrderId``); the caller persists the
+  intent before :meth:`ExchangeVenue.submit` sends anything.
+* ``create_order`` is never retried blindly. When its answer is lost (timeout, 5xx, dropped connection,
+  malformed answer) the order may or may not exist, so we look it up by client order id. Found: it is
+  ours. Not found: a request still in flight could land later, so a "not found" counts only once the
+  request can no longer be accepted: Binance refuses a request whose ``timestamp`` is more than
+  ``recvWindow`` old when it is processed (and one more than 1 s ahead of its clock), so after
+  ``recvWindow + 1 s`` (+ a margin) since the send, "not found" is final and we resend with the same id.
+  A resend refused as ``Duplicate order sent.`` means the first one arrived after all: resolved by lookup.
+* Fills come from the exchange's trade records (``fetch_my_trades`` by order id), booked once per trade id,
+  in trade-id order, with exact decimals. A final status (cancelled, expired) is reported only after every
+  fill of the order has been reported, so the engine never sees a fill after an order's end.
+* Fees: :class:`~tradewarden.domain.portfolio.Fill` carries a quote fee. A fee the exchange took in the
+  quote asset is passed as is; one taken in the base asset (Binance and the simulator charge the received
+  asset, so every buy) is valued at the trade's price, exactly (``fee × price``), and the withheld base
+  quantity is added up in :attr:`ExchangeVenue.base_fees`: the account then holds that much less base than
+  the engine's position, which whoever sizes a closing sell (or reconciles balances) must subtract. A fee in
+  any other asset (BNB) cannot be valued here: it is booked as 0 in the fill and added up in
+  :attr:`ExchangeVenue.other_fees`. Each trade also emits ``ExchangeFill`` with the raw fee and trade id.
+* Reads (lookups, order status, trades, cancels, which are idempotent) go through the shared retry policy;
+  a read that still fails leaves everything as it was and is tried again at the next :meth:`poll`, so an
+  error never crashes the venue and never loses a fill.
+
+Events (besides the retry policy's ``ExchangeRetry``/``ExchangeGaveUp``): ``OrderAmbiguous`` (a create
+without a usable answer), ``OrderResolved`` (found by client id), ``OrderResent``, ``ExchangeFill``,
+``ClockResynced`` and ``VenueError`` (a read failed; will retry).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Sequence
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from tradewarden.data.retry import RetryPolicy
 from tradewarden.domain.candles import Candle
 from tradewarden.domain.instrument import Instrument
-from tradewarden.domain.orders import Order, OrderSide, OrderStatus
+from tradewarden.domain.orders import Order, OrderStatus
 from tradewarden.domain.portfolio import Fill
 from tradewarden.domain.ports import EventSink, OrderUpdate
+from tradewarden.venues.exchange_state import ExchangeFill, ExchangeViewError, exact, short_error, trade_order_key
 from tradewarden.venues.shadow import ccxt_order_arguments
 
 log = logging.getLogger(__name__)
 
-_STATUS = {"open": OrderStatus.ACCEPTED, "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELLED,
-           "cancelled": OrderStatus.CANCELLED, "expired": OrderStatus.EXPIRED, "rejected": OrderStatus.REJECTED}
+ZERO = Decimal(0)
+#: Binance accepts a request up to 1 s ahead of its clock; see the module docstring.
+_AHEAD_MS = 1000
+_MARGIN_S = 0.5
+_FINAL = {"canceled": OrderStatus.CANCELLED, "cancelled": OrderStatus.CANCELLED,
+          "expired": OrderStatus.EXPIRED, "rejected": OrderStatus.REJECTED}
+
+
+_BODY = re.compile(r"\{.*\}")
+
+
+def rejection_reason(exc: BaseException, answer: str | None = None) -> str:
+    """A clear one-line reason for a refused order: what kind of refusal, then the exchange's code and text
+    (from ``answer``, the raw body of the refusal, when ccxt's message does not carry them)."""
+    import ccxt
+
+    if isinstance(exc, ccxt.InsufficientFunds):
+        kind = "insufficient balance"
+    elif isinstance(exc, ccxt.InvalidNonce):
+        kind = "request timestamp refused (clock offset against the exchange; resynced for the next order)"
+    elif isinstance(exc, ccxt.AuthenticationError | ccxt.PermissionDenied | ccxt.AccountSuspended):
+        kind = "not authorised (API key, secret or permissions)"
+    elif "Filter failure" in str(exc):
+        kind = "exchange filter failure (price, quantity or notional off the instrument's limits)"
+    elif isinstance(exc, ccxt.InvalidOrder | ccxt.BadRequest):
+        kind = "invalid order"
+    else:
+        kind = "refused by the exchange"
+    match = _BODY.search(str(exc)) or _BODY.search(answer or "")
+    if match:
+        try:
+            body = json.loads(match.group(0))
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "msg" in body:
+            return f"{kind}: {body.get('code', '')} {body['msg']}".rstrip()
+    return f"{kind}: {short_error(exc)}"
 
 
 @dataclass
 class _Tracked:
     order: Order
     exchange_id: str | None = None
-    resolved: bool = False        # we know whether the exchange has it
-    attempts: int = 0
-    seen_trades: set[str] = field(default_factory=set)
+    sends: int = 0                      # create requests sent for this client id
+    last_send: float | None = None      # monotonic time of the latest one (None: not sent by this process)
+    accepted: bool = False              # ACCEPTED reported
+    booked: Decimal = ZERO              # quantity reported in fills
+    unmatched: Decimal = ZERO           # booked before a restart, trade ids unknown: skipped oldest first
+    trade_ids: set[str] = field(default_factory=set)
+    cancel_wanted: bool = False
+    resend_if_missing: bool = True
+    last_error: str = ""
 
 
 class ExchangeVenue:
-    """One instrument on one exchange account, through a ccxt (sync) exchange object."""
+    """One instrument on one exchange account, through a ccxt (sync) exchange object.
+
+    ``clock`` gives the event timestamps (ms). ``max_resends`` bounds how often one client id is sent again
+    after the exchange definitely did not get it. ``retry`` is the policy for reads (default: the shared
+    policy with this venue's event sink, at most 5 tries and 20 s per call); ``sleep``/``monotonic`` are the
+    waiting and timing functions (injectable for tests).
+    """
 
     def __init__(self, exchange: Any, instrument: Instrument, events: EventSink,
-                 clock: Callable[[], int], max_resends: int = 2) -> None:
+                 clock: Callable[[], int], max_resends: int = 2, *, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         import ccxt  # imported here: the backtest never needs it
 
         self._ccxt = ccxt
@@ -51,142 +125,290 @@ class ExchangeVenue:
         self.events = events
         self.clock = clock
         self.max_resends = max_resends
-        self._open: dict[str, _Tracked] = {}
+        self.retry = retry or RetryPolicy(sink=events, exchange=exchange, max_attempts=5, max_total_s=20.0)
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._tracked: dict[str, _Tracked] = {}
         self._pending: list[OrderUpdate] = []
+        self._done: set[str] = set()               # client ids that reached their end in this process
+        self.base_fees = ZERO                      # base asset the exchange withheld as fees
+        self.other_fees: dict[str, Decimal] = {}   # fees in assets that are neither base nor quote
 
     # -- Venue -------------------------------------------------------------------------------------
     def submit(self, order: Order) -> None:
+        if order.client_id in self._tracked or order.client_id in self._done:
+            # once a market order is closed the exchange would take the same client id again
+            log.warning("order %s was already submitted; not sent again", order.client_id)
+            self._emit("VenueError", order.client_id, call="submit", error="DuplicateSubmit",
+                       message="this client order id was already submitted")
+            return
         tracked = _Tracked(order)
-        self._open[order.client_id] = tracked
-        self._send(tracked)
+        self._tracked[order.client_id] = tracked
+        self._guarded(tracked, "submit", self._send)
 
     def cancel(self, client_id: str) -> None:
-        tracked = self._open.get(client_id)
+        tracked = self._tracked.get(client_id)
         if tracked is None:
+            self._cancel_untracked(client_id)
             return
-        ccxt = self._ccxt
-        try:
-            self.exchange.cancel_order(tracked.exchange_id, self._market_symbol(),
-                                       params={} if tracked.exchange_id else {"origClientOrderId": client_id})
-        except ccxt.OrderNotFound:
-            pass  # already final: the next poll books what happened
-        except ccxt.NetworkError as exc:
-            log.warning("cancel of %s not confirmed (%s); will look again", client_id, type(exc).__name__)
+        tracked.cancel_wanted = True
+        if tracked.exchange_id is None and tracked.sends == 0 and tracked.last_send is None:
+            self._finish(tracked, OrderStatus.CANCELLED, "cancelled before it was sent")
+        elif tracked.exchange_id is None:
+            self._guarded(tracked, "cancel", self._resolve)  # cancels once found, withdraws if never arrived
+        else:
+            self._guarded(tracked, "cancel", self._cancel_on_exchange)
 
     def on_candle(self, candle: Candle) -> Sequence[OrderUpdate]:
         return self.poll()
 
     def poll(self) -> Sequence[OrderUpdate]:
-        for tracked in list(self._open.values()):
-            if not tracked.resolved:
-                self._resolve(tracked)
-            elif tracked.exchange_id is not None:
-                self._refresh(tracked)
+        for tracked in list(self._tracked.values()):
+            if tracked.order.client_id not in self._tracked:
+                continue  # finished while handling another one
+            self._guarded(tracked, "poll", self._step)
         out, self._pending = self._pending, []
         return out
 
-    def adopt(self, order: Order, exchange_id: str | None) -> None:
-        """Track an order recorded before a restart (the runtime resolves unknown ones by client id)."""
-        self._open[order.client_id] = _Tracked(order, exchange_id, resolved=exchange_id is not None)
+    def adopt(self, order: Order, exchange_id: str | None, *, trade_ids: Sequence[str] = (),
+              resend_if_missing: bool = True) -> None:
+        """Track an order recorded by a previous process; the next :meth:`poll` brings it up to date.
 
-    # -- internals ---------------------------------------------------------------------------------
-    def _market_symbol(self) -> str:
-        return self.instrument.symbol
+        ``exchange_id`` None means the intent was stored but the answer was lost: the order is looked up by
+        client id and, if the exchange never got it, sent (``resend_if_missing``) or reported REJECTED.
+        ``order.filled_qty`` is what was booked before; ``trade_ids`` the trades it came from, when stored
+        (otherwise that quantity is matched against the order's oldest trades, the order they are booked in).
+        """
+        tracked = _Tracked(order, exchange_id, accepted=order.status not in (OrderStatus.NEW, OrderStatus.SUBMITTED),
+                           booked=order.filled_qty, resend_if_missing=resend_if_missing)
+        tracked.trade_ids.update(str(t) for t in trade_ids)
+        if not trade_ids:
+            tracked.unmatched = order.filled_qty
+        if exchange_id is None:
+            tracked.sends = 1                           # it may have been sent: never resend before a lookup
+            tracked.last_send = self._monotonic()       # and a request may still be in flight
+        self._tracked[order.client_id] = tracked
+
+    @property
+    def open_client_ids(self) -> list[str]:
+        """Client ids the venue still follows (not final, or final with fills still to report)."""
+        return list(self._tracked)
+
+    # -- sending -----------------------------------------------------------------------------------
+    def _step(self, tracked: _Tracked) -> None:
+        if tracked.exchange_id is None:
+            if tracked.sends == 0:
+                self._send(tracked)  # nothing left this process yet (markets could not be loaded)
+            else:
+                self._resolve(tracked)
+        elif tracked.cancel_wanted:
+            self._cancel_on_exchange(tracked)
+        else:
+            self._refresh(tracked)
 
     def _send(self, tracked: _Tracked) -> None:
         ccxt = self._ccxt
-        args = ccxt_order_arguments(tracked.order)
-        tracked.attempts += 1
+        order = tracked.order
+        self._read("load_markets", self.exchange.load_markets)  # a failure here: nothing was sent
+        args = ccxt_order_arguments(order)
+        tracked.sends += 1
+        tracked.last_send = self._monotonic()
         try:
             response = self.exchange.create_order(
                 args["symbol"], args["type"], args["side"], args["amount"], args["price"], args["params"])
-        except ccxt.DuplicateOrderId:
-            tracked.resolved = False  # it did arrive the first time: look it up
+        except (ccxt.DuplicateOrderId, ccxt.InvalidOrder) as exc:
+            if not isinstance(exc, ccxt.DuplicateOrderId) and "Duplicate order" not in str(exc):
+                self._finish(tracked, OrderStatus.REJECTED, rejection_reason(exc, self._last_answer()))
+                return
+            # an earlier send of this client id did arrive: find it instead of guessing
+            self._emit("OrderAmbiguous", order.client_id, error="duplicate", message=short_error(exc))
             self._resolve(tracked)
             return
-        except (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadRequest, ccxt.AuthenticationError,
-                ccxt.PermissionDenied) as exc:
-            self._finish(tracked, OrderStatus.REJECTED, f"{type(exc).__name__}: {exc}")
+        except ccxt.InvalidNonce as exc:
+            # the exchange refused the request's timestamp, so it was not placed; resync for the next one
+            self._finish(tracked, OrderStatus.REJECTED, rejection_reason(exc, self._last_answer()))
+            self._resync_clock()
             return
-        except (ccxt.NetworkError, ccxt.ExchangeNotAvailable) as exc:
-            # The ambiguous case: the exchange may have accepted the order. Resolve by client id.
-            log.warning("order %s: no answer (%s); looking it up by client order id", tracked.order.client_id,
-                        type(exc).__name__)
-            tracked.resolved = False
+        except ccxt.OperationFailed as exc:
+            # no usable answer (timeout, 5xx, dropped connection, bad body): it may have been placed
+            tracked.last_error = short_error(exc)
+            self._emit("OrderAmbiguous", order.client_id, error=type(exc).__name__, message=tracked.last_error)
             self._resolve(tracked)
             return
-        self._accepted(tracked, response)
+        except ccxt.BaseError as exc:
+            self._finish(tracked, OrderStatus.REJECTED, rejection_reason(exc, self._last_answer()))
+            return
+        self._known(tracked, response)
 
     def _resolve(self, tracked: _Tracked) -> None:
-        ccxt = self._ccxt
-        try:
-            found = self.exchange.fetch_order(None, self._market_symbol(),
-                                              params={"origClientOrderId": tracked.order.client_id})
-        except ccxt.OrderNotFound:
-            if tracked.attempts > self.max_resends:
-                self._finish(tracked, OrderStatus.REJECTED, "never reached the exchange")
-                return
+        """Find an order whose create had no usable answer; resend it once it surely did not arrive."""
+        found = self._lookup(tracked)
+        if found is None and tracked.last_send is not None:
+            wait = tracked.last_send + self._settle_s() - self._monotonic()
+            if wait > 0:
+                self._sleep(wait)  # a request still in flight could land until then
+                found = self._lookup(tracked)
+        if found is not None:
+            self._emit("OrderResolved", tracked.order.client_id, exchange_id=str(found.get("id")),
+                       status=str(found.get("status")))
+            self._known(tracked, found)
+            return
+        cid = tracked.order.client_id
+        if tracked.cancel_wanted:
+            self._finish(tracked, OrderStatus.CANCELLED, "withdrawn: it never reached the exchange")
+        elif not tracked.resend_if_missing:
+            self._finish(tracked, OrderStatus.REJECTED, "never reached the exchange (not resent after restart)")
+        elif tracked.sends > self.max_resends:
+            self._finish(tracked, OrderStatus.REJECTED,
+                         f"never reached the exchange after {tracked.sends} sends ({tracked.last_error})")
+        else:
+            self._emit("OrderResent", cid, attempt=tracked.sends + 1)
             self._send(tracked)
-            return
-        except (ccxt.NetworkError, ccxt.ExchangeNotAvailable) as exc:
-            log.warning("order %s still unresolved (%s); will retry", tracked.order.client_id, type(exc).__name__)
-            return
-        self._accepted(tracked, found)
 
-    def _accepted(self, tracked: _Tracked, info: dict[str, Any]) -> None:
-        tracked.exchange_id = str(info.get("id")) if info.get("id") is not None else None
-        tracked.resolved = True
+    def _lookup(self, tracked: _Tracked) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self._read(
+                "fetch_order", self.exchange.fetch_order, None, self.instrument.symbol,
+                {"origClientOrderId": tracked.order.client_id})
+        except self._ccxt.OrderNotFound:
+            return None
+        return found
+
+    def _settle_s(self) -> float:
+        """Seconds after a send from which the exchange can no longer accept that request."""
+        options = getattr(self.exchange, "options", None)
+        window = options.get("recvWindow") if isinstance(options, Mapping) else None
+        return (int(window or 10_000) + _AHEAD_MS) / 1000 + _MARGIN_S
+
+    def _resync_clock(self) -> None:
+        try:
+            offset = self._read("load_time_difference", self.exchange.load_time_difference)
+        except (self._ccxt.BaseError, AttributeError) as exc:
+            log.warning("clock resync failed: %s", short_error(exc))
+            return
+        self.events.emit("ClockResynced", self.clock(), exchange=getattr(self.exchange, "id", None),
+                         offset_ms=offset)
+
+    # -- following an order ------------------------------------------------------------------------
+    def _known(self, tracked: _Tracked, info: Mapping[str, Any]) -> None:
+        """The exchange has the order (create answer, lookup or status read)."""
+        if info.get("id") is None:
+            raise ExchangeViewError(f"order {tracked.order.client_id}: the exchange answered without an order id")
+        tracked.exchange_id = str(info["id"])
         tracked.order.exchange_id = tracked.exchange_id
-        self._pending.append(OrderUpdate(tracked.order.client_id, OrderStatus.ACCEPTED.value))
+        if not tracked.accepted and info.get("status") != "rejected":
+            tracked.accepted = True
+            self._pending.append(OrderUpdate(tracked.order.client_id, OrderStatus.ACCEPTED.value))
+        if tracked.cancel_wanted and info.get("status") == "open":
+            self._cancel_on_exchange(tracked)
+            return
         self._apply(tracked, info)
 
     def _refresh(self, tracked: _Tracked) -> None:
-        ccxt = self._ccxt
+        info = self._read("fetch_order", self.exchange.fetch_order, tracked.exchange_id, self.instrument.symbol)
+        self._apply(tracked, info)
+
+    def _apply(self, tracked: _Tracked, info: Mapping[str, Any]) -> None:
+        filled = exact(info, "executedQty", "filled", f"order {tracked.order.client_id}")
+        if filled > tracked.booked:
+            self._book_trades(tracked)
+        status = str(info.get("status") or "open")
+        if status in ("open", "canceling") or tracked.booked < filled:
+            return  # still working, or trades not visible yet: look again at the next poll
+        final = _FINAL.get(status)
+        if final is None:  # closed: the fills already took the engine's order to FILLED
+            self._forget(tracked)
+            return
+        reason = "cancelled on request" if final is OrderStatus.CANCELLED and tracked.cancel_wanted \
+            else f"{status} on the exchange"
+        if final is OrderStatus.EXPIRED:
+            reason = f"expired on the exchange with {filled} of {tracked.order.qty} filled"
+        self._finish(tracked, final, reason)
+
+    def _book_trades(self, tracked: _Tracked) -> None:
+        trades = self._read("fetch_my_trades", self.exchange.fetch_my_trades, self.instrument.symbol, None, 1000,
+                            {"orderId": tracked.exchange_id})
+        fills = sorted((ExchangeFill.from_ccxt(t) for t in trades), key=trade_order_key)
+        for ex in fills:
+            if ex.order_id != tracked.exchange_id or ex.trade_id in tracked.trade_ids:
+                continue
+            tracked.trade_ids.add(ex.trade_id)
+            if tracked.unmatched > 0:  # booked by the previous process
+                tracked.unmatched -= ex.qty
+                if tracked.unmatched < 0:
+                    self._emit("VenueError", tracked.order.client_id, call="adopt",
+                               error="FillMismatch", message=f"trades before the restart do not add up to "
+                               f"{tracked.order.filled_qty}; trade {ex.trade_id} straddles it")
+                    tracked.unmatched = ZERO
+                continue
+            self._book(tracked, ex)
+
+    def _book(self, tracked: _Tracked, ex: ExchangeFill) -> None:
+        inst = self.instrument
+        if ex.fee_asset == inst.quote:
+            fee = ex.fee
+        elif ex.fee_asset == inst.base:
+            fee = ex.fee * ex.price
+            self.base_fees += ex.fee
+        else:
+            fee = ZERO
+            self.other_fees[ex.fee_asset] = self.other_fees.get(ex.fee_asset, ZERO) + ex.fee
+        tracked.booked += ex.qty
+        fill = Fill(ts=ex.ts or self.clock(), client_id=tracked.order.client_id, symbol=inst.symbol, side=ex.side,
+                    qty=ex.qty, price=ex.price, fee=fee, liquidity="maker" if ex.maker else "taker", reason="order")
+        status = OrderStatus.FILLED if tracked.booked >= tracked.order.qty else OrderStatus.PARTIALLY_FILLED
+        self.events.emit("ExchangeFill", fill.ts, client_id=fill.client_id, exchange_id=ex.order_id,
+                         trade_id=ex.trade_id, qty=ex.qty, price=ex.price, fee=ex.fee, fee_asset=ex.fee_asset,
+                         fee_quote=fee)
+        self._pending.append(OrderUpdate(fill.client_id, status.value, fill=fill))
+
+    # -- cancelling --------------------------------------------------------------------------------
+    def _cancel_on_exchange(self, tracked: _Tracked) -> None:
         try:
-            info = self.exchange.fetch_order(tracked.exchange_id, self._market_symbol())
-        except (ccxt.NetworkError, ccxt.ExchangeNotAvailable):
+            info = self._read("cancel_order", self.exchange.cancel_order, tracked.exchange_id,
+                              self.instrument.symbol)
+        except self._ccxt.OrderNotFound:
+            # already final (typically: it just filled); its real end is in the order's status
+            tracked.cancel_wanted = False
+            self._refresh(tracked)
             return
         self._apply(tracked, info)
 
-    def _apply(self, tracked: _Tracked, info: dict[str, Any]) -> None:
-        filled = Decimal(str(info.get("filled") or 0))
-        known = tracked.order.filled_qty + sum(
-            (u.fill.qty for u in self._pending if u.fill and u.client_id == tracked.order.client_id), Decimal(0))
-        if filled > known:
-            self._book_trades(tracked)
-        status = _STATUS.get(str(info.get("status") or "open"), OrderStatus.ACCEPTED)
-        if status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED):
-            self._finish(tracked, status, str(info.get("status")))
-        elif status is OrderStatus.FILLED and filled >= tracked.order.qty:
-            self._open.pop(tracked.order.client_id, None)
-
-    def _book_trades(self, tracked: _Tracked) -> None:
-        ccxt = self._ccxt
+    def _cancel_untracked(self, client_id: str) -> None:
+        """Cancel an order this venue does not follow (left by another process) by its client id."""
         try:
-            trades = self.exchange.fetch_my_trades(self._market_symbol(), params={"orderId": tracked.exchange_id})
-        except (ccxt.NetworkError, ccxt.ExchangeNotAvailable):
-            return
-        for t in trades:
-            tid = str(t.get("id"))
-            if str(t.get("order")) != tracked.exchange_id or tid in tracked.seen_trades:
-                continue
-            tracked.seen_trades.add(tid)
-            fee = t.get("fee") or {}
-            fill = Fill(
-                ts=int(t.get("timestamp") or self.clock()), client_id=tracked.order.client_id,
-                symbol=self.instrument.symbol, side=OrderSide(str(t["side"])),
-                qty=self.instrument.round_qty(str(t["amount"])), price=self.instrument.round_price(str(t["price"])),
-                fee=self._fee_in_quote(fee, Decimal(str(t["price"]))),
-                liquidity="maker" if t.get("takerOrMaker") == "maker" else "taker", reason="order",
-            )
-            self._pending.append(OrderUpdate(tracked.order.client_id, OrderStatus.PARTIALLY_FILLED.value, fill=fill))
+            self._read("cancel_order", self.exchange.cancel_order, None, self.instrument.symbol,
+                       {"origClientOrderId": client_id})
+        except self._ccxt.BaseError as exc:
+            self._emit("VenueError", client_id, call="cancel_order", error=type(exc).__name__,
+                       message=short_error(exc))
 
-    def _fee_in_quote(self, fee: dict[str, Any], price: Decimal) -> Decimal:
-        cost = Decimal(str(fee.get("cost") or 0))
-        if fee.get("currency") == self.instrument.base:
-            return cost * price  # a fee taken in the base asset, valued at the fill price
-        return cost
+    # -- plumbing ----------------------------------------------------------------------------------
+    def _last_answer(self) -> str | None:
+        body = getattr(self.exchange, "last_http_response", None)
+        return body if isinstance(body, str) else None
+
+    def _read(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.retry.call(fn, *args, label=f"{getattr(self.exchange, 'id', 'exchange')} {what}")
+
+    def _guarded(self, tracked: _Tracked, call: str, fn: Callable[[_Tracked], None]) -> None:
+        """Run one step for one order; an exchange error leaves its state as it was for the next poll."""
+        try:
+            fn(tracked)
+        except (self._ccxt.BaseError, ExchangeViewError) as exc:
+            tracked.last_error = short_error(exc)
+            self._emit("VenueError", tracked.order.client_id, call=call, error=type(exc).__name__,
+                       message=tracked.last_error)
+            log.warning("order %s: %s failed (%s); will try again at the next poll", tracked.order.client_id,
+                        call, tracked.last_error)
+
+    def _forget(self, tracked: _Tracked) -> None:
+        self._tracked.pop(tracked.order.client_id, None)
+        self._done.add(tracked.order.client_id)
+
+    def _emit(self, type_: str, client_id: str, **fields: Any) -> None:
+        self.events.emit(type_, self.clock(), client_id=client_id, symbol=self.instrument.symbol, **fields)
 
     def _finish(self, tracked: _Tracked, status: OrderStatus, reason: str) -> None:
-        self._open.pop(tracked.order.client_id, None)
+        self._forget(tracked)
         self._pending.append(OrderUpdate(tracked.order.client_id, status.value, reason=reason))
