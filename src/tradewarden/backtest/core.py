@@ -108,8 +108,12 @@ class Simulation:
 
 def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestSettings,
                    instrument: Instrument, events: EventSink | None = None, check_lookahead: bool = True,
-                   keep_records: bool = False) -> Simulation:
-    """The whole backtest in the compiled loop. ``events`` gets the same events the engine would emit."""
+                   keep_records: bool = False, trade_from: int = 0) -> Simulation:
+    """The whole backtest in the compiled loop. ``events`` gets the same events the engine would emit.
+
+    ``trade_from``: the first bar on which signals may trade; earlier bars only warm the strategy up, as a
+    live session's history does (so a session and a backtest of its candles can be compared).
+    """
     n = len(series)
     if n == 0:
         raise NothingToTestError("no candles to test")
@@ -120,7 +124,8 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
     if check_lookahead:
         check_causal(strategy, view, sig)
     ticks = series_to_ticks(series, instrument)
-    target = np.ascontiguousarray(sig.target, dtype=np.float64)
+    target = np.array(sig.target, dtype=np.float64)
+    target[:trade_from] = np.nan
     sl = prices_to_ticks(sig.stop_loss, n, instrument)
     tp = prices_to_ticks(sig.take_profit, n, instrument)
     res = run_batch(ticks.o, ticks.h, ticks.lo, ticks.c, ticks.v, target, sl, tp, settings.fill_params(),

@@ -143,9 +143,11 @@ def run_backtest(req: BacktestRequest, progress: Callable[[int, int], None] | No
         extra = _risk_extra(risk)
         equity = sim.equity
         metrics = compute_metrics(series.ts, equity, sim.all_trades, sim.fees, sim.exposed_bars,
-                                  timeframe_ms(req.timeframe), req.settings.initial_cash, extra=extra)
+                                  timeframe_ms(req.timeframe), req.settings.initial_cash, extra=extra,
+                                  quote=req.instrument.quote)
         write_trades_csv(run_dir / "trades.csv", sim.all_trades)
-        write_equity_csv(run_dir / "equity.csv", series.ts, equity, drawdown_pct(equity))
+        write_equity_csv(run_dir / "equity.csv", series.ts, equity,
+                         drawdown_pct(equity, float(req.settings.initial_cash)))
         elapsed = time.perf_counter() - started
         info["seconds"] = round(elapsed, 3)
         write_summary_json(run_dir / "summary.json", metrics, info)

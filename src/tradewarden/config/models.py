@@ -129,6 +129,21 @@ class ExchangeConfig(Section):
         return self.api_key is not None and self.api_secret is not None
 
 
+class RuntimeConfig(Section):
+    """How paper, shadow and live sessions run (``tradewarden run``)."""
+
+    on_stop: Literal["cancel", "keep"] = "cancel"  # open orders on a graceful stop
+    reconcile_every_s: float = Field(300.0, gt=0)
+    daily_summary_utc: str = Field("00:05", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    warmup_bars: int | None = Field(None, gt=0)  # None: the strategy's lookback plus a margin
+    kill_switch_poll_s: float = Field(1.0, gt=0)
+    # the built-in exchange simulator, used when exchange.id is not set
+    sim_data: UserPath | None = None  # None: the bundled BTC/USDT 1m sample
+    sim_speed: float = Field(240.0, gt=0)  # simulated seconds per real second
+    sim_seed: int = 1
+    sim_fire_drill: bool = True  # inject a scripted set of faults (drops, stalls, 429s, 5xx, ambiguous order...)
+
+
 class DatabaseConfig(Section):
     url: str | None = None  # None: SQLite file data_dir/tradewarden.db
 
@@ -161,6 +176,7 @@ class AppConfig(Section):
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
     risk: dict[str, Any] = Field(default_factory=dict)  # validated by tradewarden.risk
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

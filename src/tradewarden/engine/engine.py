@@ -59,9 +59,10 @@ class EngineSettings:
 class History:
     """Closed candles so far, in growable numpy columns; views of the tail go to the strategy."""
 
-    def __init__(self, symbol: str, timeframe: str, capacity: int = 1024) -> None:
+    def __init__(self, symbol: str, timeframe: str, capacity: int = 1024, max_bars: int | None = None) -> None:
         self.symbol = symbol
         self.timeframe = timeframe
+        self.max_bars = max_bars  # a session running for weeks keeps only this many (memory stays flat)
         self.n = 0
         self.ts = np.zeros(capacity, dtype=np.int64)
         self.ohlcv = np.zeros((5, capacity), dtype=np.float64)  # open, high, low, close, volume
@@ -69,6 +70,11 @@ class History:
     def append(self, c: Candle) -> None:
         if self.n and c.ts <= int(self.ts[self.n - 1]):
             raise ValueError(f"candle {c.ts} is not after the previous one ({int(self.ts[self.n - 1])})")
+        if self.max_bars is not None and self.n >= 2 * self.max_bars:
+            keep = slice(self.n - self.max_bars, self.n)
+            self.ts[: self.max_bars] = self.ts[keep]
+            self.ohlcv[:, : self.max_bars] = self.ohlcv[:, keep]
+            self.n = self.max_bars
         if self.n == self.ts.shape[0]:
             self.ts = np.concatenate((self.ts, np.zeros_like(self.ts)))
             self.ohlcv = np.concatenate((self.ohlcv, np.zeros_like(self.ohlcv)), axis=1)
@@ -104,8 +110,13 @@ class Engine:
         self.orders: dict[str, Order] = {}       # every order of the session (keep_history) or the open ones
         self.open_orders: dict[str, Order] = {}  # not yet final
         self.keep_history = keep_history
+        self._changed: set[str] = set()
+        self._retired: dict[str, Order] = {}
+        self._fills_drained = 0
+        self.orders_placed = 0
         self.fills: list[Fill] = []
         self.equity_atoms: list[int] = []
+        self.candle_ts: list[int] = []
         self.exposed_bars = 0
         self.trades = TradeBook(instrument, events, on_trade)
         self._buf = decision_buffer()
@@ -113,6 +124,24 @@ class Engine:
         self._tf_ms = timeframe_ms(timeframe)
 
     # -- the loop ------------------------------------------------------------------------------
+    def warm_up(self, candles: Sequence[Candle]) -> None:
+        """History before trading starts: the strategy sees it, nothing is decided on it."""
+        for candle in candles:
+            if self.history.n and candle.ts <= int(self.history.ts[self.history.n - 1]):
+                continue
+            self.history.append(candle)
+            self.last_ts = candle.ts
+
+    def drain_changes(self) -> tuple[list[Order], list[Fill]]:
+        """Orders that changed and fills booked since the last call (what a crash-safe store must write)."""
+        orders = [self.orders.get(cid) or self._retired[cid] for cid in self._changed
+                  if cid in self.orders or cid in self._retired]
+        fills = self.fills[self._fills_drained:]
+        self._changed.clear()
+        self._retired.clear()
+        self._fills_drained = len(self.fills)
+        return orders, fills
+
     def on_candle(self, candle: Candle) -> None:
         self.last_ts = candle.ts
         self.apply_updates(self.venue.on_candle(candle), candle.ts)
@@ -120,6 +149,7 @@ class Engine:
         close_ticks = price_to_ticks(candle.close, self.instrument)
         equity = self.cash_atoms + self.pos_steps * close_ticks
         self.equity_atoms.append(equity)
+        self.candle_ts.append(candle.ts)
         if self.pos_steps != 0:
             self.exposed_bars += 1
         if self.risk is not None:
@@ -186,6 +216,7 @@ class Engine:
                          stop_price=order.stop_price, stop_loss=order.stop_loss, take_profit=order.take_profit,
                          reduce_only=order.reduce_only)
         order.transition(OrderStatus.SUBMITTED)
+        self.orders_placed += 1
         self.venue.submit(order)
         return True
 
@@ -195,13 +226,16 @@ class Engine:
     def _track(self, order: Order) -> None:
         self.open_orders[order.client_id] = order
         self.orders[order.client_id] = order
+        self._changed.add(order.client_id)
 
     def _settle(self, order: Order) -> None:
         """An order reached a final state: it leaves the open set (and, without history, memory)."""
+        self._changed.add(order.client_id)
         if order.status.is_final:
             self.open_orders.pop(order.client_id, None)
             if not self.keep_history:
                 self.orders.pop(order.client_id, None)
+                self._retired[order.client_id] = order
 
     def apply_updates(self, updates: Sequence[OrderUpdate], ts: int) -> None:
         for update in updates:
@@ -216,6 +250,7 @@ class Engine:
             status = OrderStatus(update.status)
             if status is OrderStatus.ACCEPTED and order.status is OrderStatus.SUBMITTED:
                 order.transition(status)
+                self._changed.add(order.client_id)
             elif status in (OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED) \
                     and not order.status.is_final:
                 order.transition(status, update.reason)

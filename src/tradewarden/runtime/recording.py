@@ -36,8 +36,9 @@ class Recorder:
         self._fh.write(orjson.dumps(record) + b"\n")
         self._fh.flush()
 
-    def candle(self, symbol: str, timeframe: str, c: Candle) -> None:
-        self._write({"kind": "candle", "symbol": symbol, "timeframe": timeframe,
+    def candle(self, symbol: str, timeframe: str, c: Candle, warmup: bool = False) -> None:
+        """A closed candle the session received; ``warmup`` for history loaded before trading started."""
+        self._write({"kind": "warmup" if warmup else "candle", "symbol": symbol, "timeframe": timeframe,
                      "c": [c.ts, c.open, c.high, c.low, c.close, c.volume]})
 
     def event(self, kind: str, **payload: Any) -> None:
@@ -52,9 +53,11 @@ class Recording:
     header: dict[str, Any]
     path: Path
 
-    def candles(self) -> Iterator[tuple[str, str, Candle]]:
+    def candles(self, warmup: bool = False) -> Iterator[tuple[str, str, Candle]]:
+        """The traded candles in order (or, with ``warmup``, the history loaded before trading)."""
+        wanted = "warmup" if warmup else "candle"
         for lineno, record in _records(self.path):
-            if record.get("kind") != "candle":
+            if record.get("kind") != wanted:
                 continue
             try:
                 ts, o, h, lo, c, v = record["c"]

@@ -1,0 +1,413 @@
+"""A trading session: paper, shadow or live, on the one engine, from boot to report.
+
+Boot sequence (each step an event): the hard live gate (``LIVE_ARM_FAILED`` when it refuses), the account
+lock, the state database (``STATE_MIGRATED`` when its schema was upgraded), ``BOOT_SEAL``, safety checks
+(clock offset against the exchange, keys only where needed, kill switch, stage limits; ``SHADOW_SAFETY_OK``
+in shadow mode), reconciliation (live), warm-up of the candle history the strategy needs, then trading:
+every closed candle from the feed goes through the engine, is recorded, and the state is persisted. A
+graceful stop (SIGTERM/SIGINT, ``--duration``) finishes the step, cancels or keeps open orders as
+configured, and writes the report.
+
+With no exchange configured, the session starts the built-in exchange simulator (replaying the bundled 1m
+sample, accelerated, with a fire drill of faults) and trades against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tradewarden import __version__
+from tradewarden.domain.candles import Candle, timeframe_ms
+from tradewarden.domain.instrument import Instrument
+from tradewarden.domain.ports import Venue
+from tradewarden.runtime.live_gate import LiveGateError, check_gate
+from tradewarden.runtime.lock import InstanceLock, account_lock_name
+from tradewarden.runtime.recording import Recorder
+
+SIM_DEFAULT_TIMEFRAME = "5m"
+DURATION_UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+class SessionError(RuntimeError):
+    """A session that cannot start or go on; the message says why and what to do."""
+
+
+def parse_duration(text: str | None) -> int | None:
+    """``90s``, ``10m``, ``10h``, ``2d`` to milliseconds (market time); None for no limit."""
+    if text is None:
+        return None
+    value = text.strip().lower()
+    if len(value) < 2 or value[-1] not in DURATION_UNITS or not value[:-1].replace(".", "", 1).isdigit():
+        raise ValueError(f"duration {text!r}: use a number and a unit, e.g. 90s, 10m, 10h, 2d")
+    return int(float(value[:-1]) * DURATION_UNITS[value[-1]])
+
+
+@dataclass
+class RunOptions:
+    mode: str
+    config: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    duration: str | None = None
+    live_confirm: str | None = None
+    adopt: bool = False
+    out_dir: Path | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+@dataclass
+class SessionOutcome:
+    exit_code: int
+    run_dir: Path
+    reason: str
+    config_hash: str
+    candles: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _run_dir(root: Path, mode: str, symbol: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return root / f"{stamp}-{mode}-{symbol.replace('/', '')}"
+
+
+FIRE_DRILL = """\
+# The built-in fire drill: what the simulator throws at a paper session with nothing configured.
+faults:
+  - at_candle: 40
+    kind: drop_connections
+  - at_candle: 90
+    kind: stall_streams
+    seconds: 12
+  - at_candle: 140
+    kind: rate_limit
+    count: 2
+    retry_after: 1
+  - at_candle: 190
+    kind: server_errors
+    count: 3
+  - at_candle: 240
+    kind: malformed_messages
+    count: 1
+  - at_candle: 300
+    kind: drop_connections
+"""
+
+
+class TradingSession:
+    """Everything one ``tradewarden run`` holds; :meth:`run` drives it."""
+
+    def __init__(self, opts: RunOptions, console_print: Callable[[str], None] = print) -> None:
+        from tradewarden.config import config_hash, load_config
+
+        self.opts = opts
+        self.say = console_print
+        self.cfg = load_config(opts.config, opts.overrides, env=opts.env)
+        if self.cfg.exchange.id is None and "timeframe" not in self.cfg.market.model_fields_set:
+            # the built-in simulator replays 1m candles; 5m bars make a session of a few simulated hours trade
+            self.cfg.market.timeframe = SIM_DEFAULT_TIMEFRAME
+        self.config_hash = config_hash(self.cfg)
+        self.duration_ms = parse_duration(opts.duration)
+        root = opts.out_dir.parent if opts.out_dir else self.cfg.backtest.out_dir
+        self.run_dir = opts.out_dir or _run_dir(root, opts.mode, self.cfg.market.symbol)
+        self.stop_reason = ""
+        self.candles_seen = 0
+
+    # -- entry point -----------------------------------------------------------------------------------
+    def run(self) -> SessionOutcome:
+        from tradewarden.observability import EventJournal
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with EventJournal(self.run_dir / "events.jsonl") as journal:
+            self.journal = journal
+            keys = bool(self.cfg.exchange.api_key and self.cfg.exchange.api_secret)
+            try:
+                check_gate(self.opts.mode, self.config_hash, self.opts.live_confirm, self.opts.env, keys)
+            except LiveGateError as exc:
+                journal.emit("LIVE_ARM_FAILED", _now_ms(), mode=self.opts.mode, reason=exc.reason,
+                             message=str(exc), config_hash=self.config_hash)
+                self.say(f"live trading not armed: {exc}")
+                self.say(f"this config's hash: {self.config_hash}")
+                return SessionOutcome(1, self.run_dir, exc.reason, self.config_hash)
+            lock_name = account_lock_name(self.cfg.exchange.id or "simulator",
+                                          self._secret(self.cfg.exchange.api_key) or f"{self.opts.mode}-local")
+            with InstanceLock(self.cfg.data_dir / "locks", lock_name):
+                return asyncio.run(self._main())
+
+    @staticmethod
+    def _secret(value: Any) -> str | None:
+        return None if value is None else str(value.get_secret_value())
+
+    # -- the async body --------------------------------------------------------------------------------
+    async def _main(self) -> SessionOutcome:
+        from tradewarden.persistence import Database
+
+        cfg = self.cfg
+        db = Database.open(cfg.database.url, cfg.data_dir)
+        if db.migrated:
+            self.journal.emit("STATE_MIGRATED", _now_ms(), from_revision=db.migration.from_revision,
+                              to_revision=db.migration.to_revision)
+        try:
+            with self._exchange_endpoints() as endpoints:
+                return await self._trade(db, endpoints)
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def _exchange_endpoints(self) -> Iterator[dict[str, Any]]:
+        """ccxt constructor config for the configured exchange, or for a built-in simulator started now."""
+        cfg = self.cfg
+        if cfg.exchange.id is not None:
+            from tradewarden.data.exchange import settings_from_config
+
+            yield {"settings": settings_from_config(cfg), "simulator": None}
+            return
+        from tradewarden.data.sample import sample_1m_path
+        from tradewarden.simulator.testing import start_simulator
+
+        scenario = None
+        if cfg.runtime.sim_fire_drill:
+            scenario = self.run_dir / "fire-drill.yaml"
+            scenario.write_text(FIRE_DRILL)
+        data = cfg.runtime.sim_data or sample_1m_path()
+        from tradewarden.data import load_candles
+
+        data_tf = load_candles(data).timeframe
+        # history the simulator has "in the past" at start, in its own candles: enough for the warm-up
+        past = (self._warmup_bars() + 2) * (timeframe_ms(cfg.market.timeframe) // timeframe_ms(data_tf)) + 5
+        with start_simulator(data=data, symbols=[cfg.market.symbol], speed=cfg.runtime.sim_speed,
+                             seed=cfg.runtime.sim_seed, start_index=past, scenario=scenario,
+                             balances={cfg.market.symbol.split("/")[1]: str(cfg.backtest.initial_cash)}) as sim:
+            self.say(f"built-in exchange simulator on {sim.base_url} (x{cfg.runtime.sim_speed:g}, "
+                     f"replaying {Path(data).name}{', fire drill on' if scenario else ''})")
+            yield {"ccxt": sim.ccxt_config(), "simulator": sim}
+
+    def _warmup_bars(self) -> int:
+        from tradewarden.strategies import load_strategy
+
+        if self.cfg.runtime.warmup_bars:
+            return int(self.cfg.runtime.warmup_bars)
+        strategy = load_strategy(self.cfg.strategy.name, dict(self.cfg.strategy.params))
+        return max(strategy.lookback + 10, 50)
+
+    def _instrument(self) -> Instrument:
+        c = self.cfg
+        base, _, quote = c.market.symbol.partition("/")
+        if not quote:
+            raise SessionError(f"symbol {c.market.symbol!r} must look like BASE/QUOTE, e.g. BTC/USDT")
+        i = c.instrument
+        return Instrument(c.market.symbol, base, quote, i.tick_size, i.step_size, i.min_qty, i.max_qty, i.min_notional)
+
+    def _make_exchanges(self, endpoints: dict[str, Any]) -> tuple[Any, Any]:
+        """(sync ccxt exchange for REST and orders, ccxt.pro exchange for the feed)."""
+        if endpoints.get("settings") is not None:
+            from tradewarden.data.exchange import make_exchange
+
+            return make_exchange(endpoints["settings"], "sync"), make_exchange(endpoints["settings"], "pro")
+        import ccxt
+        import ccxt.pro
+
+        conf = dict(endpoints["ccxt"])
+        if self.opts.mode != "live":  # paper and shadow hold no keys, even for the simulator
+            conf.pop("apiKey", None)
+            conf.pop("secret", None)
+        elif self.cfg.exchange.api_key is None:
+            raise SessionError("live mode needs keys")
+        return ccxt.binance(dict(conf)), ccxt.pro.binance(dict(conf))
+
+    async def _trade(self, db: Any, endpoints: dict[str, Any]) -> SessionOutcome:
+        from tradewarden.backtest.settings import BacktestSettings
+        from tradewarden.config import masked_dump
+        from tradewarden.data.feed_ccxt import CcxtFeed
+        from tradewarden.engine.engine import Engine
+        from tradewarden.risk import AuditTrail, RiskManager, load_risk_config
+        from tradewarden.risk.store import RiskStateStore
+        from tradewarden.strategies import load_strategy
+
+        cfg, mode, journal = self.cfg, self.opts.mode, self.journal
+        instrument = self._instrument()
+        strategy = load_strategy(cfg.strategy.name, dict(cfg.strategy.params))
+        risk_cfg = load_risk_config(cfg.risk)
+        journal.emit("BOOT_SEAL", _now_ms(), version=__version__, mode=mode, config_hash=self.config_hash,
+                     stage=risk_cfg.active_stage, strategy=strategy.name, params=dict(strategy.params),
+                     symbol=instrument.symbol, timeframe=cfg.market.timeframe,
+                     exchange=cfg.exchange.id or "built-in simulator")
+        rest, pro = self._make_exchanges(endpoints)
+        risk = RiskManager(risk_cfg, journal, AuditTrail(self.run_dir / "audit.jsonl"),
+                           store=RiskStateStore(db), instruments={instrument.symbol: instrument})
+        await self._safety_checks(rest, risk)
+        settings = BacktestSettings.from_config(cfg.backtest)
+        venue = self._venue(mode, instrument, settings, rest)
+        engine = Engine(strategy, instrument, venue, journal, settings.engine_settings(), settings.initial_cash,
+                        cfg.market.timeframe, check=risk, risk=risk, keep_history=False)
+        engine.history.max_bars = max(4 * strategy.lookback, 2_000)
+        feed = CcxtFeed(pro, sink=journal, name=cfg.exchange.id or "simulator")
+        recorder = Recorder(self.run_dir / "recording.jsonl", {
+            "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__})
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._request_stop, stop, f"signal {sig.name}")
+        watcher = asyncio.create_task(self._watch_kill_switch(engine, risk, stop))
+        try:
+            await self._run_loop(engine, feed, recorder, risk, stop, strategy)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            self._finish_orders(engine)
+            await feed.close()
+            with contextlib.suppress(Exception):
+                await pro.close()
+            recorder.close()
+        metrics = self._report(engine, instrument, settings)
+        journal.emit("RunFinished", engine.last_ts or _now_ms(), mode=mode, reason=self.stop_reason,
+                     candles=self.candles_seen, trades=len(engine.trades.trades),
+                     final_equity=metrics.get("final_equity", {}).get("value"), run_dir=str(self.run_dir))
+        return SessionOutcome(0, self.run_dir, self.stop_reason, self.config_hash, self.candles_seen, metrics)
+
+    def _request_stop(self, stop: asyncio.Event, reason: str) -> None:
+        if not self.stop_reason:
+            self.stop_reason = reason
+        stop.set()
+
+    async def _safety_checks(self, rest: Any, risk: Any) -> None:
+        journal, mode = self.journal, self.opts.mode
+        checks: dict[str, Any] = {}
+        try:
+            server = await asyncio.to_thread(rest.fetch_time)
+            offset = int(server) - _now_ms()
+            checks["clock_offset_ms"] = offset
+            if abs(offset) > 5_000:
+                raise SessionError(f"clock offset against the exchange is {offset} ms; fix the system clock")
+        except SessionError:
+            raise
+        except Exception as exc:  # the exchange may be down at boot: report it, the feed retries
+            checks["clock_offset_ms"] = None
+            checks["clock_error"] = f"{type(exc).__name__}: {exc}"
+        checks["keys_present"] = bool(self.cfg.exchange.api_key)
+        checks["kill_switch"] = risk.poll_kill_switch(_now_ms())
+        checks["trading_state"] = risk.state().value
+        checks["stage"] = risk.config.active_stage
+        journal.emit("SAFETY_CHECKS", _now_ms(), mode=mode, **checks)
+        if mode == "shadow":
+            journal.emit("SHADOW_SAFETY_OK", _now_ms(), **checks)
+
+    def _venue(self, mode: str, instrument: Instrument, settings: Any, rest: Any) -> Venue:
+        from tradewarden.venues.shadow import ShadowVenue
+        from tradewarden.venues.simulated import SimulatedVenue
+
+        if mode == "paper":
+            return SimulatedVenue(instrument, settings.fill, settings.initial_cash)
+        if mode == "shadow":
+            return ShadowVenue(instrument, settings.fill, settings.initial_cash, self.journal)
+        from tradewarden.venues.exchange import ExchangeVenue
+
+        rest.load_markets()
+        return ExchangeVenue(rest, instrument, self.journal, _now_ms)
+
+    async def _run_loop(self, engine: Any, feed: Any, recorder: Recorder, risk: Any, stop: asyncio.Event,
+                        strategy: Any) -> None:
+        symbol, tf = self.cfg.market.symbol, self.cfg.market.timeframe
+        warm = self._warmup_bars()
+        history = list(await feed.history(symbol, tf, warm))
+        for candle in history:
+            recorder.candle(symbol, tf, candle, warmup=True)
+        engine.warm_up(history)
+        after = history[-1].ts if history else None
+        self.journal.emit("WarmUpDone", _now_ms(), candles=len(history), last=after)
+        end_ms: int | None = None
+        stream = feed.closed_candles(symbol, tf, after_ms=after)
+        next_candle: asyncio.Task[Candle] | None = None
+        try:
+            while not stop.is_set():
+                next_candle = asyncio.ensure_future(stream.__anext__())
+                waiter = asyncio.ensure_future(stop.wait())
+                done, _ = await asyncio.wait({next_candle, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if next_candle not in done:
+                    break
+                candle = next_candle.result()
+                next_candle = None
+                recorder.candle(symbol, tf, candle)
+                if hasattr(risk, "on_feed_health"):
+                    risk.on_feed_health(candle.ts, bool(getattr(feed, "healthy", True)))
+                engine.on_candle(candle)
+                self.candles_seen += 1
+                if end_ms is None and self.duration_ms is not None:
+                    end_ms = candle.ts + self.duration_ms  # market time from the first traded candle's open
+                if end_ms is not None and candle.ts + timeframe_ms(tf) >= end_ms:
+                    self._request_stop(stop, f"duration {self.opts.duration} reached")
+        except StopAsyncIteration:
+            self._request_stop(stop, "market data ended")
+        finally:
+            if next_candle is not None:
+                next_candle.cancel()
+                with contextlib.suppress(BaseException):
+                    await next_candle
+            with contextlib.suppress(BaseException):
+                await stream.aclose()  # type: ignore[attr-defined]
+
+    async def _watch_kill_switch(self, engine: Any, risk: Any, stop: asyncio.Event) -> None:
+        """Poll the kill switch every ``kill_switch_poll_s`` (the CLI sets it from another process)."""
+        period = self.cfg.runtime.kill_switch_poll_s
+        while not stop.is_set():
+            await asyncio.sleep(period)
+            now = _now_ms()
+            if not risk.poll_kill_switch(now):
+                continue
+            plan = risk.kill_switch_plan(now, list(engine.open_orders.values()),
+                                         {engine.instrument.symbol: engine.position.qty})
+            for client_id in plan.cancel:
+                engine.cancel(client_id)
+            last = Decimal(repr(engine.history.ohlcv[3, engine.history.n - 1])) if engine.history.n else Decimal(0)
+            for order in plan.close:
+                engine.place(order, last)
+            engine.apply_updates(engine.venue.poll(), engine.last_ts)
+
+    def _finish_orders(self, engine: Any) -> None:
+        if self.cfg.runtime.on_stop == "cancel":
+            for client_id in list(engine.open_orders):
+                engine.cancel(client_id)
+            engine.apply_updates(engine.venue.poll(), engine.last_ts)
+
+    def _report(self, engine: Any, instrument: Instrument, settings: Any) -> dict[str, Any]:
+        import numpy as np
+
+        from tradewarden.backtest.metrics import compute_metrics
+        from tradewarden.backtest.reports import write_summary_json, write_trades_csv
+
+        trades = list(engine.trades.trades)
+        equity = np.asarray(engine.equity_atoms, dtype=np.float64) * float(instrument.atom)
+        ts = np.asarray(engine.candle_ts, dtype=np.int64)
+        if len(ts) == 0:
+            write_trades_csv(self.run_dir / "trades.csv", trades)
+            return {}
+        metrics = compute_metrics(ts, equity, trades, instrument.from_atoms(engine.fees_atoms), engine.exposed_bars,
+                                  timeframe_ms(self.cfg.market.timeframe), settings.initial_cash,
+                                  quote=instrument.quote)
+        write_trades_csv(self.run_dir / "trades.csv", trades)
+        from tradewarden.backtest.reports import drawdown_pct, write_equity_csv
+
+        write_equity_csv(self.run_dir / "equity.csv", ts, equity, drawdown_pct(equity, float(settings.initial_cash)))
+        write_summary_json(self.run_dir / "summary.json", metrics, {
+            "mode": self.opts.mode, "config_hash": self.config_hash, "candles": self.candles_seen,
+            "reason": self.stop_reason})
+        return metrics
+
+
+def run_session(opts: RunOptions, console_print: Callable[[str], None] = print) -> SessionOutcome:
+    return TradingSession(opts, console_print).run()
