@@ -423,6 +423,26 @@ def test_cancel_of_a_partly_filled_order_books_the_fills_before_the_cancel(thin_
     assert 0 < sum(f.qty for f in fills(updates)) == total < D("0.05")
 
 
+def test_a_cancel_whose_fills_cannot_be_read_yet_ends_once_they_are(thin_sim: SimulatorHandle) -> None:
+    sim = thin_sim
+    events = Events()
+    venue = make_venue(sim, events)
+    _, ask = prices(sim)
+    venue.submit(order("tw-pc2", qty="0.05", price=str((ask * D("1.05")).quantize(D("0.01")))))
+    first = fills(list(venue.poll()))
+    sim.step()  # more of it fills
+    sim.inject("server_errors", count=50, path="/api/v3/myTrades")
+    venue.cancel("tw-pc2")
+    assert venue.poll() == []  # cancelled, but its latest fills are unreadable: no end reported yet
+    assert exchange_order(sim, "tw-pc2")["status"] == "canceled" and events.of("VenueError")
+    sim.clear_faults()
+    updates = list(venue.poll())
+    assert statuses(updates, "tw-pc2") == ["partially_filled", "cancelled"]
+    assert updates[-1].reason == "cancelled on request"
+    assert sum(f.qty for f in first + fills(updates)) == sum(D(t["qty"]) for t in sim.state()["fills"])
+    assert [e["call"] for e in events.of("VenueError")] == ["cancel", "poll"]
+
+
 # -- restart -----------------------------------------------------------------------------------------
 def test_restart_adopts_orders_and_picks_up_what_happened_while_down(thin_sim: SimulatorHandle) -> None:
     sim = thin_sim

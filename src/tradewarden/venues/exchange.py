@@ -100,6 +100,7 @@ class _Tracked:
     unmatched: Decimal = ZERO           # booked before a restart, trade ids unknown: skipped oldest first
     trade_ids: set[str] = field(default_factory=set)
     cancel_wanted: bool = False
+    cancel_done: bool = False           # the exchange answered the cancel (cancelled, or already final)
     resend_if_missing: bool = True
     last_error: str = ""
 
@@ -201,7 +202,7 @@ class ExchangeVenue:
                 self._send(tracked)  # nothing left this process yet (markets could not be loaded)
             else:
                 self._resolve(tracked)
-        elif tracked.cancel_wanted:
+        elif tracked.cancel_wanted and not tracked.cancel_done:
             self._cancel_on_exchange(tracked)
         else:
             self._refresh(tracked)
@@ -369,9 +370,10 @@ class ExchangeVenue:
                               self.instrument.symbol)
         except self._ccxt.OrderNotFound:
             # already final (typically: it just filled); its real end is in the order's status
-            tracked.cancel_wanted = False
+            tracked.cancel_done = True
             self._refresh(tracked)
             return
+        tracked.cancel_done = True
         self._apply(tracked, info)
 
     def _cancel_untracked(self, client_id: str) -> None:
