@@ -117,6 +117,7 @@ class Engine:
         self.fills: list[Fill] = []
         self.equity_atoms: list[int] = []
         self.candle_ts: list[int] = []
+        self.candle_close: list[float] = []
         self.exposed_bars = 0
         self.trades = TradeBook(instrument, events, on_trade)
         self._buf = decision_buffer()
@@ -150,6 +151,7 @@ class Engine:
         equity = self.cash_atoms + self.pos_steps * close_ticks
         self.equity_atoms.append(equity)
         self.candle_ts.append(candle.ts)
+        self.candle_close.append(candle.close)
         if self.pos_steps != 0:
             self.exposed_bars += 1
         if self.risk is not None:

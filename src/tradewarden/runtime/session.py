@@ -359,7 +359,7 @@ class TradingSession:
                 with contextlib.suppress(BaseException):
                     await next_candle
             with contextlib.suppress(BaseException):
-                await stream.aclose()  # type: ignore[attr-defined]
+                await stream.aclose()
 
     async def _watch_kill_switch(self, engine: Any, risk: Any, stop: asyncio.Event) -> None:
         """Poll the kill switch every ``kill_switch_poll_s`` (the CLI sets it from another process)."""
@@ -403,9 +403,16 @@ class TradingSession:
         from tradewarden.backtest.reports import drawdown_pct, write_equity_csv
 
         write_equity_csv(self.run_dir / "equity.csv", ts, equity, drawdown_pct(equity, float(settings.initial_cash)))
-        write_summary_json(self.run_dir / "summary.json", metrics, {
-            "mode": self.opts.mode, "config_hash": self.config_hash, "candles": self.candles_seen,
-            "reason": self.stop_reason})
+        info = {"mode": self.opts.mode, "config_hash": self.config_hash, "candles": self.candles_seen,
+                "reason": self.stop_reason, "strategy": engine.strategy.describe(), "symbol": instrument.symbol,
+                "timeframe": self.cfg.market.timeframe}
+        write_summary_json(self.run_dir / "summary.json", metrics, info)
+        from tradewarden.backtest.reports import write_summary_html
+
+        write_summary_html(self.run_dir / "summary.html",
+                           title=f"{self.opts.mode} session: {engine.strategy.name} on {instrument.symbol}",
+                           ts=ts, close=np.asarray(engine.candle_close, dtype=np.float64), equity=equity,
+                           trades=trades, metrics=metrics, run_info=info)
         return metrics
 
 
