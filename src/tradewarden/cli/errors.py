@@ -18,6 +18,14 @@ BAD_INPUT = {
 }
 
 
+#: errors from the world rather than the user's input: one clear line and exit code 1
+RUNTIME_ERRORS = {
+    "SessionError", "InstanceLockedError", "DatabaseError", "ExchangeViewError", "ExchangeConfigError",
+    "SimConfigError", "RecordingError", "ExchangeError", "NetworkError", "BadRequest", "AuthenticationError",
+    "ExchangeNotAvailable", "RequestTimeout", "InvalidNonce", "PermissionDenied", "BadSymbol",
+}
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -33,4 +41,6 @@ def user_errors() -> Iterator[None]:
     except Exception as exc:
         if type(exc).__name__ in BAD_INPUT:
             raise fail(str(exc)) from None
+        if any(k.__name__ in RUNTIME_ERRORS for k in type(exc).__mro__):
+            raise fail(f"{type(exc).__name__}: {exc}", code=1) from None
         raise

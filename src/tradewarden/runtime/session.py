@@ -250,7 +250,10 @@ class TradingSession:
         await self._safety_checks(rest, risk)
         settings = BacktestSettings.from_config(cfg.backtest)
         venue = self._venue(mode, instrument, settings, rest)
-        engine = Engine(strategy, instrument, venue, journal, settings.engine_settings(), settings.initial_cash,
+        cash = settings.initial_cash
+        if mode == "live":
+            cash = self._reconcile_at_boot(rest, instrument, risk)
+        engine = Engine(strategy, instrument, venue, journal, settings.engine_settings(), cash,
                         cfg.market.timeframe, check=risk, risk=risk, keep_history=False)
         engine.history.max_bars = max(4 * strategy.lookback, 2_000)
         feed = CcxtFeed(pro, sink=journal, name=cfg.exchange.id or "simulator")
@@ -278,6 +281,42 @@ class TradingSession:
                      candles=self.candles_seen, trades=len(engine.trades.trades),
                      final_equity=metrics.get("final_equity", {}).get("value"), run_dir=str(self.run_dir))
         return SessionOutcome(0, self.run_dir, self.stop_reason, self.config_hash, self.candles_seen, metrics)
+
+    def _reconcile_at_boot(self, rest: Any, instrument: Instrument, risk: Any) -> Decimal:
+        """Compare the exchange with what this bot knows; anything unexplained halts new orders.
+
+        Returns the quote balance the engine starts from. A fresh bot knows of no open orders and no position,
+        so an open order it did not place, or a base-asset balance it cannot account for, is a mismatch; with
+        ``--adopt`` the operator takes the exchange's view and trading goes on.
+        """
+        from tradewarden.risk import TradingState
+        from tradewarden.venues.exchange_state import fetch_exchange_view
+        from tradewarden.venues.reconcile import reconcile
+
+        view = fetch_exchange_view(rest, instrument.symbol)
+        ours = {instrument.quote: view.balances.get(instrument.quote, Decimal(0)), instrument.base: Decimal(0)}
+        dust = {instrument.base: instrument.min_qty or instrument.step_size}
+        mismatches = reconcile([], view.open_orders, ours, view.balances, dust)
+        mismatches = [m for m in mismatches if not (m.kind == "BALANCE_MISMATCH"
+                                                    and m.subject not in (instrument.base, instrument.quote))]
+        now = _now_ms()
+        if mismatches:
+            details = [{"kind": m.kind, "subject": m.subject, "ours": m.ours, "exchange": m.theirs,
+                        "suggestion": m.suggestion} for m in mismatches]
+            self.journal.emit("RECONCILE_MISMATCH", now, adopted=self.opts.adopt, mismatches=details)
+            for m in mismatches:
+                self.say(f"reconciliation: {m.describe()}")
+            if not self.opts.adopt:
+                risk.set_manual_state(now, "global", TradingState.HALTED, "RECONCILE_MISMATCH: see events")
+                self.journal.emit("HALTED_OPS", now, reason="RECONCILE_MISMATCH",
+                                  what_to_do="resolve the differences on the exchange, or restart with --adopt "
+                                             "to take the exchange's view")
+                self.say("new orders are HALTED until the operator resolves this (or restarts with --adopt)")
+            else:
+                risk.set_manual_state(now, "global", TradingState.ACTIVE, "operator adopted the exchange's view")
+        else:
+            self.journal.emit("ReconcileOk", now, open_orders=0, balances={k: str(v) for k, v in view.balances.items()})
+        return view.balances.get(instrument.quote, Decimal(0))
 
     def _request_stop(self, stop: asyncio.Event, reason: str) -> None:
         if not self.stop_reason:
