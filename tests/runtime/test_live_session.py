@@ -24,12 +24,10 @@ STRATEGY = {"strategy.name": "sma_cross", "strategy.params.fast": "3", "strategy
 
 
 def sim_config_file(tmp_path: Path, sim: SimulatorHandle) -> Path:
+    """A config pointing the bot at the simulator (JSON is valid YAML)."""
     conf = sim.ccxt_config()
-    path = tmp_path / "config.toml"
-    lines = ['[exchange]', 'id = "binance"',
-             f'urls = {json.dumps(conf["urls"])}'.replace('": ', '" = ').replace("{", "{ ").replace("}", " }"),
-             f'options = {{ fetchMarkets = {{ types = ["spot"] }}, fetchCurrencies = false, fetchMargins = false }}']
-    path.write_text("\n".join(lines) + "\n")
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps({"exchange": {"id": "binance", "urls": conf["urls"], "options": conf["options"]}}))
     return path
 
 
