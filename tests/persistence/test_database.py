@@ -13,7 +13,7 @@ from sqlalchemy import inspect, select
 
 from tradewarden.persistence import Database, DatabaseError, default_data_dir
 from tradewarden.persistence import risk_repo as repo
-from tradewarden.persistence.migrate import head_revision
+from tradewarden.persistence.migrate import VERSION_TABLE, head_revision
 from tradewarden.persistence.models import Base, CounterRow
 
 
@@ -31,7 +31,7 @@ def test_first_open_migrates_and_second_does_not(db_url: str | None, tmp_path: P
         "trading_states",
         "stage_progress",
         "operator_requests",
-        "alembic_version",
+        "tradewarden_alembic_version",
     } <= tables
     with Database.open(db_url, tmp_path) as again:
         assert not again.migrated
@@ -40,7 +40,8 @@ def test_first_open_migrates_and_second_does_not(db_url: str | None, tmp_path: P
 
 def test_migrations_match_the_models(db_url: str | None, tmp_path: Path) -> None:
     with Database.open(db_url, tmp_path) as db, db.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        assert compare_metadata(context, Base.metadata) == []
 
 
 def test_sqlite_file_is_under_the_data_dir(tmp_path: Path) -> None:

@@ -82,6 +82,9 @@ class CandleSeries:
             float(self.close[i]), float(self.volume[i]),
         )
 
+    def candle_list(self) -> list[Candle]:
+        return [self.candle(i) for i in range(len(self))]
+
     def read_only(self) -> CandleSeries:
         """The same columns as read-only views, so a strategy cannot rewrite history."""
         def frozen(col: np.ndarray) -> np.ndarray:

@@ -114,6 +114,7 @@ class Engine:
         self._retired: dict[str, Order] = {}
         self._fills_drained = 0
         self.orders_placed = 0
+        self.before_submit: Callable[[Order], None] | None = None  # e.g. store the intent before sending
         self.fills: list[Fill] = []
         self.equity_atoms: list[int] = []
         self.candle_ts: list[int] = []
@@ -219,6 +220,8 @@ class Engine:
                          reduce_only=order.reduce_only)
         order.transition(OrderStatus.SUBMITTED)
         self.orders_placed += 1
+        if self.before_submit is not None:
+            self.before_submit(order)
         self.venue.submit(order)
         return True
 
@@ -293,6 +296,42 @@ class Engine:
         closed = self.trades.on_fill(fill)
         if closed is not None and self.risk is not None:
             self.risk.on_trade_closed(fill.ts, fill.symbol, closed.pnl)
+
+    # -- crash-safe state ----------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the engine needs to resume exactly (open orders are stored separately)."""
+        h = self.history
+        tail = max(1, self.strategy.lookback)
+        lo = max(0, h.n - tail)
+        b = self.trades
+        return {
+            "pos_steps": self.pos_steps, "cash_atoms": self.cash_atoms, "fees_atoms": self.fees_atoms,
+            "exposed_bars": self.exposed_bars, "orders_placed": self.orders_placed, "fills": len(self.fills),
+            "last_ts": self.last_ts,
+            "position": [str(self.position.qty), str(self.position.avg_price), str(self.position.realized_pnl)],
+            "book": [b.pos, b.side, b.entry_ts, b.entry_qty, b.entry_value, b.exit_qty, b.exit_value, b.fees],
+            "history_ts": h.ts[lo : h.n].tolist(), "history": h.ohlcv[:, lo : h.n].tolist(),
+        }
+
+    def restore(self, data: dict[str, Any], open_orders: Sequence[Order]) -> None:
+        """Resume from :meth:`snapshot` and the stored open orders."""
+        self.pos_steps = int(data["pos_steps"])
+        self.cash_atoms = int(data["cash_atoms"])
+        self.fees_atoms = int(data["fees_atoms"])
+        self.exposed_bars = int(data["exposed_bars"])
+        self.orders_placed = int(data["orders_placed"])
+        self.last_ts = int(data["last_ts"])
+        qty, avg, realized = (Decimal(v) for v in data["position"])
+        self.position.qty, self.position.avg_price, self.position.realized_pnl = qty, avg, realized
+        b = self.trades
+        (b.pos, b.side, b.entry_ts, b.entry_qty, b.entry_value, b.exit_qty, b.exit_value,
+         b.fees) = (int(v) for v in data["book"])
+        rows = data["history"]
+        for i, ts in enumerate(data["history_ts"]):
+            self.history.append(Candle(int(ts), rows[0][i], rows[1][i], rows[2][i], rows[3][i], rows[4][i]))
+        for order in open_orders:
+            self.open_orders[order.client_id] = order
+            self.orders[order.client_id] = order
 
     # -- results -------------------------------------------------------------------------------
     def equity_array(self) -> np.ndarray:

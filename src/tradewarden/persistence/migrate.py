@@ -26,8 +26,11 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+VERSION_TABLE = "tradewarden_alembic_version"  # the same name migrations/env.py uses
+
+
 def current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
 def upgrade_to_head(connection: Connection) -> tuple[str | None, str | None]:

@@ -256,6 +256,13 @@ class TradingSession:
         engine = Engine(strategy, instrument, venue, journal, settings.engine_settings(), cash,
                         cfg.market.timeframe, check=risk, risk=risk, keep_history=False)
         engine.history.max_bars = max(4 * strategy.lookback, 2_000)
+        from tradewarden.persistence.runtime_store import RuntimeStore
+
+        account = f"{mode}:{cfg.exchange.id or 'simulator'}:{instrument.symbol}:{strategy.name}"
+        self.store = RuntimeStore(db, account)
+        self._resume(engine, venue)
+        if mode == "live":  # the intent is stored before anything is sent
+            engine.before_submit = lambda order: self.store.save_order_now(order, _now_ms())
         feed = CcxtFeed(pro, sink=journal, name=cfg.exchange.id or "simulator")
         recorder = Recorder(self.run_dir / "recording.jsonl", {
             "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__})
@@ -272,6 +279,10 @@ class TradingSession:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             self._finish_orders(engine)
+            if engine.last_ts:
+                # a graceful stop: the account carries over, the next run starts a new --duration window
+                self.started_ts = None
+                self._persist(engine, engine.venue, engine.last_ts)
             await feed.close()
             with contextlib.suppress(Exception):
                 await pro.close()
@@ -318,6 +329,46 @@ class TradingSession:
             self.journal.emit("ReconcileOk", now, open_orders=0, balances={k: str(v) for k, v in view.balances.items()})
         return view.balances.get(instrument.quote, Decimal(0))
 
+    def _resume(self, engine: Any, venue: Any) -> None:
+        """Continue where a previous process of this account stopped (crash or not)."""
+        state = self.store.load()
+        snap = state.snapshots.get("session")
+        self.started_ts: int | None = None
+        self.fill_seq = 0
+        if snap is None:
+            return
+        open_orders = [o for o in state.orders if not o.status.is_final]
+        engine.restore(snap["engine"], open_orders)
+        if "venue" in snap and hasattr(venue, "restore"):
+            venue.restore(snap["venue"])
+        if hasattr(venue, "adopt"):
+            for order in open_orders:
+                venue.adopt(order, order.exchange_id)
+        self.started_ts = snap.get("started_ts")
+        self.fill_seq = int(snap["engine"]["fills"])
+        self.journal.emit("SessionResumed", _now_ms(), last_candle=engine.last_ts, open_orders=len(open_orders),
+                          fills=self.fill_seq)
+        self.say(f"resumed after candle {engine.last_ts} with {len(open_orders)} open order(s)")
+
+    def _persist(self, engine: Any, venue: Any, ts: int) -> None:
+        """One transaction per candle: changed orders, new fills, paper balances and the resume snapshot."""
+        orders, fills = engine.drain_changes()
+        inst = engine.instrument
+        snap: dict[str, Any] = {"engine": engine.snapshot(), "started_ts": self.started_ts}
+        if hasattr(venue, "snapshot"):
+            snap["venue"] = venue.snapshot()
+        with self.store.step() as w:
+            for order in orders:
+                w.save_order(order, ts)
+            for fill in fills:
+                w.record_fill(fill, f"{fill.client_id}#{self.fill_seq}")
+                self.fill_seq += 1
+            snap["engine"]["fills"] = self.fill_seq
+            if self.opts.mode != "live":
+                w.save_balances({inst.quote: inst.from_atoms(engine.cash_atoms),
+                                 inst.base: inst.from_steps(engine.pos_steps)}, ts)
+            w.save_snapshot("session", snap, ts)
+
     def _request_stop(self, stop: asyncio.Event, reason: str) -> None:
         if not self.stop_reason:
             self.stop_reason = reason
@@ -361,14 +412,20 @@ class TradingSession:
     async def _run_loop(self, engine: Any, feed: Any, recorder: Recorder, risk: Any, stop: asyncio.Event,
                         strategy: Any) -> None:
         symbol, tf = self.cfg.market.symbol, self.cfg.market.timeframe
-        warm = self._warmup_bars()
-        history = list(await feed.history(symbol, tf, warm))
-        for candle in history:
-            recorder.candle(symbol, tf, candle, warmup=True)
-        engine.warm_up(history)
-        after = history[-1].ts if history else None
-        self.journal.emit("WarmUpDone", _now_ms(), candles=len(history), last=after)
+        if engine.last_ts:  # resumed: the history came from the snapshot; continue after its last candle
+            after: int | None = engine.last_ts
+            for candle in engine.history.tail(engine.history.n).candle_list():
+                recorder.candle(symbol, tf, candle, warmup=True)
+        else:
+            history = list(await feed.history(symbol, tf, self._warmup_bars()))
+            for candle in history:
+                recorder.candle(symbol, tf, candle, warmup=True)
+            engine.warm_up(history)
+            after = history[-1].ts if history else None
+            self.journal.emit("WarmUpDone", _now_ms(), candles=len(history), last=after)
         end_ms: int | None = None
+        if self.started_ts is not None and self.duration_ms is not None:
+            end_ms = self.started_ts + self.duration_ms
         stream = feed.closed_candles(symbol, tf, after_ms=after)
         next_candle: asyncio.Task[Candle] | None = None
         try:
@@ -386,8 +443,11 @@ class TradingSession:
                     risk.on_feed_health(candle.ts, bool(getattr(feed, "healthy", True)))
                 engine.on_candle(candle)
                 self.candles_seen += 1
-                if end_ms is None and self.duration_ms is not None:
-                    end_ms = candle.ts + self.duration_ms  # market time from the first traded candle's open
+                if self.started_ts is None:
+                    self.started_ts = candle.ts
+                    if self.duration_ms is not None:
+                        end_ms = candle.ts + self.duration_ms  # market time from the first traded candle's open
+                self._persist(engine, engine.venue, candle.ts)
                 if end_ms is not None and candle.ts + timeframe_ms(tf) >= end_ms:
                     self._request_stop(stop, f"duration {self.opts.duration} reached")
         except StopAsyncIteration:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from tradewarden.domain.candles import Candle
 from tradewarden.domain.instrument import Instrument
@@ -58,3 +59,9 @@ class ShadowVenue:
 
     def poll(self) -> Sequence[OrderUpdate]:
         return self._virtual.poll()
+
+    def snapshot(self) -> dict[str, Any]:
+        return self._virtual.snapshot()
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self._virtual.restore(data)

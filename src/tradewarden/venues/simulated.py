@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
@@ -140,6 +141,18 @@ class SimulatedVenue:
 
     def _is_active(self, kernel_id: int) -> bool:
         return any(int(r[O_ID]) == kernel_id and r[O_ACTIVE] == 1 for r in self.orders)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"state": self.state.tolist(), "orders": self.orders.tolist(), "bar": self._bar,
+                "by_kernel_id": {str(k): v for k, v in self._by_kernel_id.items()},
+                "opener": self._position_opener}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.state = np.array(data["state"], dtype=np.int64)
+        self.orders = np.array(data["orders"], dtype=np.int64)
+        self._bar = int(data["bar"])
+        self._by_kernel_id = {int(k): str(v) for k, v in data["by_kernel_id"].items()}
+        self._position_opener = str(data["opener"])
 
     @property
     def bar(self) -> int:

@@ -9,15 +9,17 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from tradewarden.persistence.migrate import VERSION_TABLE  # not alembic_version: Optuna uses that
 from tradewarden.persistence.models import Base
 
 config = context.config
 target_metadata = Base.metadata
 
 
+
 def run_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True, dialect_opts={"paramstyle": "named"})
+                      literal_binds=True, dialect_opts={"paramstyle": "named"}, version_table=VERSION_TABLE)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -25,7 +27,8 @@ def run_offline() -> None:
 def run_online(connection: Connection) -> None:
     # batch mode lets later migrations alter tables on SQLite, which has almost no ALTER TABLE
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
+                      version_table=VERSION_TABLE)
     with context.begin_transaction():
         context.run_migrations()
 
