@@ -18,7 +18,8 @@ from tradewarden.persistence.runtime_store import RuntimeStore
 
 pytestmark = pytest.mark.slow
 
-ARGS = ["--mode", "paper", "--duration", "5h", "--set", "runtime.sim_speed=1500", "--set", "runtime.sim_fire_drill=false",
+ARGS = ["--mode", "paper", "--duration", "5h", "--set", "runtime.sim_speed=1500",
+        "--set", "runtime.sim_fire_drill=false",
         "--set", "strategy.name=sma_cross", "--set", "strategy.params.fast=3", "--set", "strategy.params.slow=8",
         "--set", "runtime.warmup_bars=30"]
 ACCOUNT = "paper:simulator:BTC/USDT:sma_cross"

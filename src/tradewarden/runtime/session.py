@@ -124,6 +124,8 @@ class TradingSession:
         self.run_dir = opts.out_dir or _run_dir(root, opts.mode, self.cfg.market.symbol)
         self.stop_reason = ""
         self.candles_seen = 0
+        self.started_ts: int | None = None  # market time this run's --duration counts from (kept over a crash)
+        self.fill_seq = 0
 
     # -- entry point -----------------------------------------------------------------------------------
     def run(self) -> SessionOutcome:
@@ -333,7 +335,7 @@ class TradingSession:
         """Continue where a previous process of this account stopped (crash or not)."""
         state = self.store.load()
         snap = state.snapshots.get("session")
-        self.started_ts: int | None = None
+        self.started_ts = None
         self.fill_seq = 0
         if snap is None:
             return
