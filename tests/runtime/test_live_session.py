@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +115,79 @@ def test_order_placed_behind_the_bots_back_halts_it(env: dict[str, str], sim: Si
     # halted: the gate denies every entry the strategy wants
     assert not [e for e in evs if e["type"] == "OrderPlaced"]
     assert [e for e in evs if e["type"] == "OrderDenied"]
+
+
+CANARY_KEY = "CanaryKey7Hq2Zt9Lx4Vb8Nm3Ws6Pd1Rf5Gj0Ky2Uc7Ea9Io4Tn8Bs3Xw6Qz1"
+CANARY_SECRET = "CanarySecret3Mv8Ny2Kp6Dr9Hs4Lt7Bw1Gz5Qx0Fc2Je8Va6Uo3Im9Rk4Te7"
+CANARY_TOKEN = "CanaryToken9Bc4Xe7Rw2Ny6Qa1Lk5Vt8Mz3Pu0Gh6Jd2Fs9Oi4Tl7Cb1We5"
+
+FAULTS = """\
+faults:
+  - at_candle: 8
+    kind: drop_connections
+  - at_candle: 14
+    kind: rate_limit
+    count: 2
+    retry_after: 1
+  - at_candle: 18
+    kind: server_errors
+    count: 2
+  - at_candle: 22
+    kind: stall_streams
+    seconds: 3
+  - at_candle: 26
+    kind: malformed_messages
+    count: 1
+  - at_candle: 30
+    kind: ambiguous_order
+    mode: error
+"""
+
+
+def test_live_session_through_faults_keeps_books_equal_to_the_exchange_and_leaks_no_secret(
+        env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = tmp_path / "faults.yaml"
+    scenario.write_text(FAULTS)
+    with start_simulator(data=sample_1m_path(), speed=1500, seed=5, start_index=200, fee_rate="0",
+                         balances={"USDT": "100000", "BTC": "0"}, scenario=scenario,
+                         api_keys={CANARY_KEY: CANARY_SECRET}) as sim:
+        cfg = sim_config_file(tmp_path, sim)
+        monkeypatch.setenv("LIVE_TRADING", "YES_I_UNDERSTAND")
+        monkeypatch.setenv("TRADEWARDEN_EXCHANGE__API_KEY", CANARY_KEY)
+        monkeypatch.setenv("TRADEWARDEN_EXCHANGE__API_SECRET", CANARY_SECRET)
+        monkeypatch.setenv("DEPLOY_TOKEN", CANARY_TOKEN)
+        monkeypatch.setenv("DB_PASSWORD", CANARY_TOKEN[::-1])
+        from tradewarden.observability import refresh_secrets
+
+        refresh_secrets()
+        # an order is rejected by the exchange (-2010) and one is accepted while its answer is lost
+        sim.inject("reject_next_order", code=-2010, msg="Account has insufficient balance for requested action.")
+        out = tmp_path / "live"
+        hash_ = config_hash(load_config(cfg, dict(STRATEGY)))
+        result = CliRunner().invoke(app, ["run", "--mode", "live", "--config", str(cfg), "--live-confirm", hash_,
+                                          "--duration", "3h", "--out", str(out), *overrides_args()])
+        assert result.exit_code == 0, result.output
+        evs = events(out)
+        types = [e["type"] for e in evs]
+        fired = {f["kind"] for f in sim.faults_log() if f["event"] == "fired"}
+        assert {"drop_connections", "rate_limit", "server_errors", "reject_next_order", "ambiguous_order"} <= fired, fired
+        assert "OrderAmbiguous" in types and "OrderResolved" in types
+        assert "OrderRejected" in types
+        exchange = ccxt.binance(sim.ccxt_config())
+        exchange.load_markets()
+        placed = [e["client_id"] for e in evs if e["type"] == "OrderPlaced"]
+        rejected = {e["client_id"] for e in evs if e["type"] == "OrderRejected"}
+        accepted = [c for c in placed if c not in rejected]
+        assert accepted and sim.state()["orders"] == len(accepted)  # no duplicate, none lost
+        trades = exchange.fetch_my_trades("BTC/USDT")
+        assert len([e for e in evs if e["type"] == "Fill"]) == len(trades)
+        bought = sum(Decimal(str(t["amount"])) * (1 if t["side"] == "buy" else -1) for t in trades)
+        balance = Decimal(sim.state()["balances"]["BTC"]["free"]) + Decimal(sim.state()["balances"]["BTC"]["locked"])
+        assert balance == bought
+    # no canary secret anywhere the bot wrote: events, logs, reports, recording, audit, database
+    written = [p for p in list(out.rglob("*")) + list((tmp_path / "data").rglob("*")) if p.is_file()]
+    assert written
+    for path in written:
+        blob = path.read_bytes()
+        for canary in (CANARY_KEY, CANARY_SECRET, CANARY_TOKEN, CANARY_TOKEN[::-1]):
+            assert canary.encode() not in blob, f"{canary[:12]}... leaked into {path}"

@@ -247,6 +247,10 @@ class TradingSession:
                      symbol=instrument.symbol, timeframe=cfg.market.timeframe,
                      exchange=cfg.exchange.id or "built-in simulator")
         rest, pro = self._make_exchanges(endpoints)
+        from tradewarden.data.retry import RetryPolicy
+
+        # every REST call of the boot sequence goes through the one retry policy (429/418/5xx/timeouts)
+        self.retry = RetryPolicy(sink=journal, exchange=rest, max_total_s=120.0)
         risk = RiskManager(risk_cfg, journal, AuditTrail(self.run_dir / "audit.jsonl"),
                            store=RiskStateStore(db), instruments={instrument.symbol: instrument})
         await self._safety_checks(rest, risk)
@@ -306,7 +310,7 @@ class TradingSession:
         from tradewarden.venues.exchange_state import fetch_exchange_view
         from tradewarden.venues.reconcile import reconcile
 
-        view = fetch_exchange_view(rest, instrument.symbol)
+        view = fetch_exchange_view(rest, instrument.symbol, retry=self.retry)
         ours = {instrument.quote: view.balances.get(instrument.quote, Decimal(0)), instrument.base: Decimal(0)}
         dust = {instrument.base: instrument.min_qty or instrument.step_size}
         mismatches = reconcile([], view.open_orders, ours, view.balances, dust)
@@ -380,7 +384,7 @@ class TradingSession:
         journal, mode = self.journal, self.opts.mode
         checks: dict[str, Any] = {}
         try:
-            server = await asyncio.to_thread(rest.fetch_time)
+            server = await asyncio.to_thread(self.retry.call, rest.fetch_time, label="fetch_time")
             offset = int(server) - _now_ms()
             checks["clock_offset_ms"] = offset
             if abs(offset) > 5_000:
@@ -408,8 +412,8 @@ class TradingSession:
             return ShadowVenue(instrument, settings.fill, settings.initial_cash, self.journal)
         from tradewarden.venues.exchange import ExchangeVenue
 
-        rest.load_markets()
-        return ExchangeVenue(rest, instrument, self.journal, _now_ms)
+        self.retry.call(rest.load_markets, label="load_markets")
+        return ExchangeVenue(rest, instrument, self.journal, _now_ms, retry=self.retry)
 
     async def _run_loop(self, engine: Any, feed: Any, recorder: Recorder, risk: Any, stop: asyncio.Event,
                         strategy: Any) -> None:
