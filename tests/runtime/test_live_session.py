@@ -170,7 +170,8 @@ def test_live_session_through_faults_keeps_books_equal_to_the_exchange_and_leaks
         evs = events(out)
         types = [e["type"] for e in evs]
         fired = {f["kind"] for f in sim.faults_log() if f["event"] == "fired"}
-        assert {"drop_connections", "rate_limit", "server_errors", "reject_next_order", "ambiguous_order"} <= fired, fired
+        wanted = {"drop_connections", "rate_limit", "server_errors", "reject_next_order", "ambiguous_order"}
+        assert wanted <= fired, fired
         assert "OrderAmbiguous" in types and "OrderResolved" in types
         assert "OrderRejected" in types
         exchange = ccxt.binance(sim.ccxt_config())
