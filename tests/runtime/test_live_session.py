@@ -192,3 +192,42 @@ def test_live_session_through_faults_keeps_books_equal_to_the_exchange_and_leaks
         blob = path.read_bytes()
         for canary in (CANARY_KEY, CANARY_SECRET, CANARY_TOKEN, CANARY_TOKEN[::-1]):
             assert canary.encode() not in blob, f"{canary[:12]}... leaked into {path}"
+
+
+def test_reconciliation_runs_every_few_seconds_and_halts_on_an_order_behind_the_bots_back(
+        env: dict[str, str], sim: SimulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    cfg = sim_config_file(tmp_path, sim)
+    arm(monkeypatch, sim)
+
+    out = tmp_path / "live"
+
+    def intrude() -> None:  # once the session is trading (after its boot reconciliation)
+        import time
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            log = out / "events.jsonl"
+            if log.exists() and "WarmUpDone" in log.read_text():
+                break
+            time.sleep(0.05)
+        intruder = ccxt.binance(sim.ccxt_config())
+        intruder.load_markets()
+        price = float(intruder.fetch_ticker("BTC/USDT")["last"])
+        intruder.create_order("BTC/USDT", "limit", "buy", 0.01, round(price * 0.5, 2), {"newClientOrderId": "late-1"})
+
+    timer = threading.Thread(target=intrude)
+    timer.start()
+    hash_ = config_hash(load_config(cfg, dict(STRATEGY)))
+    result = CliRunner().invoke(app, ["run", "--mode", "live", "--config", str(cfg), "--live-confirm", hash_,
+                                      "--duration", "6h", "--out", str(out), *overrides_args(),
+                                      "--set", "runtime.reconcile_every_s=1"])
+    timer.join()
+    assert result.exit_code == 0, result.output
+    evs = events(out)
+    types = [e["type"] for e in evs]
+    assert types.index("ReconcileOk") < types.index("RECONCILE_MISMATCH")  # clean at boot, caught later
+    mismatch = next(e for e in evs if e["type"] == "RECONCILE_MISMATCH")
+    assert [m["subject"] for m in mismatch["mismatches"] if m["kind"] == "UNKNOWN_OPEN_ORDER"] == ["late-1"]
+    assert "HALTED_OPS" in types

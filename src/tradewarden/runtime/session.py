@@ -29,6 +29,7 @@ from typing import Any
 from tradewarden import __version__
 from tradewarden.domain.candles import Candle, timeframe_ms
 from tradewarden.domain.instrument import Instrument
+from tradewarden.domain.orders import OrderStatus
 from tradewarden.domain.ports import Venue
 from tradewarden.runtime.live_gate import LiveGateError, check_gate
 from tradewarden.runtime.lock import InstanceLock, account_lock_name
@@ -240,7 +241,7 @@ class TradingSession:
 
         cfg, mode, journal = self.cfg, self.opts.mode, self.journal
         instrument = self._instrument()
-        strategy = load_strategy(cfg.strategy.name, dict(cfg.strategy.params))
+        strategy = load_strategy(cfg.strategy.name, self._params())
         risk_cfg = load_risk_config(cfg.risk)
         journal.emit("BOOT_SEAL", _now_ms(), version=__version__, mode=mode, config_hash=self.config_hash,
                      stage=risk_cfg.active_stage, strategy=strategy.name, params=dict(strategy.params),
@@ -278,9 +279,11 @@ class TradingSession:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._request_stop, stop, f"signal {sig.name}")
         watcher = asyncio.create_task(self._watch_kill_switch(engine, risk, stop))
+        scheduler = self._schedule(db, engine, rest, risk, loop)
         try:
             await self._run_loop(engine, feed, recorder, risk, stop, strategy)
         finally:
+            scheduler.shutdown(wait=False)
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -334,6 +337,94 @@ class TradingSession:
         else:
             self.journal.emit("ReconcileOk", now, open_orders=0, balances={k: str(v) for k, v in view.balances.items()})
         return view.balances.get(instrument.quote, Decimal(0))
+
+    def _params(self) -> dict[str, Any]:
+        """The strategy's parameters: the config's, overridden by the parameter file when one is set."""
+        params = dict(self.cfg.strategy.params)
+        if self.cfg.strategy.params_file is not None:
+            from tradewarden.optimize.paramsfile import load_params_file
+
+            pf = load_params_file(self.cfg.strategy.params_file)
+            if pf.strategy != self.cfg.strategy.name:
+                raise SessionError(f"{self.cfg.strategy.params_file} holds parameters of {pf.strategy}, "
+                                   f"not of {self.cfg.strategy.name}")
+            params.update(pf.params)
+        return params
+
+    def _schedule(self, db: Any, engine: Any, rest: Any, risk: Any, loop: asyncio.AbstractEventLoop) -> Any:
+        """Periodic jobs on APScheduler with a persistent job store; each hands its work to this event loop
+        (the engine is single-threaded), so a job never runs in the middle of a candle step."""
+        from tradewarden.runtime.scheduler import SessionScheduler
+
+        cfg, mode = self.cfg, self.opts.mode
+        sched = SessionScheduler(str(db.engine.url), f"{mode}-{cfg.market.symbol}", engine=db.engine)
+
+        def on_loop(fn: Callable[[], None]) -> Callable[[], None]:
+            def hand_over() -> None:
+                loop.call_soon_threadsafe(fn)
+
+            return hand_over
+
+        def reload(path: Path) -> None:
+            loop.call_soon_threadsafe(self._reload_params, engine, path)
+
+        sched.daily_at("daily-summary", cfg.runtime.daily_summary_utc, on_loop(lambda: self._daily_summary(engine)))
+        if mode == "live":
+            sched.every("reconcile", cfg.runtime.reconcile_every_s,
+                        on_loop(lambda: self._periodic_reconcile(engine, rest, risk)))
+        if cfg.strategy.params_file is not None:
+            sched.watch_file("params-reload", cfg.strategy.params_file, reload)
+        sched.start()
+        return sched
+
+    def _daily_summary(self, engine: Any) -> None:
+        inst = engine.instrument
+        last = engine.equity_atoms[-1] if engine.equity_atoms else engine.cash_atoms
+        self.journal.emit("DailySummary", _now_ms(), candles=self.candles_seen, trades=len(engine.trades.trades),
+                          position=inst.from_steps(engine.pos_steps), equity=inst.from_atoms(last),
+                          fees=inst.from_atoms(engine.fees_atoms))
+
+    def _reload_params(self, engine: Any, path: Path) -> None:
+        from tradewarden.strategies import load_strategy
+
+        try:
+            params = self._params()
+            engine.strategy = load_strategy(self.cfg.strategy.name, params)
+        except Exception as exc:  # a bad file keeps the running parameters
+            self.journal.emit("ParamsReloadFailed", _now_ms(), file=str(path), error=str(exc))
+            return
+        self.journal.emit("ParamsReloaded", _now_ms(), file=str(path), params=params)
+
+    def _periodic_reconcile(self, engine: Any, rest: Any, risk: Any) -> None:
+        """Open orders and balances on the exchange against the bot's books, every few minutes."""
+        from tradewarden.risk import TradingState
+        from tradewarden.venues.exchange_state import fetch_exchange_view
+        from tradewarden.venues.reconcile import OpenOrderView, reconcile
+
+        inst = engine.instrument
+        engine.apply_updates(engine.venue.poll(), engine.last_ts)  # book what the venue knows first
+        try:
+            view = fetch_exchange_view(rest, inst.symbol, retry=self.retry)
+        except Exception as exc:  # the exchange may be unreachable: try again next time
+            self.journal.emit("ReconcileSkipped", _now_ms(), error=str(exc))
+            return
+        ours = [OpenOrderView(o.client_id, o.symbol, o.side.value, o.qty, o.filled_qty)
+                for o in engine.open_orders.values() if o.status is not OrderStatus.SUBMITTED]  # unresolved: skip
+        unresolved = {o.client_id for o in engine.open_orders.values() if o.status is OrderStatus.SUBMITTED}
+        theirs = [o for o in view.open_orders if o.client_id not in unresolved]
+        base = view.balances.get(inst.base, Decimal(0))
+        mismatches = reconcile(ours, theirs, {inst.base: inst.from_steps(engine.pos_steps)}, {inst.base: base},
+                               {inst.base: inst.min_qty or inst.step_size})
+        now = _now_ms()
+        if not mismatches:
+            self.journal.emit("ReconcileOk", now, open_orders=len(ours))
+            return
+        self.journal.emit("RECONCILE_MISMATCH", now, adopted=False, mismatches=[
+            {"kind": m.kind, "subject": m.subject, "ours": m.ours, "exchange": m.theirs, "suggestion": m.suggestion}
+            for m in mismatches])
+        risk.set_manual_state(now, "global", TradingState.HALTED, "RECONCILE_MISMATCH: see events")
+        self.journal.emit("HALTED_OPS", now, reason="RECONCILE_MISMATCH",
+                          what_to_do="resolve the differences on the exchange, or restart with --adopt")
 
     def _resume(self, engine: Any, venue: Any) -> None:
         """Continue where a previous process of this account stopped (crash or not)."""
