@@ -12,10 +12,16 @@ import ccxt
 import pytest
 from typer.testing import CliRunner
 
+from tradewarden.backtest.core import simulate_batch
+from tradewarden.backtest.settings import BacktestSettings
 from tradewarden.cli.main import app
 from tradewarden.config import config_hash, load_config
 from tradewarden.data.sample import sample_1m_path
+from tradewarden.domain.candles import CandleSeries
+from tradewarden.domain.instrument import Instrument
+from tradewarden.runtime.recording import open_recording
 from tradewarden.simulator.testing import SimulatorHandle, start_simulator
+from tradewarden.strategies import load_strategy
 
 pytestmark = pytest.mark.slow
 
@@ -93,6 +99,17 @@ def test_live_session_sends_each_order_once_to_the_exchange(env: dict[str, str],
     booked = [e for e in evs if e["type"] == "Fill"]
     assert len(booked) == len(trades)
     assert sorted(str(t["price"]) for t in trades) == sorted(str(float(e["price"])) for e in booked)
+    # the same trades as a backtest of the candles the session received: same orders, sides and sizes at the
+    # same candles (prices are the exchange's own executions, not the fill model's)
+    rec = open_recording(out / "recording.jsonl")
+    warm = [c for _, _, c in rec.candles(warmup=True)]
+    series = CandleSeries.from_candles(warm + [c for _, _, c in rec.candles()], "BTC/USDT", "5m")
+    settings = BacktestSettings.from_config(load_config(None, dict(STRATEGY)).backtest)
+    sim_run = simulate_batch(series, load_strategy("sma_cross", {"fast": 3, "slow": 8}), settings,
+                             Instrument.default_spot("BTC/USDT"), trade_from=len(warm), keep_records=True)
+    backtest_orders = [(cid, "buy" if side > 0 else "sell") for cid, side, _q, _status, _f in sim_run.orders]
+    live_orders = [(e["client_id"], e["side"]) for e in evs if e["type"] == "OrderPlaced"]
+    assert live_orders == backtest_orders
 
 
 def test_order_placed_behind_the_bots_back_halts_it(env: dict[str, str], sim: SimulatorHandle, tmp_path: Path,
@@ -165,10 +182,12 @@ def test_live_session_through_faults_keeps_books_equal_to_the_exchange_and_leaks
         out = tmp_path / "live"
         hash_ = config_hash(load_config(cfg, dict(STRATEGY)))
         result = CliRunner().invoke(app, ["run", "--mode", "live", "--config", str(cfg), "--live-confirm", hash_,
-                                          "--duration", "3h", "--out", str(out), *overrides_args()])
+                                          "--duration", "8h", "--out", str(out), *overrides_args()])
         assert result.exit_code == 0, result.output
         evs = events(out)
         types = [e["type"] for e in evs]
+        # the simulator's clock runs in real time (x1500), so when trading starts varies; 8 hours of 5m bars
+        # hold enough crossovers for the rejected and the ambiguous order to both be met
         fired = {f["kind"] for f in sim.faults_log() if f["event"] == "fired"}
         # the first orders meet the rejection and the lost answer (both armed before trading starts)
         wanted = {"drop_connections", "rate_limit", "server_errors", "reject_next_order", "ambiguous_order"}

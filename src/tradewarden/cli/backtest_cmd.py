@@ -72,6 +72,9 @@ def _build_request(strategy: str | None, data: Path | None, symbol: str | None, 
     for key, value in parse_overrides(list(params or [])).items():
         overrides[f"strategy.params.{key}"] = value
     cfg = load_config(config, overrides)
+    from tradewarden.observability import setup_logging
+
+    setup_logging(cfg.logging.level, cfg.log_file, cfg.logging.console)
     risk = None
     if risk_config is not None or cfg.risk:
         from tradewarden.risk import load_risk_config, load_risk_config_file

@@ -116,6 +116,14 @@ class TradingSession:
         self.opts = opts
         self.say = console_print
         self.cfg = load_config(opts.config, opts.overrides, env=opts.env)
+        from tradewarden.observability import setup_logging
+
+        # JSON lines to the log file, readable lines on the terminal, both scrubbed of secrets
+        setup_logging(self.cfg.logging.level, self.cfg.log_file, self.cfg.logging.console)
+        import logging
+
+        for chatty in ("alembic", "apscheduler"):  # their INFO lines say nothing an operator needs
+            logging.getLogger(chatty).setLevel(logging.WARNING)
         if self.cfg.exchange.id is None and "timeframe" not in self.cfg.market.model_fields_set:
             # the built-in simulator replays 1m candles; 5m bars make a session of a few simulated hours trade
             self.cfg.market.timeframe = SIM_DEFAULT_TIMEFRAME
@@ -248,54 +256,56 @@ class TradingSession:
                      symbol=instrument.symbol, timeframe=cfg.market.timeframe,
                      exchange=cfg.exchange.id or "built-in simulator")
         rest, pro = self._make_exchanges(endpoints)
-        from tradewarden.data.retry import RetryPolicy
-
-        # every REST call of the boot sequence goes through the one retry policy (429/418/5xx/timeouts)
-        self.retry = RetryPolicy(sink=journal, exchange=rest, max_total_s=120.0)
-        risk = RiskManager(risk_cfg, journal, AuditTrail(self.run_dir / "audit.jsonl"),
-                           store=RiskStateStore(db), instruments={instrument.symbol: instrument})
-        await self._safety_checks(rest, risk)
-        settings = BacktestSettings.from_config(cfg.backtest)
-        venue = self._venue(mode, instrument, settings, rest)
-        cash = settings.initial_cash
-        if mode == "live":
-            cash = self._reconcile_at_boot(rest, instrument, risk)
-        engine = Engine(strategy, instrument, venue, journal, settings.engine_settings(), cash,
-                        cfg.market.timeframe, check=risk, risk=risk, keep_history=False)
-        engine.history.max_bars = max(4 * strategy.lookback, 2_000)
-        from tradewarden.persistence.runtime_store import RuntimeStore
-
-        account = f"{mode}:{cfg.exchange.id or 'simulator'}:{instrument.symbol}:{strategy.name}"
-        self.store = RuntimeStore(db, account)
-        self._resume(engine, venue)
-        if mode == "live":  # the intent is stored before anything is sent
-            engine.before_submit = lambda order: self.store.save_order_now(order, _now_ms())
-        feed = CcxtFeed(pro, sink=journal, name=cfg.exchange.id or "simulator")
-        recorder = Recorder(self.run_dir / "recording.jsonl", {
-            "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__})
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self._request_stop, stop, f"signal {sig.name}")
-        watcher = asyncio.create_task(self._watch_kill_switch(engine, risk, stop))
-        scheduler = self._schedule(db, engine, rest, risk, loop)
         try:
-            await self._run_loop(engine, feed, recorder, risk, stop, strategy)
+            from tradewarden.data.retry import RetryPolicy
+
+            # every REST call of the boot sequence goes through the one retry policy (429/418/5xx/timeouts)
+            self.retry = RetryPolicy(sink=journal, exchange=rest, max_total_s=120.0)
+            risk = RiskManager(risk_cfg, journal, AuditTrail(self.run_dir / "audit.jsonl"),
+                               store=RiskStateStore(db), instruments={instrument.symbol: instrument})
+            await self._safety_checks(rest, risk)
+            settings = BacktestSettings.from_config(cfg.backtest)
+            venue = self._venue(mode, instrument, settings, rest)
+            cash = settings.initial_cash
+            if mode == "live":
+                cash = self._reconcile_at_boot(rest, instrument, risk)
+            engine = Engine(strategy, instrument, venue, journal, settings.engine_settings(), cash,
+                            cfg.market.timeframe, check=risk, risk=risk, keep_history=False)
+            engine.history.max_bars = max(4 * strategy.lookback, 2_000)
+            from tradewarden.persistence.runtime_store import RuntimeStore
+
+            account = f"{mode}:{cfg.exchange.id or 'simulator'}:{instrument.symbol}:{strategy.name}"
+            self.store = RuntimeStore(db, account)
+            self._resume(engine, venue)
+            if mode == "live":  # the intent is stored before anything is sent
+                engine.before_submit = lambda order: self.store.save_order_now(order, _now_ms())
+            feed = CcxtFeed(pro, sink=journal, name=cfg.exchange.id or "simulator")
+            recorder = Recorder(self.run_dir / "recording.jsonl", {
+                "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__})
+            loop = asyncio.get_running_loop()
+            stop = asyncio.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, self._request_stop, stop, f"signal {sig.name}")
+            watcher = asyncio.create_task(self._watch_kill_switch(engine, risk, stop))
+            scheduler = self._schedule(db, engine, rest, risk, loop)
+            try:
+                await self._run_loop(engine, feed, recorder, risk, stop, strategy)
+            finally:
+                scheduler.shutdown(wait=False)
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+                self._finish_orders(engine)
+                if engine.last_ts:
+                    # a graceful stop: the account carries over, the next run starts a new --duration window
+                    self.started_ts = None
+                    self._persist(engine, engine.venue, engine.last_ts)
+                await feed.close()
+                recorder.close()
         finally:
-            scheduler.shutdown(wait=False)
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-            self._finish_orders(engine)
-            if engine.last_ts:
-                # a graceful stop: the account carries over, the next run starts a new --duration window
-                self.started_ts = None
-                self._persist(engine, engine.venue, engine.last_ts)
-            await feed.close()
             with contextlib.suppress(Exception):
                 await pro.close()
-            recorder.close()
         metrics = self._report(engine, instrument, settings)
         journal.emit("RunFinished", engine.last_ts or _now_ms(), mode=mode, reason=self.stop_reason,
                      candles=self.candles_seen, trades=len(engine.trades.trades),
@@ -417,8 +427,18 @@ class TradingSession:
                                {inst.base: inst.min_qty or inst.step_size})
         now = _now_ms()
         if not mismatches:
+            self._suspect: set[tuple[str, str]] = set()
             self.journal.emit("ReconcileOk", now, open_orders=len(ours))
             return
+        # an order that filled between our poll and the exchange's answer looks like a mismatch for a moment:
+        # only a difference seen on two reconciliations in a row halts the bot
+        seen = {(m.kind, m.subject) for m in mismatches}
+        confirmed = [m for m in mismatches if (m.kind, m.subject) in getattr(self, "_suspect", set())]
+        self._suspect = seen
+        if not confirmed:
+            self.journal.emit("ReconcileSuspect", now, differences=sorted(f"{k} {s}" for k, s in seen))
+            return
+        mismatches = confirmed
         self.journal.emit("RECONCILE_MISMATCH", now, adopted=False, mismatches=[
             {"kind": m.kind, "subject": m.subject, "ours": m.ours, "exchange": m.theirs, "suggestion": m.suggestion}
             for m in mismatches])
@@ -569,7 +589,8 @@ class TradingSession:
                                          {engine.instrument.symbol: engine.position.qty})
             for client_id in plan.cancel:
                 engine.cancel(client_id)
-            last = Decimal(repr(engine.history.ohlcv[3, engine.history.n - 1])) if engine.history.n else Decimal(0)
+            h = engine.history
+            last = Decimal(str(float(h.ohlcv[3, h.n - 1]))) if h.n else Decimal(0)
             for order in plan.close:
                 engine.place(order, last)
             engine.apply_updates(engine.venue.poll(), engine.last_ts)
