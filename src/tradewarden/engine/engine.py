@@ -313,21 +313,22 @@ class Engine:
             "history_ts": h.ts[lo : h.n].tolist(), "history": h.ohlcv[:, lo : h.n].tolist(),
         }
 
-    def restore(self, data: dict[str, Any], open_orders: Sequence[Order]) -> None:
-        """Resume from :meth:`snapshot` and the stored open orders."""
+    def restore(self, data: dict[str, Any], open_orders: Sequence[Order], with_history: bool = True) -> None:
+        """Resume from :meth:`snapshot` and the stored open orders; without ``with_history`` only the
+        account (money, position, open orders) carries over and the strategy warms up afresh."""
         self.pos_steps = int(data["pos_steps"])
         self.cash_atoms = int(data["cash_atoms"])
         self.fees_atoms = int(data["fees_atoms"])
         self.exposed_bars = int(data["exposed_bars"])
         self.orders_placed = int(data["orders_placed"])
-        self.last_ts = int(data["last_ts"])
+        self.last_ts = int(data["last_ts"]) if with_history else 0
         qty, avg, realized = (Decimal(v) for v in data["position"])
         self.position.qty, self.position.avg_price, self.position.realized_pnl = qty, avg, realized
         b = self.trades
         (b.pos, b.side, b.entry_ts, b.entry_qty, b.entry_value, b.exit_qty, b.exit_value,
          b.fees) = (int(v) for v in data["book"])
         rows = data["history"]
-        for i, ts in enumerate(data["history_ts"]):
+        for i, ts in enumerate(data["history_ts"] if with_history else []):
             self.history.append(Candle(int(ts), rows[0][i], rows[1][i], rows[2][i], rows[3][i], rows[4][i]))
         for order in open_orders:
             self.open_orders[order.client_id] = order

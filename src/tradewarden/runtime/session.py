@@ -135,6 +135,7 @@ class TradingSession:
         self.candles_seen = 0
         self.started_ts: int | None = None  # market time this run's --duration counts from (kept over a crash)
         self.fill_seq = 0
+        self._completed = False
 
     # -- entry point -----------------------------------------------------------------------------------
     def run(self) -> SessionOutcome:
@@ -300,6 +301,7 @@ class TradingSession:
                 if engine.last_ts:
                     # a graceful stop: the account carries over, the next run starts a new --duration window
                     self.started_ts = None
+                    self._completed = True
                     self._persist(engine, engine.venue, engine.last_ts)
                 await feed.close()
                 recorder.close()
@@ -454,8 +456,15 @@ class TradingSession:
         self.fill_seq = 0
         if snap is None:
             return
+        completed = bool(snap.get("completed"))
+        if completed and self.cfg.exchange.id is None:
+            # the built-in simulator's market starts over with every run, so its paper account does too
+            self.store.reset()
+            return
         open_orders = [o for o in state.orders if not o.status.is_final]
-        engine.restore(snap["engine"], open_orders)
+        # after a crash everything continues exactly; after a clean stop the account carries over but the
+        # strategy warms up on fresh history (never trading on candles that closed while the bot was away)
+        engine.restore(snap["engine"], open_orders, with_history=not completed)
         if "venue" in snap and hasattr(venue, "restore"):
             venue.restore(snap["venue"])
         if hasattr(venue, "adopt"):
@@ -471,7 +480,8 @@ class TradingSession:
         """One transaction per candle: changed orders, new fills, paper balances and the resume snapshot."""
         orders, fills = engine.drain_changes()
         inst = engine.instrument
-        snap: dict[str, Any] = {"engine": engine.snapshot(), "started_ts": self.started_ts}
+        snap: dict[str, Any] = {"engine": engine.snapshot(), "started_ts": self.started_ts,
+                                "completed": self._completed}
         if hasattr(venue, "snapshot"):
             snap["venue"] = venue.snapshot()
         with self.store.step() as w:
