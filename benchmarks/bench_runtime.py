@@ -41,7 +41,8 @@ def latency(tmp: Path) -> None:
                          balances={"USDT": "1000000", "BTC": "0"}) as sim:
         conf = sim.ccxt_config()
         cfg_file = tmp / "live.yaml"
-        cfg_file.write_text(json.dumps({"exchange": {"id": "binance", "urls": conf["urls"], "options": conf["options"]}}))
+        exchange = {"id": "binance", "urls": conf["urls"], "options": conf["options"]}
+        cfg_file.write_text(json.dumps({"exchange": exchange}))
         overrides = {"strategy.name": "sma_cross", "strategy.params.fast": "2", "strategy.params.slow": "5",
                      "market.timeframe": "1m", "backtest.sizing": "fixed", "backtest.fixed_qty": "0.01",
                      "runtime.warmup_bars": "20"}

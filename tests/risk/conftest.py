@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +12,6 @@ from tradewarden.domain.orders import Order, OrderSide, OrderType
 from tradewarden.domain.ports import CheckContext
 from tradewarden.risk import RiskConfig
 
-PG_BASE = os.environ.get("TRADEWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SYMBOL = "BTC/USDT"
 INSTRUMENT = Instrument(
     SYMBOL, "BTC", "USDT", Decimal("0.01"), Decimal("0.001"), Decimal("0.001"), Decimal("100"), Decimal("5")
@@ -97,27 +92,3 @@ def events() -> MemoryEvents:
     return MemoryEvents()
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A URL whose connections use a fresh schema of the test database, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-
-    schema = f"tw_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_BASE.replace("postgresql://", "postgresql+psycopg2://", 1))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
-    """None (the SQLite file under tmp_path, the default) or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        return None
-    url: str = request.getfixturevalue("pg_url")
-    return url
