@@ -114,7 +114,10 @@ class Database:
     def __init__(self, engine: Engine, migration: Migration) -> None:
         self.engine = engine
         self.migration = migration
-        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        # SQLite: every transaction takes the write lock when it begins. A deferred one that reads and then
+        # writes cannot wait for another writer (the bot's scheduler, the kill-switch CLI): it fails with
+        # "database is locked" at once instead of honouring the busy timeout.
+        self.sessions = sessionmaker(engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
 
     @property
     def url(self) -> str:
