@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from tradewarden.cli.errors import fail, user_errors
+from tradewarden.cli.errors import user_errors
 
 console = Console()
 
@@ -61,7 +61,6 @@ def _build_request(strategy: str | None, data: Path | None, symbol: str | None, 
     from tradewarden.backtest.runner import BacktestRequest
     from tradewarden.backtest.settings import BacktestSettings
     from tradewarden.config import config_hash, load_config, parse_overrides
-    from tradewarden.domain.instrument import Instrument
     from tradewarden.strategies import load_strategy
 
     overrides: dict[str, Any] = parse_overrides(list(set_ or []))
@@ -81,12 +80,7 @@ def _build_request(strategy: str | None, data: Path | None, symbol: str | None, 
 
         risk = load_risk_config_file(risk_config) if risk_config is not None else load_risk_config(cfg.risk)
     strat = load_strategy(cfg.strategy.name, dict(cfg.strategy.params))
-    inst_cfg = cfg.instrument
-    base, _, quote = cfg.market.symbol.partition("/")
-    if not quote:
-        raise fail(f"symbol {cfg.market.symbol!r} must look like BASE/QUOTE, e.g. BTC/USDT")
-    instrument = Instrument(cfg.market.symbol, base, quote, inst_cfg.tick_size, inst_cfg.step_size,
-                            inst_cfg.min_qty, inst_cfg.max_qty, inst_cfg.min_notional)
+    instrument = cfg.trading_instrument()
     if risk is not None:  # the risk settings (and so the active stage) are part of what the hash covers
         cfg = cfg.model_copy(update={"risk": risk.model_dump(mode="json")})
     request = BacktestRequest(

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from tradewarden.domain.instrument import Instrument
+
 #: exchange option names that would smuggle credentials past the environment/secrets-file rule
 _CREDENTIAL_OPTION_NAMES = frozenset(
     {"apikey", "api_key", "secret", "api_secret", "password", "privatekey", "token"}
@@ -185,6 +187,15 @@ class AppConfig(Section):
     def database_url(self) -> str:
         """The configured URL, or the SQLite file under the data directory."""
         return self.database.url or f"sqlite:///{self.data_dir / 'tradewarden.db'}"
+
+    def trading_instrument(self) -> Instrument:
+        """The instrument the config trades: ``market.symbol`` with the ``instrument`` filters."""
+        base, _, quote = self.market.symbol.partition("/")
+        if not base or not quote:
+            raise ValueError(f"market.symbol {self.market.symbol!r} must look like BASE/QUOTE, e.g. BTC/USDT")
+        i = self.instrument
+        return Instrument(self.market.symbol, base, quote, i.tick_size, i.step_size, i.min_qty, i.max_qty,
+                          i.min_notional)
 
     @property
     def log_file(self) -> Path:

@@ -45,7 +45,6 @@ def _config_from_header(header: dict[str, Any]) -> Any:
 
 def replay_recording(path: Path, out_dir: Path | None = None) -> ReplayResult:
     from tradewarden.backtest.settings import BacktestSettings
-    from tradewarden.domain.instrument import Instrument
     from tradewarden.engine.engine import Engine
     from tradewarden.observability import EventJournal
     from tradewarden.risk import RiskManager, load_risk_config
@@ -57,10 +56,7 @@ def replay_recording(path: Path, out_dir: Path | None = None) -> ReplayResult:
     cfg = _config_from_header(recording.header)
     run_dir = out_dir or path.parent / f"replay-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    base, _, quote = cfg.market.symbol.partition("/")
-    i = cfg.instrument
-    instrument = Instrument(cfg.market.symbol, base, quote, i.tick_size, i.step_size, i.min_qty, i.max_qty,
-                            i.min_notional)
+    instrument = cfg.trading_instrument()
     strategy = load_strategy(cfg.strategy.name, dict(cfg.strategy.params))
     settings = BacktestSettings.from_config(cfg.backtest)
     with EventJournal(run_dir / "events.jsonl") as journal:

@@ -215,12 +215,7 @@ class TradingSession:
         return max(strategy.lookback + 10, 50)
 
     def _instrument(self) -> Instrument:
-        c = self.cfg
-        base, _, quote = c.market.symbol.partition("/")
-        if not quote:
-            raise SessionError(f"symbol {c.market.symbol!r} must look like BASE/QUOTE, e.g. BTC/USDT")
-        i = c.instrument
-        return Instrument(c.market.symbol, base, quote, i.tick_size, i.step_size, i.min_qty, i.max_qty, i.min_notional)
+        return self.cfg.trading_instrument()
 
     def _make_exchanges(self, endpoints: dict[str, Any]) -> tuple[Any, Any]:
         """(sync ccxt exchange for REST and orders, ccxt.pro exchange for the feed)."""
