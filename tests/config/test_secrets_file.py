@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ from tradewarden.config import ConfigError, load_config, read_secrets_file
 from tradewarden.observability import scrub
 from tradewarden.observability.scrub import SCRUBBER
 
-KEY = "FileKeyCanaryAbc123456"
-SECRET = "FileSecretCanaryXyz987654"
+# generated per run, so no secret-looking literal is committed
+KEY = "FileKeyCanary" + secrets.token_hex(6)
+SECRET = "FileSecretCanary" + secrets.token_hex(6)
 
 FORMATS = {
     "secrets.toml": f'[exchange]\napi_key = "{KEY}"\napi_secret = "{SECRET}"\n',

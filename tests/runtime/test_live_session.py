@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -134,9 +135,10 @@ def test_order_placed_behind_the_bots_back_halts_it(env: dict[str, str], sim: Si
     assert [e for e in evs if e["type"] == "OrderDenied"]
 
 
-CANARY_KEY = "CanaryKey7Hq2Zt9Lx4Vb8Nm3Ws6Pd1Rf5Gj0Ky2Uc7Ea9Io4Tn8Bs3Xw6Qz1"
-CANARY_SECRET = "CanarySecret3Mv8Ny2Kp6Dr9Hs4Lt7Bw1Gz5Qx0Fc2Je8Va6Uo3Im9Rk4Te7"
-CANARY_TOKEN = "CanaryToken9Bc4Xe7Rw2Ny6Qa1Lk5Vt8Mz3Pu0Gh6Jd2Fs9Oi4Tl7Cb1We5"
+# fresh canary values each run: nothing secret-looking is committed, and nothing can match by accident
+CANARY_KEY = "CanaryKey" + secrets.token_hex(24)
+CANARY_SECRET = "CanarySecret" + secrets.token_hex(24)
+CANARY_TOKEN = "CanaryToken" + secrets.token_hex(24)
 
 FAULTS = """\
 faults:

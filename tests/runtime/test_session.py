@@ -41,7 +41,9 @@ def invoke(*args: str) -> Any:
 
 def test_paper_session_trades_reports_and_replays_exactly(env: Path, tmp_path: Path) -> None:
     out = tmp_path / "paper"
-    result = invoke("run", "--mode", "paper", "--duration", "3h", "--out", str(out), *FAST)
+    # the simulator's clock runs in real time (x3000), so when trading starts varies: 6 hours of 5m bars hold
+    # enough crossovers for a round trip wherever the window falls
+    result = invoke("run", "--mode", "paper", "--duration", "6h", "--out", str(out), *FAST)
     assert result.exit_code == 0, result.output
     evs = events(out)
     types = [e["type"] for e in evs]
@@ -70,7 +72,7 @@ def test_paper_session_trades_like_a_backtest_of_its_candles(env: Path, tmp_path
     from tradewarden.strategies import load_strategy
 
     out = tmp_path / "paper"
-    result = invoke("run", "--mode", "paper", "--duration", "4h", "--out", str(out), *FAST)
+    result = invoke("run", "--mode", "paper", "--duration", "6h", "--out", str(out), *FAST)
     assert result.exit_code == 0, result.output
     rec = open_recording(out / "recording.jsonl")
     warm = [c for _, _, c in rec.candles(warmup=True)]
@@ -89,7 +91,7 @@ def test_paper_session_trades_like_a_backtest_of_its_candles(env: Path, tmp_path
 
 def test_shadow_session_logs_orders_and_sends_none(env: Path, tmp_path: Path) -> None:
     out = tmp_path / "shadow"
-    result = invoke("run", "--mode", "shadow", "--duration", "3h", "--out", str(out), *FAST)
+    result = invoke("run", "--mode", "shadow", "--duration", "6h", "--out", str(out), *FAST)
     assert result.exit_code == 0, result.output
     evs = events(out)
     types = [e["type"] for e in evs]

@@ -262,6 +262,24 @@ def write_summary_html(path: Path, *, title: str, ts: npt.NDArray[np.int64], clo
     path.write_text(_template().substitute(fields), encoding="utf-8")
 
 
+def write_run_reports(run_dir: Path, *, title: str, ts: npt.NDArray[np.int64], close: npt.NDArray[np.float64],
+                      equity: npt.NDArray[np.float64], trades: Sequence[Trade], fees: Decimal, exposure_bars: int,
+                      timeframe_ms: int, initial_cash: Decimal, quote: str, run_info: Mapping[str, Any],
+                      extra: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The metrics of a run and every report file of its directory (backtests and sessions alike):
+    trades.csv, equity.csv, summary.json and summary.html. Returns the metrics."""
+    from tradewarden.backtest.metrics import compute_metrics
+
+    metrics = compute_metrics(ts, equity, trades, fees, exposure_bars, timeframe_ms, initial_cash, extra=extra,
+                              quote=quote)
+    write_trades_csv(run_dir / "trades.csv", trades)
+    write_equity_csv(run_dir / "equity.csv", ts, equity, drawdown_pct(equity, float(initial_cash)))
+    write_summary_json(run_dir / "summary.json", metrics, run_info)
+    write_summary_html(run_dir / "summary.html", title=title, ts=ts, close=close, equity=equity, trades=trades,
+                       metrics=metrics, run_info=run_info)
+    return metrics
+
+
 def _template() -> Template:
     page = resources.files("tradewarden.backtest").joinpath("report_template.html")
     return Template(page.read_text(encoding="utf-8"))

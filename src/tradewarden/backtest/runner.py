@@ -86,14 +86,7 @@ def run_dir_for(req: BacktestRequest) -> Path:
 
 
 def run_backtest(req: BacktestRequest, progress: Callable[[int, int], None] | None = None) -> BacktestOutcome:
-    from tradewarden.backtest.metrics import compute_metrics
-    from tradewarden.backtest.reports import (
-        drawdown_pct,
-        write_equity_csv,
-        write_summary_html,
-        write_summary_json,
-        write_trades_csv,
-    )
+    from tradewarden.backtest.reports import write_run_reports
     from tradewarden.observability import EventJournal
 
     started = time.perf_counter()
@@ -140,20 +133,14 @@ def run_backtest(req: BacktestRequest, progress: Callable[[int, int], None] | No
 
             sim = simulate_per_candle(series, req.strategy, req.settings, req.instrument, journal,
                                       check=risk, risk=risk, progress=tick)
-        extra = _risk_extra(risk)
         equity = sim.equity
-        metrics = compute_metrics(series.ts, equity, sim.all_trades, sim.fees, sim.exposed_bars,
-                                  timeframe_ms(req.timeframe), req.settings.initial_cash, extra=extra,
-                                  quote=req.instrument.quote)
-        write_trades_csv(run_dir / "trades.csv", sim.all_trades)
-        write_equity_csv(run_dir / "equity.csv", series.ts, equity,
-                         drawdown_pct(equity, float(req.settings.initial_cash)))
+        info["seconds"] = round(time.perf_counter() - started, 3)
+        metrics = write_run_reports(
+            run_dir, title=f"{req.strategy.name} on {req.symbol} {req.timeframe}", ts=series.ts, close=series.close,
+            equity=equity, trades=sim.all_trades, fees=sim.fees, exposure_bars=sim.exposed_bars,
+            timeframe_ms=timeframe_ms(req.timeframe), initial_cash=req.settings.initial_cash,
+            quote=req.instrument.quote, run_info=info, extra=_risk_extra(risk))
         elapsed = time.perf_counter() - started
-        info["seconds"] = round(elapsed, 3)
-        write_summary_json(run_dir / "summary.json", metrics, info)
-        write_summary_html(run_dir / "summary.html", title=f"{req.strategy.name} on {req.symbol} {req.timeframe}",
-                           ts=series.ts, close=series.close, equity=equity, trades=sim.all_trades,
-                           metrics=metrics, run_info=info)
         journal.emit("RunFinished", int(series.ts[-1]), trades=len(sim.trades),
                      open_position=sim.open_trade is not None,
                      final_equity=metrics.get("final_equity", {}).get("value"), seconds=round(elapsed, 3),

@@ -286,7 +286,7 @@ class TradingSession:
             watcher = asyncio.create_task(self._watch_kill_switch(engine, risk, stop))
             scheduler = self._schedule(db, engine, rest, risk, loop)
             try:
-                await self._run_loop(engine, feed, recorder, risk, stop, strategy)
+                await self._run_loop(engine, feed, recorder, risk, stop)
             finally:
                 scheduler.shutdown(wait=False)
                 watcher.cancel()
@@ -531,8 +531,7 @@ class TradingSession:
         self.retry.call(rest.load_markets, label="load_markets")
         return ExchangeVenue(rest, instrument, self.journal, _now_ms, retry=self.retry)
 
-    async def _run_loop(self, engine: Any, feed: Any, recorder: Recorder, risk: Any, stop: asyncio.Event,
-                        strategy: Any) -> None:
+    async def _run_loop(self, engine: Any, feed: Any, recorder: Recorder, risk: Any, stop: asyncio.Event) -> None:
         symbol, tf = self.cfg.market.symbol, self.cfg.market.timeframe
         if engine.last_ts:  # resumed: the history came from the snapshot; continue after its last candle
             after: int | None = engine.last_ts
@@ -609,33 +608,22 @@ class TradingSession:
     def _report(self, engine: Any, instrument: Instrument, settings: Any) -> dict[str, Any]:
         import numpy as np
 
-        from tradewarden.backtest.metrics import compute_metrics
-        from tradewarden.backtest.reports import write_summary_json, write_trades_csv
+        from tradewarden.backtest.reports import write_run_reports, write_trades_csv
 
         trades = list(engine.trades.trades)
-        equity = np.asarray(engine.equity_atoms, dtype=np.float64) * float(instrument.atom)
-        ts = np.asarray(engine.candle_ts, dtype=np.int64)
-        if len(ts) == 0:
+        if not engine.candle_ts:
             write_trades_csv(self.run_dir / "trades.csv", trades)
             return {}
-        metrics = compute_metrics(ts, equity, trades, instrument.from_atoms(engine.fees_atoms), engine.exposed_bars,
-                                  timeframe_ms(self.cfg.market.timeframe), settings.initial_cash,
-                                  quote=instrument.quote)
-        write_trades_csv(self.run_dir / "trades.csv", trades)
-        from tradewarden.backtest.reports import drawdown_pct, write_equity_csv
-
-        write_equity_csv(self.run_dir / "equity.csv", ts, equity, drawdown_pct(equity, float(settings.initial_cash)))
         info = {"mode": self.opts.mode, "config_hash": self.config_hash, "candles": self.candles_seen,
                 "reason": self.stop_reason, "strategy": engine.strategy.describe(), "symbol": instrument.symbol,
                 "timeframe": self.cfg.market.timeframe}
-        write_summary_json(self.run_dir / "summary.json", metrics, info)
-        from tradewarden.backtest.reports import write_summary_html
-
-        write_summary_html(self.run_dir / "summary.html",
-                           title=f"{self.opts.mode} session: {engine.strategy.name} on {instrument.symbol}",
-                           ts=ts, close=np.asarray(engine.candle_close, dtype=np.float64), equity=equity,
-                           trades=trades, metrics=metrics, run_info=info)
-        return metrics
+        return write_run_reports(
+            self.run_dir, title=f"{self.opts.mode} session: {engine.strategy.name} on {instrument.symbol}",
+            ts=np.asarray(engine.candle_ts, dtype=np.int64), close=np.asarray(engine.candle_close, dtype=np.float64),
+            equity=np.asarray(engine.equity_atoms, dtype=np.float64) * float(instrument.atom), trades=trades,
+            fees=instrument.from_atoms(engine.fees_atoms), exposure_bars=engine.exposed_bars,
+            timeframe_ms=timeframe_ms(self.cfg.market.timeframe), initial_cash=settings.initial_cash,
+            quote=instrument.quote, run_info=info)
 
 
 def run_session(opts: RunOptions, console_print: Callable[[str], None] = print) -> SessionOutcome:
