@@ -136,6 +136,7 @@ class TradingSession:
         self.started_ts: int | None = None  # market time this run's --duration counts from (kept over a crash)
         self.fill_seq = 0
         self._completed = False
+        self.trade_after: int | None = None  # the last warm-up bar, when the session knows it (simulator)
 
     # -- entry point -----------------------------------------------------------------------------------
     def run(self) -> SessionOutcome:
@@ -196,7 +197,8 @@ class TradingSession:
         data = cfg.runtime.sim_data or sample_1m_path()
         from tradewarden.data import load_candles
 
-        data_tf = load_candles(data).timeframe
+        replayed = load_candles(data)
+        data_tf = replayed.timeframe
         # history the simulator has "in the past" at start, in its own candles: enough for the warm-up
         past = (self._warmup_bars() + 2) * (timeframe_ms(cfg.market.timeframe) // timeframe_ms(data_tf)) + 5
         with start_simulator(data=data, symbols=[cfg.market.symbol], speed=cfg.runtime.sim_speed,
@@ -204,6 +206,10 @@ class TradingSession:
                              balances={cfg.market.symbol.split("/")[1]: str(cfg.backtest.initial_cash)}) as sim:
             self.say(f"built-in exchange simulator on {sim.base_url} (x{cfg.runtime.sim_speed:g}, "
                      f"replaying {Path(data).name}{', fire drill on' if scenario else ''})")
+            # the simulator's clock starts at this candle: trading begins after the last bar closed by then, the
+            # same bar however long our own boot takes (the simulator's clock runs in real time x speed)
+            tf = timeframe_ms(cfg.market.timeframe)
+            self.trade_after = int(replayed.ts[min(past, len(replayed) - 1)]) // tf * tf - tf
             yield {"ccxt": sim.ccxt_config(), "simulator": sim}
 
     def _warmup_bars(self) -> int:
@@ -538,7 +544,11 @@ class TradingSession:
             for candle in engine.history.tail(engine.history.n).candle_list():
                 recorder.candle(symbol, tf, candle, warmup=True)
         else:
-            history = list(await feed.history(symbol, tf, self._warmup_bars()))
+            warm = self._warmup_bars()
+            history = list(await feed.history(symbol, tf, warm + 300))
+            if self.trade_after is not None:  # built-in simulator: start at its first bar, not at "now"
+                history = [c for c in history if c.ts <= self.trade_after]
+            history = history[-warm:]
             for candle in history:
                 recorder.candle(symbol, tf, candle, warmup=True)
             engine.warm_up(history)
