@@ -12,7 +12,12 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """One execution. ``fee`` is in the quote currency; ``reason`` says what caused it."""
+    """One execution. ``fee`` is in the quote currency; ``reason`` says what caused it.
+
+    ``fee_base`` is the base asset the exchange withheld as the fee (Binance charges a fee in the asset
+    received, so every buy): the account then holds ``qty - fee_base`` more base, pays no quote fee, and
+    ``fee`` is the withheld amount's value at the fill price (for the books and reports).
+    """
 
     ts: int
     client_id: str
@@ -23,6 +28,7 @@ class Fill:
     fee: Decimal
     liquidity: str = "taker"  # or "maker"
     reason: str = "order"     # order | stop_loss | take_profit | trailing_stop
+    fee_base: Decimal = ZERO
 
     @property
     def notional(self) -> Decimal:
@@ -92,10 +98,11 @@ class Account:
         self.credit(asset, amount)
 
     def apply_fill(self, fill: Fill, base: str, quote: str, allow_short: bool = False) -> None:
-        """Move base and quote for a fill; fees are paid in quote."""
+        """Move base and quote for a fill; the fee is paid in quote unless the exchange withheld base."""
+        quote_fee = ZERO if fill.fee_base else fill.fee
         if fill.side is OrderSide.BUY:
-            self.debit(quote, fill.notional + fill.fee)
-            self.credit(base, fill.qty)
+            self.debit(quote, fill.notional + quote_fee)
+            self.credit(base, fill.qty - fill.fee_base)
         else:
-            self.debit(base, fill.qty, allow_negative=allow_short)
-            self.credit(quote, fill.notional - fill.fee)
+            self.debit(base, fill.qty + fill.fee_base, allow_negative=allow_short)
+            self.credit(quote, fill.notional - quote_fee)

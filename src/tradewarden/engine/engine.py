@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
 import numpy as np
@@ -105,6 +105,7 @@ class Engine:
         self.history = History(instrument.symbol, timeframe)
         self.position = Position(instrument.symbol)
         self.pos_steps = 0
+        self.base_dust = Decimal(0)  # base held below one lot step (fees withheld in base); see _withhold
         self.cash_atoms = instrument.to_atoms(cash)
         self.fees_atoms = 0
         self.orders: dict[str, Order] = {}       # every order of the session (keep_history) or the open ones
@@ -286,16 +287,39 @@ class Engine:
         steps = inst.to_steps(fill.qty)
         notional = inst.to_ticks(fill.price) * steps
         fee = inst.to_atoms(fill.fee)
-        self.cash_atoms += (-notional - fee) if fill.side is OrderSide.BUY else (notional - fee)
+        quote_fee = 0 if fill.fee_base else fee  # a fee withheld in base costs no quote
+        self.cash_atoms += (-notional - quote_fee) if fill.side is OrderSide.BUY else (notional - quote_fee)
         self.fees_atoms += fee
         self.pos_steps += fill.side.sign * steps
         self.position.apply(fill)
         self.fills.append(fill)
+        fields: dict[str, Any] = {"fee_base": fill.fee_base} if fill.fee_base else {}
         self.events.emit("Fill", fill.ts, client_id=fill.client_id, symbol=fill.symbol, side=fill.side.value,
-                         qty=fill.qty, price=fill.price, fee=fill.fee, liquidity=fill.liquidity, reason=fill.reason)
+                         qty=fill.qty, price=fill.price, fee=fill.fee, liquidity=fill.liquidity, reason=fill.reason,
+                         **fields)
         closed = self.trades.on_fill(fill)
+        if fill.fee_base:
+            closed = self._withhold(fill, fee) or closed
         if closed is not None and self.risk is not None:
             self.risk.on_trade_closed(fill.ts, fill.symbol, closed.pnl)
+
+    def _withhold(self, fill: Fill, fee_atoms: int) -> Any:
+        """The exchange kept ``fill.fee_base`` of the base asset: the position shrinks by it.
+
+        Orders trade whole lot steps, so the position stays in whole steps (what the bot can sell) and the
+        sub-step remainder is kept as :attr:`base_dust`, always in [0, one step): the account holds exactly
+        ``position + base_dust``. Dust carried over from earlier trades is taken back into the position as
+        soon as it makes a whole step again.
+        """
+        inst = self.instrument
+        held = inst.from_steps(self.pos_steps) + self.base_dust - fill.fee_base
+        whole = int((held / inst.step_size).to_integral_value(rounding=ROUND_FLOOR))
+        self.base_dust = held - inst.from_steps(whole)
+        withheld_steps = self.pos_steps - whole
+        self.pos_steps = whole
+        self.position.qty -= fill.fee_base
+        # the trade's result must equal the quote that moved: the withheld base is valued as the fee was
+        return self.trades.withhold(fill.ts, withheld_steps, fee_atoms, fill.reason)
 
     # -- crash-safe state ----------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -305,11 +329,13 @@ class Engine:
         lo = max(0, h.n - tail)
         b = self.trades
         return {
-            "pos_steps": self.pos_steps, "cash_atoms": self.cash_atoms, "fees_atoms": self.fees_atoms,
+            "pos_steps": self.pos_steps, "base_dust": str(self.base_dust), "cash_atoms": self.cash_atoms,
+            "fees_atoms": self.fees_atoms,
             "exposed_bars": self.exposed_bars, "orders_placed": self.orders_placed, "fills": len(self.fills),
             "last_ts": self.last_ts,
             "position": [str(self.position.qty), str(self.position.avg_price), str(self.position.realized_pnl)],
-            "book": [b.pos, b.side, b.entry_ts, b.entry_qty, b.entry_value, b.exit_qty, b.exit_value, b.fees],
+            "book": [b.pos, b.side, b.entry_ts, b.entry_qty, b.entry_value, b.exit_qty, b.exit_value, b.fees,
+                     b.withheld_value],
             "history_ts": h.ts[lo : h.n].tolist(), "history": h.ohlcv[:, lo : h.n].tolist(),
         }
 
@@ -317,6 +343,7 @@ class Engine:
         """Resume from :meth:`snapshot` and the stored open orders; without ``with_history`` only the
         account (money, position, open orders) carries over and the strategy warms up afresh."""
         self.pos_steps = int(data["pos_steps"])
+        self.base_dust = Decimal(data.get("base_dust", "0"))
         self.cash_atoms = int(data["cash_atoms"])
         self.fees_atoms = int(data["fees_atoms"])
         self.exposed_bars = int(data["exposed_bars"])
@@ -325,8 +352,9 @@ class Engine:
         qty, avg, realized = (Decimal(v) for v in data["position"])
         self.position.qty, self.position.avg_price, self.position.realized_pnl = qty, avg, realized
         b = self.trades
-        (b.pos, b.side, b.entry_ts, b.entry_qty, b.entry_value, b.exit_qty, b.exit_value,
-         b.fees) = (int(v) for v in data["book"])
+        book = [int(v) for v in data["book"]] + [0]  # snapshots before fee_base have no withheld value
+        (b.pos, b.side, b.entry_ts, b.entry_qty, b.entry_value, b.exit_qty, b.exit_value, b.fees,
+         b.withheld_value) = book[:9]
         rows = data["history"]
         for i, ts in enumerate(data["history_ts"] if with_history else []):
             self.history.append(Candle(int(ts), rows[0][i], rows[1][i], rows[2][i], rows[3][i], rows[4][i]))

@@ -33,6 +33,7 @@ class TradeBook:
         self.entry_value = 0  # ticks * steps
         self.exit_qty = 0
         self.exit_value = 0
+        self.withheld_value = 0  # atoms: base the exchange kept as fees, valued as the fee
         self.fees = 0  # atoms
 
     def on_fill(self, fill: Fill) -> Trade | None:
@@ -69,9 +70,24 @@ class TradeBook:
         trade = self._close(ts, "signal" if reason == "order" else reason)
         return trade
 
+    def withhold(self, ts: int, steps: int, value: int, reason: str) -> Trade | None:
+        """The exchange kept ``steps`` of the position as a fee worth ``value`` atoms (already in the fees).
+
+        The withheld base left the position without a sale, so it counts as an exit worth the fee: the trade's
+        result then equals the quote that really moved (what the sales brought in, less what the buys cost and
+        the fees paid in quote)."""
+        if self.pos == 0:
+            return None
+        self.pos -= steps
+        self.withheld_value += value
+        if self.pos != 0 and (self.pos > 0) == (self.side > 0):
+            return None
+        self.pos = 0  # withholding cannot flip a position: below zero is what the dust absorbs
+        return self._close(ts, "signal" if reason == "order" else reason)
+
     def _close(self, ts: int, reason: str) -> Trade:
         inst = self.instrument
-        gross = (self.exit_value - self.entry_value) * self.side
+        gross = (self.exit_value - self.entry_value) * self.side + self.withheld_value
         trade = Trade(
             symbol=inst.symbol,
             side="long" if self.side > 0 else "short",
@@ -106,7 +122,7 @@ class TradeBook:
         inst = self.instrument
         remaining = abs(self.pos)
         value = self.exit_value + mark_ticks * remaining
-        gross = (value - self.entry_value) * self.side
+        gross = (value - self.entry_value) * self.side + self.withheld_value
         return Trade(inst.symbol, "long" if self.side > 0 else "short", self.entry_ts, ts,
                      self._avg(self.entry_value, self.entry_qty), inst.from_ticks(mark_ticks),
                      inst.from_steps(self.entry_qty), inst.from_atoms(gross - self.fees), inst.from_atoms(self.fees),

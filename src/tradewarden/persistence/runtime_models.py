@@ -69,6 +69,7 @@ class RuntimeFillRow(Base):
     qty: Mapped[Decimal] = mapped_column(DecimalText, nullable=False)
     price: Mapped[Decimal] = mapped_column(DecimalText, nullable=False)
     fee: Mapped[Decimal] = mapped_column(DecimalText, nullable=False)
+    fee_base: Mapped[Decimal] = mapped_column(DecimalText, nullable=False, server_default="0")
     liquidity: Mapped[str] = mapped_column(String(16), nullable=False)
     reason: Mapped[str] = mapped_column(String(32), nullable=False)
 

@@ -135,7 +135,7 @@ def _fill_from_row(row: Row[Any]) -> Fill:
     except ValueError as exc:
         raise StoredStateError(f"account {row.account}: stored fill {row.key!r} is unreadable: {exc}") from None
     return Fill(ts=row.ts, client_id=row.client_id, symbol=row.symbol, side=side, qty=row.qty, price=row.price,
-                fee=row.fee, liquidity=row.liquidity, reason=row.reason)
+                fee=row.fee, liquidity=row.liquidity, reason=row.reason, fee_base=row.fee_base)
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ class StepWriter:
             raise StoredStateError(f"account {self.account}: fill key {key!r} must be 1 to {FILL_KEY_LEN} characters")
         row = {"account": self.account, "key": key, "ts": fill.ts, "client_id": fill.client_id,
                "symbol": fill.symbol, "side": OrderSide(fill.side).value, "qty": fill.qty, "price": fill.price,
-               "fee": fill.fee, "liquidity": fill.liquidity, "reason": fill.reason}
+               "fee": fill.fee, "fee_base": fill.fee_base, "liquidity": fill.liquidity, "reason": fill.reason}
         result: CursorResult[Any] = self._session.execute(self._sql.insert_fill, row)  # type: ignore[assignment]
         return result.rowcount == 1
 
