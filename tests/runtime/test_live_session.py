@@ -20,6 +20,8 @@ from tradewarden.config import config_hash, load_config
 from tradewarden.data.sample import sample_1m_path
 from tradewarden.domain.candles import CandleSeries
 from tradewarden.domain.instrument import Instrument
+from tradewarden.persistence import Database
+from tradewarden.persistence.runtime_store import RuntimeStore
 from tradewarden.runtime.recording import open_recording
 from tradewarden.simulator.testing import SimulatorHandle, start_simulator
 from tradewarden.strategies import load_strategy
@@ -48,7 +50,8 @@ def overrides_args(extra: dict[str, str] | None = None) -> list[str]:
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorHandle]:
-    with start_simulator(data=sample_1m_path(), speed=3000, seed=3, start_index=200, fee_rate="0",
+    # the simulator charges fees as Binance does: a buy's in the BTC bought, a sell's in USDT
+    with start_simulator(data=sample_1m_path(), speed=3000, seed=3, start_index=200,
                          balances={"USDT": "100000", "BTC": "0"}) as handle:
         yield handle
 
@@ -68,6 +71,14 @@ def arm(monkeypatch: pytest.MonkeyPatch, sim: SimulatorHandle) -> None:
     monkeypatch.setenv("LIVE_TRADING", "YES_I_UNDERSTAND")
     monkeypatch.setenv("TRADEWARDEN_EXCHANGE__API_KEY", sim.api_key)
     monkeypatch.setenv("TRADEWARDEN_EXCHANGE__API_SECRET", sim.secret)
+
+
+def held_by_bot(tmp_path: Path, account: str = "live:binance:BTC/USDT:sma_cross") -> Decimal:
+    """The base asset the bot's stored books say the account holds: its position plus sub-step dust."""
+    with Database.open(None, tmp_path / "data") as db:
+        engine = RuntimeStore(db, account).load().snapshots["session"]["engine"]
+    inst = Instrument.default_spot("BTC/USDT")
+    return inst.from_steps(int(engine["pos_steps"])) + Decimal(engine["base_dust"])
 
 
 def run_live(tmp_path: Path, cfg: Path, out: Path, *extra: str) -> Any:
@@ -100,6 +111,12 @@ def test_live_session_sends_each_order_once_to_the_exchange(env: dict[str, str],
     booked = [e for e in evs if e["type"] == "Fill"]
     assert len(booked) == len(trades)
     assert sorted(str(t["price"]) for t in trades) == sorted(str(float(e["price"])) for e in booked)
+    # fees withheld in BTC shrink the position: every close sold what the account held (no -2010), and the bot's
+    # books (whole lot steps plus dust) hold exactly the exchange's BTC balance
+    assert not [e for e in evs if e["type"] == "OrderRejected"]
+    assert [e for e in evs if e["type"] == "Fill" and e.get("fee_base")]
+    btc = sim.state()["balances"]["BTC"]
+    assert Decimal(btc["free"]) + Decimal(btc["locked"]) == held_by_bot(tmp_path)
     # the same trades as a backtest of the candles the session received: same orders, sides and sizes at the
     # same candles (prices are the exchange's own executions, not the fill model's)
     rec = open_recording(out / "recording.jsonl")
@@ -167,7 +184,7 @@ def test_live_session_through_faults_keeps_books_equal_to_the_exchange_and_leaks
         env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scenario = tmp_path / "faults.yaml"
     scenario.write_text(FAULTS)
-    with start_simulator(data=sample_1m_path(), speed=1500, seed=5, start_index=200, fee_rate="0",
+    with start_simulator(data=sample_1m_path(), speed=1500, seed=5, start_index=200,
                          balances={"USDT": "100000", "BTC": "0"}, scenario=scenario,
                          api_keys={CANARY_KEY: CANARY_SECRET}) as sim:
         cfg = sim_config_file(tmp_path, sim)
@@ -205,8 +222,10 @@ def test_live_session_through_faults_keeps_books_equal_to_the_exchange_and_leaks
         trades = exchange.fetch_my_trades("BTC/USDT")
         assert len([e for e in evs if e["type"] == "Fill"]) == len(trades)
         bought = sum(Decimal(str(t["amount"])) * (1 if t["side"] == "buy" else -1) for t in trades)
+        withheld = sum(Decimal(t["info"]["commission"]) for t in trades if t["info"]["commissionAsset"] == "BTC")
+        assert withheld > 0
         balance = Decimal(sim.state()["balances"]["BTC"]["free"]) + Decimal(sim.state()["balances"]["BTC"]["locked"])
-        assert balance == bought
+        assert balance == bought - withheld == held_by_bot(tmp_path)
     # no canary secret anywhere the bot wrote: events, logs, reports, recording, audit, database
     written = [p for p in list(out.rglob("*")) + list((tmp_path / "data").rglob("*")) if p.is_file()]
     assert written
@@ -253,3 +272,46 @@ def test_reconciliation_runs_every_few_seconds_and_halts_on_an_order_behind_the_
     mismatch = next(e for e in evs if e["type"] == "RECONCILE_MISMATCH")
     assert [m["subject"] for m in mismatch["mismatches"] if m["kind"] == "UNKNOWN_OPEN_ORDER"] == ["late-1"]
     assert "HALTED_OPS" in types
+
+
+def test_adopt_takes_the_exchange_view_and_a_restart_resumes_reconciled(
+        env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with start_simulator(data=sample_1m_path(), speed=3000, seed=4, start_index=200,
+                         balances={"USDT": "100000", "BTC": "0.05"}) as sim:
+        cfg = sim_config_file(tmp_path, sim)
+        arm(monkeypatch, sim)
+        operator = ccxt.binance(sim.ccxt_config())
+        operator.load_markets()
+        price = float(operator.fetch_ticker("BTC/USDT")["last"])
+        operator.create_order("BTC/USDT", "limit", "buy", 0.01, round(price * 0.5, 2), {"newClientOrderId": "manual-2"})
+        hash_ = config_hash(load_config(cfg, dict(STRATEGY)))
+        args = ["run", "--mode", "live", "--config", str(cfg), "--live-confirm", hash_, "--duration", "4h",
+                *overrides_args(), "--set", "runtime.reconcile_every_s=1"]
+
+        first = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "first"), "--adopt"])
+        assert first.exit_code == 0, first.output
+        evs = events(tmp_path / "first")
+        types = [e["type"] for e in evs]
+        mismatch = next(e for e in evs if e["type"] == "RECONCILE_MISMATCH")
+        assert mismatch["adopted"] is True
+        assert {(m["kind"], m["subject"]) for m in mismatch["mismatches"]} == {
+            ("UNKNOWN_OPEN_ORDER", "manual-2"), ("BALANCE_MISMATCH", "BTC")}
+        assert "HALTED_OPS" not in types
+        (adopted,) = [e for e in evs if e["type"] == "PositionAdopted"]
+        assert Decimal(adopted["after"]) == Decimal("0.05")
+        assert [e["client_id"] for e in evs if e["type"] == "OrderAdopted"] == ["manual-2"]
+        # from then on the books agree with the exchange: the periodic reconciliation finds nothing
+        assert "ReconcileOk" in types[types.index("PositionAdopted"):]
+        assert "RECONCILE_MISMATCH" not in types[types.index("PositionAdopted"):]
+        btc = sim.state()["balances"]["BTC"]
+        assert Decimal(btc["free"]) + Decimal(btc["locked"]) == held_by_bot(tmp_path)
+
+        # the adopted order is the bot's own now: a graceful stop cancels it with the others (runtime.on_stop)
+        assert operator.fetch_order(None, "BTC/USDT", params={"origClientOrderId": "manual-2"})["status"] == "canceled"
+
+        # a restart resumes the stored books and finds them equal to the exchange
+        second = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "second")])
+        assert second.exit_code == 0, second.output
+        types = [e["type"] for e in events(tmp_path / "second")]
+        assert "SessionResumed" in types and "ReconcileOk" in types
+        assert "RECONCILE_MISMATCH" not in types and "HALTED_OPS" not in types

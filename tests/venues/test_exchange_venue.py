@@ -127,7 +127,7 @@ def test_market_order_fills_exactly_from_the_exchange_trade_records(sim: Simulat
     # a buy pays its fee in BTC: the fill carries its exact quote value, the venue counts the BTC withheld
     assert trade["commissionAsset"] == "BTC"
     assert fill.fee == D(trade["commission"]) * D(trade["price"]) and fill.fee > 0
-    assert venue.base_fees == D(trade["commission"])
+    assert fill.fee_base == D(trade["commission"]) == venue.base_fees
     (raw,) = events.of("ExchangeFill")
     assert raw["trade_id"] == str(trade["id"]) and raw["fee_asset"] == "BTC"
     assert orders_on_exchange(sim) == Counter({"tw-m1": 1})
@@ -140,7 +140,7 @@ def test_a_sell_pays_its_fee_in_quote_as_is(sim: SimulatorHandle) -> None:
     (fill,) = fills(list(venue.poll()))
     (trade,) = sim.state()["fills"]
     assert trade["commissionAsset"] == "USDT" and fill.fee == D(trade["commission"])
-    assert venue.base_fees == 0
+    assert fill.fee_base == 0 and venue.base_fees == 0
 
 
 def test_limit_order_rests_with_our_client_id_then_fills_as_maker(sim: SimulatorHandle) -> None:
@@ -173,9 +173,13 @@ def test_the_engine_books_the_venue_fills(sim: SimulatorHandle) -> None:
     assert o.status is OrderStatus.FILLED and o.filled_qty == D("0.005") and o.exchange_id is not None
     (trade,) = sim.state()["fills"]
     notional = D(trade["price"]) * D("0.005")
-    fee = inst.from_atoms(inst.to_atoms(D(trade["commission"]) * D(trade["price"])))
-    assert engine.position.qty == D("0.005")
-    assert inst.from_atoms(engine.cash_atoms) == D("10000") - notional - fee
+    withheld = D(trade["commission"])  # the buy's fee, in BTC
+    assert withheld > 0
+    # the account holds what was bought less the fee: whole lot steps the bot can sell, the rest dust
+    assert engine.position.qty == D("0.005") - withheld
+    assert inst.from_steps(engine.pos_steps) + engine.base_dust == D("0.005") - withheld
+    assert inst.from_atoms(engine.cash_atoms) == D("10000") - notional  # no quote fee was paid
+    assert inst.from_atoms(engine.fees_atoms) == inst.from_atoms(inst.to_atoms(withheld * D(trade["price"])))
 
 
 def test_partial_fills_over_several_candles_are_each_booked_once(thin_sim: SimulatorHandle) -> None:

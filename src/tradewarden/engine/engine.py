@@ -229,6 +229,26 @@ class Engine:
     def cancel(self, client_id: str) -> None:
         self.venue.cancel(client_id)
 
+    def adopt_order(self, order: Order) -> None:
+        """Follow an order this engine did not place (an operator's ``--adopt``): its fills are booked."""
+        self._track(order)
+        self.events.emit("OrderAdopted", self.last_ts, client_id=order.client_id, symbol=order.symbol,
+                         side=order.side.value, order_type=order.type.value, qty=order.qty, price=order.price,
+                         filled=order.filled_qty)
+
+    def adopt_position(self, ts: int, held: Decimal, price: Decimal) -> None:
+        """Take ``held`` base as the position (an operator's ``--adopt`` of the exchange's balance), marked at
+        ``price`` where the bot does not know the real entry: whole steps become the position, the rest dust."""
+        inst = self.instrument
+        whole = int((held / inst.step_size).to_integral_value(rounding=ROUND_FLOOR))
+        before = self.pos_steps
+        self.pos_steps, self.base_dust = whole, held - inst.from_steps(whole)
+        self.position.qty = held
+        self.position.avg_price = price if held else Decimal(0)
+        self.trades.adopt(ts, whole, inst.to_ticks(price))
+        self.events.emit("PositionAdopted", ts, symbol=inst.symbol, before=inst.from_steps(before),
+                         after=inst.from_steps(whole), dust=self.base_dust, mark_price=price)
+
     def _track(self, order: Order) -> None:
         self.open_orders[order.client_id] = order
         self.orders[order.client_id] = order
@@ -346,7 +366,8 @@ class Engine:
         self.base_dust = Decimal(data.get("base_dust", "0"))
         self.cash_atoms = int(data["cash_atoms"])
         self.fees_atoms = int(data["fees_atoms"])
-        self.exposed_bars = int(data["exposed_bars"])
+        # a new run after a clean stop reports on its own bars only
+        self.exposed_bars = int(data["exposed_bars"]) if with_history else 0
         self.orders_placed = int(data["orders_placed"])
         self.last_ts = int(data["last_ts"]) if with_history else 0
         qty, avg, realized = (Decimal(v) for v in data["position"])

@@ -85,6 +85,27 @@ class TradeBook:
         self.pos = 0  # withholding cannot flip a position: below zero is what the dust absorbs
         return self._close(ts, "signal" if reason == "order" else reason)
 
+    def adopt(self, ts: int, pos: int, px: int) -> None:
+        """The position is now ``pos`` steps without a fill (an operator adopted the exchange's balance): the
+        difference enters (or leaves) the open trade at ``px``, a mark, since the real prices are unknown."""
+        delta = pos - self.pos
+        if delta == 0:
+            return
+        if pos == 0:
+            self.pos = 0
+            self._reset()
+            return
+        if self.pos == 0 or (self.pos > 0) != (pos > 0):
+            self._reset()
+            self.side, self.entry_ts, delta = (1 if pos > 0 else -1), ts, pos
+        if (delta > 0) == (self.side > 0):
+            self.entry_qty += abs(delta)
+            self.entry_value += px * abs(delta)
+        else:
+            self.exit_qty += abs(delta)
+            self.exit_value += px * abs(delta)
+        self.pos = pos
+
     def _close(self, ts: int, reason: str) -> Trade:
         inst = self.instrument
         gross = (self.exit_value - self.entry_value) * self.side + self.withheld_value

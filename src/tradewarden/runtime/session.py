@@ -268,18 +268,19 @@ class TradingSession:
             await self._safety_checks(rest, risk)
             settings = BacktestSettings.from_config(cfg.backtest)
             venue = self._venue(mode, instrument, settings, rest)
-            cash = settings.initial_cash
-            if mode == "live":
-                cash = self._reconcile_at_boot(rest, instrument, risk)
-            engine = Engine(strategy, instrument, venue, journal, settings.engine_settings(), cash,
+            engine = Engine(strategy, instrument, venue, journal, settings.engine_settings(), settings.initial_cash,
                             cfg.market.timeframe, check=risk, risk=risk, keep_history=False)
             engine.history.max_bars = max(4 * strategy.lookback, 2_000)
             from tradewarden.persistence.runtime_store import RuntimeStore
 
             account = f"{mode}:{cfg.exchange.id or 'simulator'}:{instrument.symbol}:{strategy.name}"
             self.store = RuntimeStore(db, account)
-            self._resume(engine, venue)
-            if mode == "live":  # the intent is stored before anything is sent
+            resumed = self._resume(engine, venue)
+            if mode == "live":
+                # what the previous process left (fills while it was down included) against the exchange
+                self._reconcile_at_boot(rest, engine, risk, resumed)
+                self._persist(engine, venue, engine.last_ts)
+                # the intent is stored before anything is sent
                 engine.before_submit = lambda order: self.store.save_order_now(order, _now_ms())
             feed = CcxtFeed(pro, sink=journal, name=cfg.exchange.id or "simulator")
             recorder = Recorder(self.run_dir / "recording.jsonl", {
@@ -315,41 +316,79 @@ class TradingSession:
                      final_equity=metrics.get("final_equity", {}).get("value"), run_dir=str(self.run_dir))
         return SessionOutcome(0, self.run_dir, self.stop_reason, self.config_hash, self.candles_seen, metrics)
 
-    def _reconcile_at_boot(self, rest: Any, instrument: Instrument, risk: Any) -> Decimal:
+    def _reconcile_at_boot(self, rest: Any, engine: Any, risk: Any, resumed: bool) -> None:
         """Compare the exchange with what this bot knows; anything unexplained halts new orders.
 
-        Returns the quote balance the engine starts from. A fresh bot knows of no open orders and no position,
-        so an open order it did not place, or a base-asset balance it cannot account for, is a mismatch; with
-        ``--adopt`` the operator takes the exchange's view and trading goes on.
+        A fresh bot knows of no open orders and no position, and trades from the account's quote balance. A
+        resumed one first books what its adopted orders did while it was down, then expects its own open
+        orders and its position (plus sub-step dust) on the exchange. With ``--adopt`` the operator takes the
+        exchange's view: unknown open orders are taken over (their fills booked) and the base balance becomes
+        the position.
         """
         from tradewarden.risk import TradingState
         from tradewarden.venues.exchange_state import fetch_exchange_view
-        from tradewarden.venues.reconcile import reconcile
 
-        view = fetch_exchange_view(rest, instrument.symbol, retry=self.retry)
-        ours = {instrument.quote: view.balances.get(instrument.quote, Decimal(0)), instrument.base: Decimal(0)}
-        dust = {instrument.base: instrument.min_qty or instrument.step_size}
-        mismatches = reconcile([], view.open_orders, ours, view.balances, dust)
-        mismatches = [m for m in mismatches if not (m.kind == "BALANCE_MISMATCH"
-                                                    and m.subject not in (instrument.base, instrument.quote))]
+        inst = engine.instrument
+        if resumed:
+            engine.apply_updates(engine.venue.poll(), engine.last_ts)
+        view = fetch_exchange_view(rest, inst.symbol, retry=self.retry)
+        if not resumed:
+            engine.cash_atoms = inst.to_atoms(view.balances.get(inst.quote, Decimal(0)))
+        mismatches = self._differences(engine, view)
         now = _now_ms()
-        if mismatches:
-            details = [{"kind": m.kind, "subject": m.subject, "ours": m.ours, "exchange": m.theirs,
-                        "suggestion": m.suggestion} for m in mismatches]
-            self.journal.emit("RECONCILE_MISMATCH", now, adopted=self.opts.adopt, mismatches=details)
-            for m in mismatches:
-                self.say(f"reconciliation: {m.describe()}")
-            if not self.opts.adopt:
-                risk.set_manual_state(now, "global", TradingState.HALTED, "RECONCILE_MISMATCH: see events")
-                self.journal.emit("HALTED_OPS", now, reason="RECONCILE_MISMATCH",
-                                  what_to_do="resolve the differences on the exchange, or restart with --adopt "
-                                             "to take the exchange's view")
-                self.say("new orders are HALTED until the operator resolves this (or restarts with --adopt)")
-            else:
-                risk.set_manual_state(now, "global", TradingState.ACTIVE, "operator adopted the exchange's view")
-        else:
-            self.journal.emit("ReconcileOk", now, open_orders=0, balances={k: str(v) for k, v in view.balances.items()})
-        return view.balances.get(instrument.quote, Decimal(0))
+        if not mismatches:
+            self.journal.emit("ReconcileOk", now, open_orders=len(engine.open_orders),
+                              balances={k: str(v) for k, v in view.balances.items()})
+            return
+        details = [{"kind": m.kind, "subject": m.subject, "ours": m.ours, "exchange": m.theirs,
+                    "suggestion": m.suggestion} for m in mismatches]
+        self.journal.emit("RECONCILE_MISMATCH", now, adopted=self.opts.adopt, mismatches=details)
+        for m in mismatches:
+            self.say(f"reconciliation: {m.describe()}")
+        if self.opts.adopt:
+            self._adopt_view(rest, engine, view)
+            risk.set_manual_state(now, "global", TradingState.ACTIVE, "operator adopted the exchange's view")
+            return
+        risk.set_manual_state(now, "global", TradingState.HALTED, "RECONCILE_MISMATCH: see events")
+        self.journal.emit("HALTED_OPS", now, reason="RECONCILE_MISMATCH",
+                          what_to_do="resolve the differences on the exchange, or restart with --adopt "
+                                     "to take the exchange's view")
+        self.say("new orders are HALTED until the operator resolves this (or restarts with --adopt)")
+
+    def _differences(self, engine: Any, view: Any) -> list[Any]:
+        """Open orders and the base balance on the exchange against the bot's books."""
+        from tradewarden.venues.reconcile import OpenOrderView, reconcile
+
+        inst = engine.instrument
+        ours = [OpenOrderView(o.client_id, o.symbol, o.side.value, o.qty, o.filled_qty)
+                for o in engine.open_orders.values() if o.status is not OrderStatus.SUBMITTED]
+        # an order whose create has no answer yet is being resolved by the venue: neither side counts it
+        unresolved = {o.client_id for o in engine.open_orders.values() if o.status is OrderStatus.SUBMITTED}
+        theirs = [o for o in view.open_orders if o.client_id not in unresolved]
+        held = inst.from_steps(engine.pos_steps) + engine.base_dust
+        return reconcile(ours, theirs, {inst.base: held}, {inst.base: view.balances.get(inst.base, Decimal(0))},
+                         {inst.base: inst.min_qty or inst.step_size})
+
+    def _adopt_view(self, rest: Any, engine: Any, view: Any) -> None:
+        """The operator's ``--adopt``: take over unknown open orders and take the base balance as the position."""
+        from tradewarden.domain.orders import Order, OrderSide, OrderType
+
+        inst = engine.instrument
+        for o in view.open_orders:
+            if o.client_id in engine.open_orders or o.symbol != inst.symbol:
+                continue
+            kind = OrderType.STOP_LIMIT if o.stop_price is not None else OrderType.LIMIT
+            order = Order(o.client_id, inst.symbol, OrderSide(o.side), kind, o.qty, price=o.price,
+                          stop_price=o.stop_price, created_ts=engine.last_ts, status=OrderStatus.ACCEPTED,
+                          filled_qty=o.filled, exchange_id=o.exchange_id)
+            if o.filled:
+                order.status = OrderStatus.PARTIALLY_FILLED
+            engine.adopt_order(order)
+            engine.venue.adopt(order, o.exchange_id, resend_if_missing=False)
+        held = view.balances.get(inst.base, Decimal(0))
+        if held != inst.from_steps(engine.pos_steps) + engine.base_dust:
+            ticker = self.retry.call(rest.fetch_ticker, inst.symbol, label="fetch_ticker")
+            engine.adopt_position(engine.last_ts or _now_ms(), held, Decimal(str(ticker["last"])))
 
     def _params(self) -> dict[str, Any]:
         """The strategy's parameters: the config's, overridden by the parameter file when one is set."""
@@ -412,7 +451,6 @@ class TradingSession:
         """Open orders and balances on the exchange against the bot's books, every few minutes."""
         from tradewarden.risk import TradingState
         from tradewarden.venues.exchange_state import fetch_exchange_view
-        from tradewarden.venues.reconcile import OpenOrderView, reconcile
 
         inst = engine.instrument
         engine.apply_updates(engine.venue.poll(), engine.last_ts)  # book what the venue knows first
@@ -421,13 +459,8 @@ class TradingSession:
         except Exception as exc:  # the exchange may be unreachable: try again next time
             self.journal.emit("ReconcileSkipped", _now_ms(), error=str(exc))
             return
-        ours = [OpenOrderView(o.client_id, o.symbol, o.side.value, o.qty, o.filled_qty)
-                for o in engine.open_orders.values() if o.status is not OrderStatus.SUBMITTED]  # unresolved: skip
-        unresolved = {o.client_id for o in engine.open_orders.values() if o.status is OrderStatus.SUBMITTED}
-        theirs = [o for o in view.open_orders if o.client_id not in unresolved]
-        base = view.balances.get(inst.base, Decimal(0))
-        mismatches = reconcile(ours, theirs, {inst.base: inst.from_steps(engine.pos_steps)}, {inst.base: base},
-                               {inst.base: inst.min_qty or inst.step_size})
+        mismatches = self._differences(engine, view)
+        ours = [o for o in engine.open_orders.values() if o.status is not OrderStatus.SUBMITTED]
         now = _now_ms()
         if not mismatches:
             self._suspect: set[tuple[str, str]] = set()
@@ -449,19 +482,19 @@ class TradingSession:
         self.journal.emit("HALTED_OPS", now, reason="RECONCILE_MISMATCH",
                           what_to_do="resolve the differences on the exchange, or restart with --adopt")
 
-    def _resume(self, engine: Any, venue: Any) -> None:
+    def _resume(self, engine: Any, venue: Any) -> bool:
         """Continue where a previous process of this account stopped (crash or not)."""
         state = self.store.load()
         snap = state.snapshots.get("session")
         self.started_ts = None
         self.fill_seq = 0
         if snap is None:
-            return
+            return False
         completed = bool(snap.get("completed"))
         if completed and self.cfg.exchange.id is None:
             # the built-in simulator's market starts over with every run, so its paper account does too
             self.store.reset()
-            return
+            return False
         open_orders = [o for o in state.orders if not o.status.is_final]
         # after a crash everything continues exactly; after a clean stop the account carries over but the
         # strategy warms up on fresh history (never trading on candles that closed while the bot was away)
@@ -475,7 +508,11 @@ class TradingSession:
         self.fill_seq = int(snap["engine"]["fills"])
         self.journal.emit("SessionResumed", _now_ms(), last_candle=engine.last_ts, open_orders=len(open_orders),
                           fills=self.fill_seq)
-        self.say(f"resumed after candle {engine.last_ts} with {len(open_orders)} open order(s)")
+        if completed:
+            self.say(f"carried over the account of the previous run with {len(open_orders)} open order(s)")
+        else:
+            self.say(f"resumed after candle {engine.last_ts} with {len(open_orders)} open order(s)")
+        return True
 
     def _persist(self, engine: Any, venue: Any, ts: int) -> None:
         """One transaction per candle: changed orders, new fills, paper balances and the resume snapshot."""

@@ -12,13 +12,13 @@
 * Fills come from the exchange's trade records (``fetch_my_trades`` by order id), booked once per trade id,
   in trade-id order, with exact decimals. A final status (cancelled, expired) is reported only after every
   fill of the order has been reported, so the engine never sees a fill after an order's end.
-* Fees: :class:`~tradewarden.domain.portfolio.Fill` carries a quote fee. A fee the exchange took in the
-  quote asset is passed as is; one taken in the base asset (Binance and the simulator charge the received
-  asset, so every buy) is valued at the trade's price, exactly (``fee × price``), and the withheld base
-  quantity is added up in :attr:`ExchangeVenue.base_fees`: the account then holds that much less base than
-  the engine's position, which whoever sizes a closing sell (or reconciles balances) must subtract. A fee in
-  any other asset (BNB) cannot be valued here: it is booked as 0 in the fill and added up in
-  :attr:`ExchangeVenue.other_fees`. Each trade also emits ``ExchangeFill`` with the raw fee and trade id.
+* Fees: a fee the exchange took in the quote asset is passed as the fill's ``fee``. One taken in the base
+  asset (Binance and the simulator charge the received asset, so every buy) is the fill's ``fee_base``: the
+  account received that much less base, and the engine shrinks the position by it (whole lot steps it can
+  sell, plus sub-step dust); ``fee`` is then its value at the trade's price, exactly (``fee × price``), for
+  the books. :attr:`ExchangeVenue.base_fees` adds the withheld base up. A fee in any other asset (BNB)
+  cannot be valued here: it is booked as 0 in the fill and added up in :attr:`ExchangeVenue.other_fees`.
+  Each trade also emits ``ExchangeFill`` with the raw fee and trade id.
 * Reads (lookups, order status, trades, cancels, which are idempotent) go through the shared retry policy;
   a read that still fails leaves everything as it was and is tried again at the next :meth:`poll`, so an
   error never crashes the venue and never loses a fill.
@@ -346,17 +346,20 @@ class ExchangeVenue:
 
     def _book(self, tracked: _Tracked, ex: ExchangeFill) -> None:
         inst = self.instrument
+        fee_base = ZERO
         if ex.fee_asset == inst.quote:
             fee = ex.fee
         elif ex.fee_asset == inst.base:
             fee = ex.fee * ex.price
+            fee_base = ex.fee
             self.base_fees += ex.fee
         else:
             fee = ZERO
             self.other_fees[ex.fee_asset] = self.other_fees.get(ex.fee_asset, ZERO) + ex.fee
         tracked.booked += ex.qty
         fill = Fill(ts=ex.ts or self.clock(), client_id=tracked.order.client_id, symbol=inst.symbol, side=ex.side,
-                    qty=ex.qty, price=ex.price, fee=fee, liquidity="maker" if ex.maker else "taker", reason="order")
+                    qty=ex.qty, price=ex.price, fee=fee, liquidity="maker" if ex.maker else "taker", reason="order",
+                    fee_base=fee_base)
         status = OrderStatus.FILLED if tracked.booked >= tracked.order.qty else OrderStatus.PARTIALLY_FILLED
         self.events.emit("ExchangeFill", fill.ts, client_id=fill.client_id, exchange_id=ex.order_id,
                          trade_id=ex.trade_id, qty=ex.qty, price=ex.price, fee=ex.fee, fee_asset=ex.fee_asset,

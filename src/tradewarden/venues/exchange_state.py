@@ -116,7 +116,20 @@ def open_order_view(order: Mapping[str, Any]) -> OpenOrderView:
         side=str(order.get("side") or ""),
         qty=exact(order, "origQty", "amount", what),
         filled=exact(order, "executedQty", "filled", what),
+        exchange_id=None if order.get("id") is None else str(order["id"]),
+        price=_positive(order, "price", "price", what),
+        stop_price=_positive(order, "stopPrice", "triggerPrice", what),
     )
+
+
+def _positive(order: Mapping[str, Any], raw_key: str, unified_key: str, what: str) -> Decimal | None:
+    """An optional price (Binance sends ``"0.00000000"`` for none)."""
+    info = order.get("info")
+    raw = info.get(raw_key) if isinstance(info, Mapping) else None
+    if raw is None and order.get(unified_key) is None:
+        return None
+    value = exact(order, raw_key, unified_key, what)
+    return value if value > 0 else None
 
 
 def total_balances(balance: Mapping[str, Any], include_zero: bool = False) -> dict[str, Decimal]:

@@ -19,6 +19,9 @@ class OpenOrderView:
     side: str
     qty: Decimal
     filled: Decimal
+    exchange_id: str | None = None    # what an operator's --adopt needs to take the order over
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
