@@ -315,3 +315,54 @@ def test_adopt_takes_the_exchange_view_and_a_restart_resumes_reconciled(
         types = [e["type"] for e in events(tmp_path / "second")]
         assert "SessionResumed" in types and "ReconcileOk" in types
         assert "RECONCILE_MISMATCH" not in types and "HALTED_OPS" not in types
+
+
+def test_live_position_is_protected_by_a_stop_on_the_exchange(
+        env: dict[str, str], sim: SimulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = sim_config_file(tmp_path, sim)
+    arm(monkeypatch, sim)
+    out = tmp_path / "live"
+    stops = {"backtest.stop_loss_pct": "0.4", "backtest.trailing_stop_pct": "0.15"}
+    hash_ = config_hash(load_config(cfg, {**STRATEGY, **stops}))
+    result = CliRunner().invoke(app, ["run", "--mode", "live", "--config", str(cfg), "--live-confirm", hash_,
+                                      "--duration", "6h", "--out", str(out), *overrides_args(stops),
+                                      "--set", "runtime.reconcile_every_s=1"])
+    assert result.exit_code == 0, result.output
+    evs = events(out)
+    types = [e["type"] for e in evs]
+    exits = [e for e in evs if e["type"] == "OrderPlaced" and e["client_id"][-3:] in ("-sl", "-ts")]
+    assert all(e["reduce_only"] and e["side"] == "sell" for e in exits)
+    # a stop-limit order works on the exchange; a level the close already crossed exits at market at once
+    assert {e["order_type"] for e in exits} <= {"stop_limit", "market"}
+    protective = [e for e in exits if e["order_type"] == "stop_limit"]
+    assert protective, "no protective stop was placed"
+    # each one is on the exchange as a stop-loss-limit order, once, under its client id
+    exchange = ccxt.binance(sim.ccxt_config())
+    exchange.load_markets()
+    refused = {e["client_id"] for e in evs if e["type"] == "OrderRejected"}
+    for e in protective:
+        if e["client_id"] in refused:
+            continue
+        found = exchange.fetch_order(None, "BTC/USDT", params={"origClientOrderId": e["client_id"]})
+        assert found["info"]["type"] == "STOP_LOSS_LIMIT"
+        assert Decimal(found["info"]["stopPrice"]) == Decimal(str(e["stop_price"]))
+    # the exchange triggered some of them: the position closed by its stop, booked with that reason
+    stopped = [e for e in evs if e["type"] == "Fill" and e["reason"] in ("stop_loss", "trailing_stop")]
+    assert stopped, "no stop triggered in six hours: the test would prove nothing"
+    assert {e["reason"] for e in evs if e["type"] == "PositionClosed"} & {"stop_loss", "trailing_stop"}
+    # a signal's sell first took the coins back from the stop: no sell was refused for want of balance. The
+    # exchange refuses only stops the price crossed before they arrived, and each was replaced by a market exit
+    rejected = [e for e in evs if e["type"] == "OrderRejected"]
+    assert all(e["client_id"].endswith(("-7-sl", "-7-ts")) and "trigger immediately" in e["reason"] for e in rejected)
+    market_exits = {e["client_id"] for e in exits if e["order_type"] == "market"}
+    assert all(e["client_id"].replace("-7-", "-8-") in market_exits for e in rejected)
+    assert "RECONCILE_MISMATCH" not in types and "ReconcileOk" in types
+    assert sim.state()["orders"] == len({e["client_id"] for e in evs if e["type"] == "OrderPlaced"} - refused)
+    btc = sim.state()["balances"]["BTC"]
+    assert Decimal(btc["free"]) + Decimal(btc["locked"]) == held_by_bot(tmp_path)
+    # after the graceful stop, a position still held stays protected on the exchange
+    open_orders = exchange.fetch_open_orders("BTC/USDT")
+    if held_by_bot(tmp_path) >= Decimal("0.00001"):
+        assert [o["clientOrderId"][-3:] for o in open_orders] in (["-sl"], ["-ts"])
+    else:
+        assert open_orders == []

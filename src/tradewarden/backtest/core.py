@@ -31,7 +31,7 @@ from tradewarden.backtest.fast import (
 from tradewarden.backtest.settings import BacktestSettings
 from tradewarden.domain.candles import CandleSeries, timeframe_ms
 from tradewarden.domain.instrument import Instrument
-from tradewarden.domain.orders import OrderStatus
+from tradewarden.domain.orders import PROTECTIVE_SUFFIX, OrderStatus
 from tradewarden.domain.ports import EventSink, PreTradeCheck
 from tradewarden.domain.ticks import prices_to_ticks, series_to_ticks
 from tradewarden.domain.trades import Trade
@@ -55,7 +55,7 @@ from tradewarden.venues.fillmodel import (
     ST_FILLED,
     ST_NOTHING_TO_REDUCE,
 )
-from tradewarden.venues.simulated import PROTECTIVE_SUFFIX, SimulatedVenue
+from tradewarden.venues.simulated import SimulatedVenue
 
 # (ts, client_id, side, qty steps, price ticks, fee atoms, reason)
 FillRecord = tuple[int, str, int, int, int, int, str]

@@ -60,7 +60,7 @@ def hashed_settings(cfg: AppConfig) -> dict[str, Any]:
         "exchange": {"id": exchange.id, "urls": exchange.urls, "options": exchange.options,
                      "sandbox": exchange.sandbox},
         "risk": cfg.risk,
-        "runtime": {"on_stop": cfg.runtime.on_stop},
+        "runtime": {"on_stop": cfg.runtime.on_stop, "stop_limit_offset_pct": cfg.runtime.stop_limit_offset_pct},
     })
     return settings
 

@@ -134,7 +134,10 @@ class ExchangeConfig(Section):
 class RuntimeConfig(Section):
     """How paper, shadow and live sessions run (``tradewarden run``)."""
 
-    on_stop: Literal["cancel", "keep"] = "cancel"  # open orders on a graceful stop
+    on_stop: Literal["cancel", "keep"] = "cancel"  # open orders on a graceful stop (protective stops stay)
+    # live protective stops are stop-limit orders: the limit sits this far below the trigger so a falling market
+    # still fills them (a stop-market that cannot fill worse than this)
+    stop_limit_offset_pct: float = Field(0.5, ge=0, lt=50)
     reconcile_every_s: float = Field(300.0, gt=0)
     daily_summary_utc: str = Field("00:05", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     warmup_bars: int | None = Field(None, gt=0)  # None: the strategy's lookback plus a margin

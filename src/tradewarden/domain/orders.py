@@ -69,6 +69,16 @@ TRANSITIONS: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset({
 del S
 
 
+#: client id suffixes of the orders that protect a position (stop-loss, take-profit, trailing stop)
+PROTECTIVE_SUFFIX = {"stop_loss": "sl", "take_profit": "tp", "trailing_stop": "ts"}
+_REASON_OF_SUFFIX = {f"-{v}": k for k, v in PROTECTIVE_SUFFIX.items()}
+
+
+def protective_reason(client_id: str) -> str:
+    """Why an order with this client id trades: ``stop_loss``/``take_profit``/``trailing_stop``, else ``order``."""
+    return _REASON_OF_SUFFIX.get(client_id[-3:], "order")
+
+
 class InvalidTransition(RuntimeError):
     """An attempt to move an order along a transition the table does not allow."""
 

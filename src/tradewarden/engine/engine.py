@@ -124,7 +124,7 @@ class Engine:
         self.trades = TradeBook(instrument, events, on_trade)
         self._buf = decision_buffer()
         self.last_ts = 0
-        self._tf_ms = timeframe_ms(timeframe)
+        self.tf_ms = timeframe_ms(timeframe)
 
     # -- the loop ------------------------------------------------------------------------------
     def warm_up(self, candles: Sequence[Candle]) -> None:
@@ -187,7 +187,7 @@ class Engine:
                 stop_loss=inst.from_ticks(int(row[D_SL])) if row[D_SL] else None,
                 take_profit=inst.from_ticks(int(row[D_TP])) if row[D_TP] else None,
                 reduce_only=bool(row[D_REDUCE]),
-                created_ts=candle.ts + self._tf_ms,  # decided at the candle's close
+                created_ts=candle.ts + self.tf_ms,  # decided at the candle's close
             )
             self.place(order, Decimal(repr(candle.close)))
 

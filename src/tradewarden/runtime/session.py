@@ -137,6 +137,7 @@ class TradingSession:
         self.fill_seq = 0
         self._completed = False
         self.trade_after: int | None = None  # the last warm-up bar, when the session knows it (simulator)
+        self.protection: Any = None
 
     # -- entry point -----------------------------------------------------------------------------------
     def run(self) -> SessionOutcome:
@@ -275,13 +276,13 @@ class TradingSession:
 
             account = f"{mode}:{cfg.exchange.id or 'simulator'}:{instrument.symbol}:{strategy.name}"
             self.store = RuntimeStore(db, account)
+            self.protection = self._protection(mode, settings)
             resumed = self._resume(engine, venue)
             if mode == "live":
                 # what the previous process left (fills while it was down included) against the exchange
                 self._reconcile_at_boot(rest, engine, risk, resumed)
                 self._persist(engine, venue, engine.last_ts)
-                # the intent is stored before anything is sent
-                engine.before_submit = lambda order: self.store.save_order_now(order, _now_ms())
+                engine.before_submit = self._before_submit(engine)
             feed = CcxtFeed(pro, sink=journal, name=cfg.exchange.id or "simulator")
             recorder = Recorder(self.run_dir / "recording.jsonl", {
                 "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__})
@@ -315,6 +316,25 @@ class TradingSession:
                      candles=self.candles_seen, trades=len(engine.trades.trades),
                      final_equity=metrics.get("final_equity", {}).get("value"), run_dir=str(self.run_dir))
         return SessionOutcome(0, self.run_dir, self.stop_reason, self.config_hash, self.candles_seen, metrics)
+
+    def _protection(self, mode: str, settings: Any) -> Any:
+        """Exchange-side stops for a live position (paper and shadow: the fill model applies the levels)."""
+        from tradewarden.runtime.protection import LiveProtection, ProtectionSettings
+
+        fill = settings.fill
+        wanted = ProtectionSettings(fill.stop_loss_pct, fill.take_profit_pct, fill.trailing_stop_pct,
+                                    self.cfg.runtime.stop_limit_offset_pct)
+        return LiveProtection(wanted) if mode == "live" else None
+
+    def _before_submit(self, engine: Any) -> Callable[[Any], None]:
+        """Live: free the coins a protective stop holds before another sell, then store the intent, before
+        anything is sent."""
+        def before_submit(order: Any) -> None:
+            if self.protection is not None:
+                self.protection.before_submit(engine, order)
+            self.store.save_order_now(order, _now_ms())
+
+        return before_submit
 
     def _reconcile_at_boot(self, rest: Any, engine: Any, risk: Any, resumed: bool) -> None:
         """Compare the exchange with what this bot knows; anything unexplained halts new orders.
@@ -501,6 +521,8 @@ class TradingSession:
         engine.restore(snap["engine"], open_orders, with_history=not completed)
         if "venue" in snap and hasattr(venue, "restore"):
             venue.restore(snap["venue"])
+        if "protection" in snap and self.protection is not None:
+            self.protection.restore(snap["protection"])
         if hasattr(venue, "adopt"):
             for order in open_orders:
                 venue.adopt(order, order.exchange_id)
@@ -522,6 +544,8 @@ class TradingSession:
                                 "completed": self._completed}
         if hasattr(venue, "snapshot"):
             snap["venue"] = venue.snapshot()
+        if self.protection is not None:
+            snap["protection"] = self.protection.snapshot()
         with self.store.step() as w:
             for order in orders:
                 w.save_order(order, ts)
@@ -610,6 +634,8 @@ class TradingSession:
                 if hasattr(risk, "on_feed_health"):
                     risk.on_feed_health(candle.ts, bool(getattr(feed, "healthy", True)))
                 engine.on_candle(candle)
+                if self.protection is not None:
+                    self.protection.sync(engine, candle)
                 self.candles_seen += 1
                 if self.started_ts is None:
                     self.started_ts = candle.ts
@@ -636,8 +662,12 @@ class TradingSession:
             now = _now_ms()
             if not risk.poll_kill_switch(now):
                 continue
-            plan = risk.kill_switch_plan(now, list(engine.open_orders.values()),
-                                         {engine.instrument.symbol: engine.position.qty})
+            from tradewarden.runtime.protection import is_protective
+
+            # the position's protective stop does not count as closing it: a market close cancels it first
+            orders = [o for o in engine.open_orders.values() if not is_protective(o)]
+            plan = risk.kill_switch_plan(now, orders, {engine.instrument.symbol:
+                                                       engine.instrument.from_steps(engine.pos_steps)})
             for client_id in plan.cancel:
                 engine.cancel(client_id)
             h = engine.history
@@ -647,9 +677,14 @@ class TradingSession:
             engine.apply_updates(engine.venue.poll(), engine.last_ts)
 
     def _finish_orders(self, engine: Any) -> None:
+        """A graceful stop cancels the open orders (``runtime.on_stop``), except the stop that protects a
+        position: it keeps protecting it while the bot is down, and the next run follows it again."""
+        from tradewarden.runtime.protection import is_protective
+
         if self.cfg.runtime.on_stop == "cancel":
-            for client_id in list(engine.open_orders):
-                engine.cancel(client_id)
+            for client_id, order in list(engine.open_orders.items()):
+                if not (is_protective(order) and engine.pos_steps > 0):
+                    engine.cancel(client_id)
             engine.apply_updates(engine.venue.poll(), engine.last_ts)
 
     def _report(self, engine: Any, instrument: Instrument, settings: Any) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from typing import Any
 from tradewarden.data.retry import RetryPolicy
 from tradewarden.domain.candles import Candle
 from tradewarden.domain.instrument import Instrument
-from tradewarden.domain.orders import Order, OrderStatus
+from tradewarden.domain.orders import Order, OrderStatus, protective_reason
 from tradewarden.domain.portfolio import Fill
 from tradewarden.domain.ports import EventSink, OrderUpdate
 from tradewarden.venues.exchange_state import ExchangeFill, ExchangeViewError, exact, short_error, trade_order_key
@@ -358,7 +358,8 @@ class ExchangeVenue:
             self.other_fees[ex.fee_asset] = self.other_fees.get(ex.fee_asset, ZERO) + ex.fee
         tracked.booked += ex.qty
         fill = Fill(ts=ex.ts or self.clock(), client_id=tracked.order.client_id, symbol=inst.symbol, side=ex.side,
-                    qty=ex.qty, price=ex.price, fee=fee, liquidity="maker" if ex.maker else "taker", reason="order",
+                    qty=ex.qty, price=ex.price, fee=fee, liquidity="maker" if ex.maker else "taker",
+                    reason=protective_reason(tracked.order.client_id),
                     fee_base=fee_base)
         status = OrderStatus.FILLED if tracked.booked >= tracked.order.qty else OrderStatus.PARTIALLY_FILLED
         self.events.emit("ExchangeFill", fill.ts, client_id=fill.client_id, exchange_id=ex.order_id,

@@ -14,7 +14,7 @@ import numpy as np
 
 from tradewarden.domain.candles import Candle
 from tradewarden.domain.instrument import Instrument, Rounding
-from tradewarden.domain.orders import Order, OrderSide, OrderStatus, OrderType
+from tradewarden.domain.orders import PROTECTIVE_SUFFIX, Order, OrderSide, OrderStatus, OrderType
 from tradewarden.domain.portfolio import Fill
 from tradewarden.domain.ports import OrderUpdate
 from tradewarden.domain.ticks import candle_to_ticks
@@ -49,7 +49,6 @@ from tradewarden.venues.params import FillSettings
 
 _TYPES = {OrderType.MARKET: T_MARKET, OrderType.LIMIT: T_LIMIT, OrderType.STOP_MARKET: T_STOP_MARKET,
           OrderType.STOP_LIMIT: T_STOP_LIMIT}
-PROTECTIVE_SUFFIX = {"stop_loss": "sl", "take_profit": "tp", "trailing_stop": "ts"}
 
 
 class SimulatedVenue:
