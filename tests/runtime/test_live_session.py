@@ -366,3 +366,52 @@ def test_live_position_is_protected_by_a_stop_on_the_exchange(
         assert [o["clientOrderId"][-3:] for o in open_orders] in (["-sl"], ["-ts"])
     else:
         assert open_orders == []
+
+
+def test_after_a_crash_candles_missed_while_down_are_history_not_trades(
+        env: dict[str, str], sim: SimulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = sim_config_file(tmp_path, sim)
+    arm(monkeypatch, sim)
+    hash_ = config_hash(load_config(cfg, dict(STRATEGY)))
+    args = ["run", "--mode", "live", "--config", str(cfg), "--live-confirm", hash_, "--duration", "12h",
+            *overrides_args()]
+    first = tmp_path / "first"
+    proc = subprocess.Popen([sys.executable, "-m", "tradewarden.cli.main", *args, "--out", str(first)],
+                            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # killed once it has traded
+            log = first / "events.jsonl"
+            if log.exists() and '"type":"Fill"' in log.read_text():
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert '"type":"Fill"' in (first / "events.jsonl").read_text()
+    time.sleep(3)  # the market goes on: about 30 five-minute bars at x3000
+
+    second = tmp_path / "second"
+    result = CliRunner().invoke(app, [*args, "--out", str(second), "--set", "runtime.reconcile_every_s=1"])
+    assert result.exit_code == 0, result.output
+    evs = events(second)
+    types = [e["type"] for e in evs]
+    assert "SessionResumed" in types and "RECONCILE_MISMATCH" not in types
+    (caught_up,) = [e for e in evs if e["type"] == "CaughtUp"]
+    assert caught_up["history_only"] >= 10
+    # nothing was decided on a candle that had closed while the bot was down
+    tf = 300_000
+    decided_on = [e["ts"] - tf for e in evs if e["type"] == "OrderPlaced"]
+    assert all(ts >= caught_up["trading_from"] for ts in decided_on)
+    rec = open_recording(second / "recording.jsonl")
+    missed = [c.ts for _, _, c in rec.candles(warmup=True) if caught_up["first"] <= c.ts <= caught_up["last"]]
+    assert len(missed) == caught_up["history_only"]
+    assert not [c for _, _, c in rec.candles() if c.ts < caught_up["trading_from"]]
+    btc = sim.state()["balances"]["BTC"]
+    assert Decimal(btc["free"]) + Decimal(btc["locked"]) == held_by_bot(tmp_path)

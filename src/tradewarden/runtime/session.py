@@ -600,10 +600,17 @@ class TradingSession:
 
     async def _run_loop(self, engine: Any, feed: Any, recorder: Recorder, risk: Any, stop: asyncio.Event) -> None:
         symbol, tf = self.cfg.market.symbol, self.cfg.market.timeframe
+        catch_up_until: int | None = None
         if engine.last_ts:  # resumed: the history came from the snapshot; continue after its last candle
             after: int | None = engine.last_ts
             for candle in engine.history.tail(engine.history.n).candle_list():
                 recorder.candle(symbol, tf, candle, warmup=True)
+            if self.cfg.exchange.id is not None:
+                # a real market went on while the bot was down: the candles that closed meanwhile are history,
+                # never traded hours late; trading resumes at the newest closed candle
+                newest = list(await feed.history(symbol, tf, 1))
+                if newest and newest[-1].ts > engine.last_ts:
+                    catch_up_until = newest[-1].ts
         else:
             warm = self._warmup_bars()
             history = list(await feed.history(symbol, tf, warm + 300))
@@ -619,6 +626,7 @@ class TradingSession:
         if self.started_ts is not None and self.duration_ms is not None:
             end_ms = self.started_ts + self.duration_ms
         stream = feed.closed_candles(symbol, tf, after_ms=after)
+        skipped: list[int] = []
         next_candle: asyncio.Task[Candle] | None = None
         try:
             while not stop.is_set():
@@ -630,6 +638,16 @@ class TradingSession:
                     break
                 candle = next_candle.result()
                 next_candle = None
+                if catch_up_until is not None:
+                    if candle.ts < catch_up_until:
+                        recorder.candle(symbol, tf, candle, warmup=True)
+                        engine.warm_up([candle])
+                        skipped.append(candle.ts)
+                        continue
+                    self.journal.emit("CaughtUp", _now_ms(), history_only=len(skipped),
+                                      first=skipped[0] if skipped else None, last=skipped[-1] if skipped else None,
+                                      trading_from=candle.ts)
+                    catch_up_until = None
                 recorder.candle(symbol, tf, candle)
                 if hasattr(risk, "on_feed_health"):
                     risk.on_feed_health(candle.ts, bool(getattr(feed, "healthy", True)))
