@@ -85,8 +85,8 @@ def _sqlite_setup(engine: Engine) -> None:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout=10000")  # first, so the next pragma waits for another process too
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")  # first, so a writer waits for another process
+        _enable_wal(cur)
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -94,6 +94,23 @@ def _sqlite_setup(engine: Engine) -> None:
     def _begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "")
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def _enable_wal(cur: Any, attempts: int = 100) -> None:
+    """Switch a database file to WAL. The switch needs the file to itself and SQLite does not wait for that
+    (busy_timeout does not apply): two processes opening a fresh database at once would fail. Once a file is
+    in WAL it stays so, and asking again is a no-op."""
+    import sqlite3
+    import time
+
+    for attempt in range(attempts):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
 
 
 @dataclass(frozen=True)
