@@ -139,6 +139,7 @@ class RuntimeConfig(Section):
     # still fills them (a stop-market that cannot fill worse than this)
     stop_limit_offset_pct: float = Field(0.5, ge=0, lt=50)
     reconcile_every_s: float = Field(300.0, gt=0)
+    order_poll_s: float = Field(2.0, gt=0)  # live: how often open orders are looked up between candles
     daily_summary_utc: str = Field("00:05", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     warmup_bars: int | None = Field(None, gt=0)  # None: the strategy's lookback plus a margin
     kill_switch_poll_s: float = Field(1.0, gt=0)

@@ -145,6 +145,11 @@ class Engine:
         self._fills_drained = len(self.fills)
         return orders, fills
 
+    @property
+    def changed(self) -> bool:
+        """Whether orders changed since the last :meth:`drain_changes`."""
+        return bool(self._changed)
+
     def on_candle(self, candle: Candle) -> None:
         self.last_ts = candle.ts
         self.apply_updates(self.venue.on_candle(candle), candle.ts)

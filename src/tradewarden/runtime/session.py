@@ -291,15 +291,18 @@ class TradingSession:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, self._request_stop, stop, f"signal {sig.name}")
-            watcher = asyncio.create_task(self._watch_kill_switch(engine, risk, stop))
+            watchers = [asyncio.create_task(self._watch_kill_switch(engine, risk, stop))]
+            if mode == "live":
+                watchers.append(asyncio.create_task(self._follow_orders(engine, stop)))
             scheduler = self._schedule(db, engine, rest, risk, loop)
             try:
                 await self._run_loop(engine, feed, recorder, risk, stop)
             finally:
                 scheduler.shutdown(wait=False)
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                for watcher in watchers:
+                    watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watcher
                 self._finish_orders(engine)
                 if engine.last_ts:
                     # a graceful stop: the account carries over, the next run starts a new --duration window
@@ -671,6 +674,19 @@ class TradingSession:
                     await next_candle
             with contextlib.suppress(BaseException):
                 await stream.aclose()
+
+    async def _follow_orders(self, engine: Any, stop: asyncio.Event) -> None:
+        """Live: between candles, ask the exchange about the open orders every ``runtime.order_poll_s``, so a
+        stop or limit order that fills mid-bar is booked (and stored) within seconds, not at the next close."""
+        period = self.cfg.runtime.order_poll_s
+        while not stop.is_set():
+            await asyncio.sleep(period)
+            if not engine.open_orders or stop.is_set():
+                continue
+            before = len(engine.fills)
+            engine.apply_updates(engine.venue.poll(), engine.last_ts)
+            if len(engine.fills) != before or engine.changed:
+                self._persist(engine, engine.venue, engine.last_ts)
 
     async def _watch_kill_switch(self, engine: Any, risk: Any, stop: asyncio.Event) -> None:
         """Poll the kill switch every ``kill_switch_poll_s`` (the CLI sets it from another process)."""
