@@ -21,6 +21,21 @@ def test_second_instance_on_the_same_account_is_refused(tmp_path: Path) -> None:
         pass
 
 
+def test_a_session_on_an_account_already_traded_refuses_to_start_with_code_3(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from tradewarden.cli.main import app
+
+    monkeypatch.setenv("TRADEWARDEN_DATA_DIR", str(tmp_path / "data"))
+    for name in ("LIVE_TRADING", "TRADEWARDEN_EXCHANGE__API_KEY", "TRADEWARDEN_EXCHANGE__API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    with InstanceLock(tmp_path / "data" / "locks", account_lock_name("simulator", "paper-local")):
+        result = CliRunner().invoke(app, ["run", "--mode", "paper", "--duration", "1h", "--out", str(tmp_path / "p")])
+    assert result.exit_code == 3, result.output
+    assert "InstanceLockedError" in result.output and "Traceback" not in result.output
+
+
 def test_lock_of_a_killed_process_is_released(tmp_path: Path) -> None:
     name = account_lock_name("binance", "k")
     code = (f"from pathlib import Path; from tradewarden.runtime.lock import InstanceLock; "

@@ -119,7 +119,7 @@ def test_live_gate_refuses_and_prints_the_real_hash(env: Path, tmp_path: Path, m
     if confirm:
         args += ["--live-confirm", confirm]
     result = invoke(*args)
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # refused to start: a supervisor must not retry
     failed = [e for e in events(out) if e["type"] == "LIVE_ARM_FAILED"]
     assert [e["reason"] for e in failed] == [reason]
     real = failed[0]["config_hash"]
@@ -137,7 +137,7 @@ def test_stale_confirmation_fails_after_a_config_change(env: Path, tmp_path: Pat
     confirmed = config_hash(load_config(None, {}))
     result = invoke("run", "--mode", "live", "--live-confirm", confirmed, "--set", "backtest.fee_taker_bps=7",
                     "--out", str(tmp_path / "live"))
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # refused to start: a supervisor must not retry
     assert [e["reason"] for e in events(tmp_path / "live") if e["type"] == "LIVE_ARM_FAILED"] == ["CONFIRM_MISMATCH"]
 
 
@@ -145,7 +145,7 @@ def test_keys_in_paper_mode_are_refused(env: Path, tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("TRADEWARDEN_EXCHANGE__API_KEY", "k" * 64)
     monkeypatch.setenv("TRADEWARDEN_EXCHANGE__API_SECRET", "s" * 64)
     result = invoke("run", "--mode", "paper", "--out", str(tmp_path / "p"))
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # refused to start: a supervisor must not retry
     assert [e["reason"] for e in events(tmp_path / "p") if e["type"] == "LIVE_ARM_FAILED"] == ["KEYS_IN_NON_LIVE_MODE"]
 
 

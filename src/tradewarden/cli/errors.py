@@ -20,10 +20,14 @@ BAD_INPUT = {
 
 #: errors from the world rather than the user's input: one clear line and exit code 1
 RUNTIME_ERRORS = {
-    "SessionError", "InstanceLockedError", "DatabaseError", "ExchangeViewError", "ExchangeConfigError",
+    "SessionError", "DatabaseError", "ExchangeViewError", "ExchangeConfigError",
     "SimConfigError", "RecordingError", "ExchangeError", "NetworkError", "BadRequest", "AuthenticationError",
     "ExchangeNotAvailable", "RequestTimeout", "InvalidNonce", "PermissionDenied", "BadSymbol",
 }
+
+
+#: refusals to start that a restart cannot cure (another instance trades the account): exit code 3
+REFUSED = {"InstanceLockedError"}
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -41,6 +45,8 @@ def user_errors() -> Iterator[None]:
     except Exception as exc:
         if type(exc).__name__ in BAD_INPUT:
             raise fail(str(exc)) from None
+        if type(exc).__name__ in REFUSED:
+            raise fail(f"{type(exc).__name__}: {exc}", code=3) from None
         if any(k.__name__ in RUNTIME_ERRORS for k in type(exc).__mro__):
             raise fail(f"{type(exc).__name__}: {exc}", code=1) from None
         raise

@@ -36,6 +36,9 @@ from tradewarden.runtime.lock import InstanceLock, account_lock_name
 from tradewarden.runtime.recording import Recorder
 
 SIM_DEFAULT_TIMEFRAME = "5m"
+#: exit code of a session that refused to start (live gate, another instance on the account): unlike a crash
+#: (1), starting again cannot help, so a supervisor must not retry it (deploy/tradewarden.service)
+REFUSED_TO_START = 3
 DURATION_UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
@@ -154,7 +157,7 @@ class TradingSession:
                              message=str(exc), config_hash=self.config_hash)
                 self.say(f"live trading not armed: {exc}")
                 self.say(f"this config's hash: {self.config_hash}")
-                return SessionOutcome(1, self.run_dir, exc.reason, self.config_hash)
+                return SessionOutcome(REFUSED_TO_START, self.run_dir, exc.reason, self.config_hash)
             lock_name = account_lock_name(self.cfg.exchange.id or "simulator",
                                           self._secret(self.cfg.exchange.api_key) or f"{self.opts.mode}-local")
             with InstanceLock(self.cfg.data_dir / "locks", lock_name):
