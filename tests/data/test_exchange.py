@@ -85,4 +85,7 @@ def test_settings_from_ccxt_config_round_trip() -> None:
         "verbose": False,
     }
     s = settings_from_ccxt_config("binance", raw)
-    assert s.ccxt_config() == raw
+    # Binance's own 5 s request window unless the settings say otherwise
+    assert s.ccxt_config() == {**raw, "options": {"recvWindow": 5000, "x": 1}}
+    again = settings_from_ccxt_config("binance", {**raw, "options": {"recvWindow": 8000}})
+    assert again.ccxt_config()["options"] == {"recvWindow": 8000}

@@ -20,6 +20,9 @@ class ExchangeConfigError(ValueError):
     """An exchange that cannot be built from the given settings; the message says which setting."""
 
 
+RECV_WINDOW_MS = 5_000
+
+
 @dataclass(frozen=True)
 class ExchangeSettings:
     id: str
@@ -42,8 +45,9 @@ class ExchangeSettings:
             if "api" not in urls and "test" not in urls:  # the bare api-URL map: use it for both modes
                 urls = {"api": urls, "test": urls}
             cfg["urls"] = urls
-        if self.options:
-            cfg["options"] = dict(self.options)
+        # Binance's own default window (ccxt sends 10 s): a create whose answer was lost is known to be dead after
+        # recvWindow + 1 s, so the bot waits at most ~6.5 s (not ~11.5 s) before it may resend (venues/exchange.py)
+        cfg["options"] = {"recvWindow": RECV_WINDOW_MS, **dict(self.options)}
         if self.api_key:
             cfg["apiKey"] = self.api_key
         if self.api_secret:
