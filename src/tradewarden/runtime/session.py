@@ -570,9 +570,12 @@ class TradingSession:
                 candle = next_candle.result()
                 next_candle = None
                 recorder.candle(symbol, tf, candle)
-                if hasattr(risk, "on_feed_health"):
-                    risk.on_feed_health(candle.ts, bool(getattr(feed, "healthy", True)))
-                engine.on_candle(candle)
+                # the risk state this step changes is written once, after the step, not on the way to its order
+                held = risk.writes_held() if hasattr(risk, "writes_held") else contextlib.nullcontext()
+                with held:
+                    if hasattr(risk, "on_feed_health"):
+                        risk.on_feed_health(candle.ts, bool(getattr(feed, "healthy", True)))
+                    engine.on_candle(candle)
                 self.candles_seen += 1
                 if self.started_ts is None:
                     self.started_ts = candle.ts
