@@ -554,6 +554,7 @@ class TradingSession:
             engine.warm_up(history)
             after = history[-1].ts if history else None
             self.journal.emit("WarmUpDone", _now_ms(), candles=len(history), last=after)
+        engine.prepare()  # load the strategy's compiled code now, not on the first candle's way to an order
         end_ms: int | None = None
         if self.started_ts is not None and self.duration_ms is not None:
             end_ms = self.started_ts + self.duration_ms
