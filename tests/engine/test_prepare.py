@@ -19,8 +19,8 @@ from tradewarden.venues.simulated import SimulatedVenue
 from ..conftest import MemoryEvents
 
 
-def engine_after_warm_up(strategy_name: str, events: MemoryEvents) -> Engine:
-    candles = load_candles(sample_1m_path())[:200]
+def engine_after_warm_up(strategy_name: str, events: MemoryEvents, bars: int = 200) -> Engine:
+    candles = load_candles(sample_1m_path())[:bars]
     inst = Instrument.default_spot("BTC/USDT")
     settings = BacktestSettings(sizing="fixed", fixed_qty=Decimal("0.01"))
     strategy = load_strategy(strategy_name, {"period": 2, "oversold": 49, "overbought": 51})
@@ -30,8 +30,9 @@ def engine_after_warm_up(strategy_name: str, events: MemoryEvents) -> Engine:
     return engine
 
 
-def test_prepare_decides_nothing_and_changes_nothing(events: MemoryEvents) -> None:
-    engine = engine_after_warm_up("rsi", events)
+@pytest.mark.parametrize("bars", [200, 0], ids=["on the history", "before any history"])
+def test_prepare_decides_nothing_and_changes_nothing(events: MemoryEvents, bars: int) -> None:
+    engine = engine_after_warm_up("rsi", events, bars)
     before = engine.snapshot()
     engine.prepare()
     assert engine.snapshot() == before

@@ -539,6 +539,9 @@ class TradingSession:
 
     async def _run_loop(self, engine: Any, feed: Any, recorder: Recorder, risk: Any, stop: asyncio.Event) -> None:
         symbol, tf = self.cfg.market.symbol, self.cfg.market.timeframe
+        # load the strategy's compiled code now, not on the first candle's way to an order; and before the
+        # history is fetched, so no candle closes between the history and the stream while it loads
+        engine.prepare()
         if engine.last_ts:  # resumed: the history came from the snapshot; continue after its last candle
             after: int | None = engine.last_ts
             for candle in engine.history.tail(engine.history.n).candle_list():
@@ -554,7 +557,6 @@ class TradingSession:
             engine.warm_up(history)
             after = history[-1].ts if history else None
             self.journal.emit("WarmUpDone", _now_ms(), candles=len(history), last=after)
-        engine.prepare()  # load the strategy's compiled code now, not on the first candle's way to an order
         end_ms: int | None = None
         if self.started_ts is not None and self.duration_ms is not None:
             end_ms = self.started_ts + self.duration_ms
