@@ -2,30 +2,62 @@
 
 1. Latency: a live session against the exchange simulator (1m candles, x120), with a strategy that trades
    often. For every order, the time from the close of the candle that caused it to the order's arrival at
-   the simulator, both on the simulator's clock, converted to real milliseconds. Prints median and p99.
+   the simulator, both on the simulator's clock, converted to real milliseconds. Prints median and p99, and
+   where the time goes: the median of each stage of the path, measured with probes wrapped around the
+   functions that mark the stages (the simulator runs in this process, so one monotonic clock serves both):
+
+   * simulator: the candle's close to the final kline frame queued (how late the simulator's clock task
+     wakes up: part of the measure, but the simulator's own delay, not the bot's);
+   * WebSocket: frame queued to the frame seen by the feed (simulator writer, loopback, ccxt.pro);
+   * feed: frame seen to the candle handed to the engine (ccxt parsing, bar-close detection, session loop);
+   * engine: candle to the order decided (venue poll, risk mark, strategy, decision, risk check, events);
+   * intent: the order written to the database before it is sent;
+   * send: the ccxt call until its HTTP request leaves (markets, signing, rate limiter);
+   * HTTP: request sent to its arrival at the simulator.
 2. Memory: a paper session over 30 simulated days (1h candles from the bundled sample, accelerated);
    the process's resident memory after warm-up and at the end.
 
-Run: python benchmarks/bench_runtime.py
+Run: python benchmarks/bench_runtime.py [latency] [memory]   (both by default; latency ~1.5 min, memory ~2 min)
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import ccxt
 import numpy as np
 
 from tradewarden.config import config_hash, load_config
+from tradewarden.data import feed_ccxt
 from tradewarden.data.sample import sample_1m_path, sample_path
+from tradewarden.engine.engine import Engine
+from tradewarden.persistence.runtime_store import RuntimeStore
 from tradewarden.runtime.session import RunOptions, run_session
+from tradewarden.simulator.streams import StreamHub
 from tradewarden.simulator.testing import start_simulator
 
 SPEED = 120.0
+TF_MS = 60_000
+DURATION = "180m"  # market time: 180 one-minute candles, 90 s at x120
+STAGES = (
+    "simulator: close -> final frame queued",
+    "WebSocket: frame queued -> seen by the feed",
+    "feed: frame -> candle at the engine",
+    "engine: candle -> order decided",
+    "intent: stored before the send",
+    "send: ccxt call -> HTTP request out",
+    "HTTP: request -> arrival",
+)
 
 
 def rss_mb() -> float:
@@ -36,29 +68,125 @@ def rss_mb() -> float:
     return float("nan")
 
 
+class Probes:
+    """Monotonic timestamps of each order's path, keyed by the close (simulator ms) of the candle it came from.
+
+    Each probe wraps one function for the length of the run and puts the original back afterwards."""
+
+    def __init__(self) -> None:
+        self.marks: dict[int, dict[str, float]] = {}
+        self.candle: int | None = None  # the close of the candle the engine is working on (bot thread)
+        self._undo: list[Callable[[], None]] = []
+
+    def mark(self, close: int | None, name: str) -> None:
+        if close is not None:
+            self.marks.setdefault(close, {}).setdefault(name, time.monotonic())
+
+    def wrap(self, owner: Any, attr: str, before: Callable[..., None],
+             after: Callable[..., None] | None = None) -> None:
+        original = getattr(owner, attr)  # fails loudly when a probed function was renamed
+
+        @functools.wraps(original)
+        def probe(*args: Any, **kwargs: Any) -> Any:
+            before(*args, **kwargs)
+            result = original(*args, **kwargs)
+            if after is not None:
+                after(*args, **kwargs)
+            return result
+
+        setattr(owner, attr, probe)
+        self._undo.append(lambda: setattr(owner, attr, original))
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Probes]:
+        def frame(message: Any, **_kw: Any) -> None:
+            k = message.get("k") if isinstance(message, dict) and message.get("e") == "kline" else None
+            if isinstance(k, dict) and k.get("x") is True and isinstance(k.get("T"), int):
+                self.mark(k["T"] + 1, "frame")
+
+        def on_candle(_engine: Any, candle: Any) -> None:
+            self.candle = candle.ts + TF_MS
+            self.mark(self.candle, "candle")
+
+        def http(_exchange: Any, url: str, method: str = "GET", *_a: Any, **_kw: Any) -> None:
+            if method == "POST" and url.split("?")[0].endswith("/order"):
+                self.mark(self.candle, "request")
+
+        self.wrap(StreamHub, "on_close", lambda _hub, _m, _k, now_ms: self.mark(now_ms, "queued"))
+        self.wrap(feed_ccxt, "check_raw", frame)
+        self.wrap(Engine, "on_candle", on_candle)
+        self.wrap(RuntimeStore, "save_order_now", lambda *_a: self.mark(self.candle, "decided"),
+                  lambda *_a: self.mark(self.candle, "stored"))
+        self.wrap(ccxt.Exchange, "fetch", http)
+        try:
+            yield self
+        finally:
+            for undo in reversed(self._undo):
+                undo()
+
+
 def latency(tmp: Path) -> None:
+    probes = Probes()
+    # RSI over two price changes with a narrow band: an order every few bars, ~60 in 90 s of real time
+    strategy = {"strategy.name": "rsi", "strategy.params.period": "2", "strategy.params.oversold": "49",
+                "strategy.params.overbought": "51"}
     with start_simulator(data=sample_1m_path(), speed=SPEED, seed=2, start_index=120, fee_rate="0",
-                         balances={"USDT": "1000000", "BTC": "0"}) as sim:
+                         balances={"USDT": "1000000", "BTC": "0"}) as sim, probes.installed():
         conf = sim.ccxt_config()
         cfg_file = tmp / "live.yaml"
         exchange = {"id": "binance", "urls": conf["urls"], "options": conf["options"]}
         cfg_file.write_text(json.dumps({"exchange": exchange}))
-        overrides = {"strategy.name": "sma_cross", "strategy.params.fast": "2", "strategy.params.slow": "5",
-                     "market.timeframe": "1m", "backtest.sizing": "fixed", "backtest.fixed_qty": "0.01",
+        overrides = {**strategy, "market.timeframe": "1m", "backtest.sizing": "fixed", "backtest.fixed_qty": "0.01",
                      "runtime.warmup_bars": "20"}
         env = dict(os.environ, LIVE_TRADING="YES_I_UNDERSTAND", TRADEWARDEN_DATA_DIR=str(tmp / "data-live"),
                    TRADEWARDEN_EXCHANGE__API_KEY=sim.api_key, TRADEWARDEN_EXCHANGE__API_SECRET=sim.secret)
         hash_ = config_hash(load_config(cfg_file, overrides, env=env))
         out = tmp / "live"
-        run_session(RunOptions(mode="live", config=cfg_file, overrides=overrides, duration="90m", live_confirm=hash_,
-                               out_dir=out, env=env), console_print=lambda _m: None)
+        run_session(RunOptions(mode="live", config=cfg_file, overrides=overrides, duration=DURATION,
+                               live_confirm=hash_, out_dir=out, env=env), console_print=lambda _m: None)
         arrivals = [r["sim_ms"] for r in sim.requests_log() if r["method"] == "POST" and r["path"].endswith("/order")]
-    placed = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
-    decided = [e["ts"] for e in placed if e["type"] == "OrderPlaced"]  # the candle's close, simulator clock
-    n = min(len(arrivals), len(decided))
-    real_ms = np.array([(a - d) / SPEED for a, d in zip(arrivals[:n], decided[:n], strict=True)])
-    print(f"candle close -> order at the exchange, {n} orders: median {np.median(real_ms):.1f} ms, "
-          f"p99 {np.percentile(real_ms, 99):.1f} ms, max {real_ms.max():.1f} ms (real time)")
+        events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+        closes = [e["ts"] for e in events if e["type"] == "OrderPlaced"]  # the candle's close, simulator clock
+        # each order with the first request at or after its candle's close (one request per order here)
+        pairs: list[tuple[int, int]] = []
+        pending = iter(sorted(arrivals))
+        for close in closes:
+            arrival = next((a for a in pending if a >= close), None)
+            if arrival is not None:
+                pairs.append((close, arrival))
+        streamed: list[tuple[int, int]] = []  # orders on candles whose final frame the feed saw
+        stages: dict[str, list[float]] = {name: [] for name in STAGES}
+        for close, arrival in pairs:
+            m = probes.marks.get(close, {})
+            if "frame" not in m:
+                continue  # closed while the feed was still connecting: delivered by its REST catch-up
+            streamed.append((close, arrival))
+            points = [sim.monotonic_at(close), m.get("queued"), m["frame"], m.get("candle"), m.get("decided"),
+                      m.get("stored"), m.get("request"), sim.monotonic_at(arrival)]
+            if any(p is None for p in points):
+                continue
+            for name, a, b in zip(STAGES, points, points[1:], strict=False):
+                stages[name].append((b - a) * 1000)  # type: ignore[operator]
+    if len(pairs) != len(closes) or len(arrivals) != len(closes):
+        print(f"warning: {len(closes)} orders placed, {len(arrivals)} order requests, {len(pairs)} matched",
+              file=sys.stderr)
+
+    def figures(what: list[tuple[int, int]]) -> str:
+        ms = np.array([(a - c) / SPEED for c, a in what])
+        return (f"{len(ms)} orders: median {np.median(ms):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms, "
+                f"max {ms.max():.1f} ms")
+
+    print(f"candle close -> order at the exchange (real time), {figures(pairs)}")
+    late = sorted(set(pairs) - set(streamed))
+    if late:
+        print(f"  {len(late)} of them on candles that closed while the feed was still connecting at the start "
+              f"(delivered by its REST catch-up): {', '.join(f'{(a - c) / SPEED:.0f} ms' for c, a in late)}")
+        print(f"  the others, candles streamed as they closed: {figures(streamed)}")
+    print(f"  where the time goes ({len(stages[STAGES[-1]])} streamed orders; ms)        median    p99")
+    for name in STAGES:
+        values = np.array(stages[name])
+        if len(values):
+            print(f"    {name:<46} {np.median(values):8.2f} {np.percentile(values, 99):6.2f}")
 
 
 def memory(tmp: Path) -> None:
@@ -88,9 +216,15 @@ def memory(tmp: Path) -> None:
 
 
 def main() -> None:
+    parts = sys.argv[1:] or ["latency", "memory"]
+    unknown = set(parts) - {"latency", "memory"}
+    if unknown:
+        sys.exit(f"usage: python benchmarks/bench_runtime.py [latency] [memory]; unknown: {' '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory() as tmp:
-        latency(Path(tmp))
-        memory(Path(tmp))
+        if "latency" in parts:
+            latency(Path(tmp))
+        if "memory" in parts:
+            memory(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -87,6 +87,26 @@ def test_kill_switch_history_keeps_who_why_when(db_url: str | None, tmp_path: Pa
     ]
 
 
+def test_saving_again_updates_the_rows_in_place(db_url: str | None, tmp_path: Path) -> None:
+    tripped = repo.BreakerRecord("drawdown", "global", True, "HALTED", "down 12%", 5, None)
+    reset = repo.BreakerRecord("drawdown", "global", False, "HALTED", "", 5, None)
+    with Database.open(db_url, tmp_path) as db:
+        with db.session() as s:
+            repo.save_breakers(s, [tripped], 5)
+            repo.save_states(s, [repo.StateRecord("global", "HALTED", "drawdown", 5)])
+            repo.save_counters(s, {("peak_equity", "global"): Decimal("10"), ("trades_today", "global"): Decimal(1)}, 5)
+        with db.session() as s:
+            repo.save_breakers(s, [reset], 9)
+            repo.save_states(s, [repo.StateRecord("global", "ACTIVE", "all causes cleared", 9)])
+            repo.save_counters(s, {("peak_equity", "global"): Decimal("11")}, 9)
+        with db.session() as s:
+            assert repo.load_breakers(s) == [reset]
+            assert repo.load_states(s) == [repo.StateRecord("global", "ACTIVE", "all causes cleared", 9)]
+            assert repo.load_counters(s) == {("peak_equity", "global"): Decimal("11"),
+                                             ("trades_today", "global"): Decimal(1)}
+            assert s.scalars(select(CounterRow.updated_ts).order_by(CounterRow.name)).all() == [9, 5]
+
+
 def test_only_one_stage_is_active(tmp_path: Path) -> None:
     def rec(name: str, active: bool) -> repo.StageRecord:
         z = Decimal(0)

@@ -190,3 +190,33 @@ def test_decimal_counters_are_exact(tmp_path: Path) -> None:
     rm2, store2 = boot(None, tmp_path, MemoryEvents())
     assert rm2.book.peak_equity == Decimal("12345.678901234567890123")
     store2.close()
+
+
+def test_writes_held_for_a_step_are_written_once_at_its_end(db_url: str | None, tmp_path: Path) -> None:
+    rm, store = boot(db_url, tmp_path, MemoryEvents(), breakers={"drawdown": {"max_drawdown_pct": 10}})
+    saved: list[int] = []
+    save = store.save
+
+    def counting_save(snap: object, ts: int) -> None:
+        saved.append(ts)
+        save(snap, ts)  # type: ignore[arg-type]
+
+    store.save = counting_save  # type: ignore[method-assign]
+    rm.on_mark(0, dec(100))
+    assert saved == [0]  # outside a block each hook writes at once
+    with rm.writes_held():
+        rm.on_feed_health(MIN, True)
+        rm.on_mark(MIN, dec(80))  # trips the drawdown breaker
+        assert rm.check(make_order(), make_ctx(ts=MIN, equity="80")).reason_code == "MAX_DRAWDOWN"
+        rm.on_trade_closed(MIN + 5, SYMBOL, dec(-1))
+        assert saved == [0]  # nothing written inside the block
+        assert store.load().breakers == []  # not even the trip
+    assert saved == [0, MIN + 5]  # one write, stamped as the last hook's
+    stored = store.load()
+    assert [(b.name, b.tripped) for b in stored.breakers] == [("drawdown", True)]
+    assert stored.counters[("denials", "MAX_DRAWDOWN")] == 1
+    with rm.writes_held():
+        rm.flush(2 * MIN)  # an explicit flush writes now, held or not
+        assert saved == [0, MIN + 5, 2 * MIN]
+    assert saved == [0, MIN + 5, 2 * MIN]  # and leaves nothing to write at the end
+    store.close()

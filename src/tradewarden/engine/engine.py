@@ -7,6 +7,7 @@ orders with the same compiled logic as the batch path, pass each through the pre
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
@@ -134,6 +135,34 @@ class Engine:
                 continue
             self.history.append(candle)
             self.last_ts = candle.ts
+
+    def prepare(self) -> None:
+        """Run the strategy and the decision kernel once, deciding nothing and changing nothing.
+
+        numba loads (or compiles) a kernel at its first call in a process, which takes from a few hundred
+        milliseconds to seconds: done here, before trading starts, instead of on the first live candle's way
+        to its order. On the history when it is long enough, otherwise on made-up candles of the same types,
+        so it can run before the history is fetched (a candle closing meanwhile would wait for it).
+        """
+        look = max(1, self.strategy.lookback)
+        window = self.history.tail(look) if self.history.n >= look else self._made_up_candles(look + 1)
+        # an optimisation only: a strategy that fails here fails on the first candle, reported as before
+        with contextlib.suppress(Exception):
+            self.strategy.signals(window)
+        s = self.settings
+        # the argument types of _decide's call, so the very same compiled version is loaded; NaN decides nothing
+        decide(float("nan"), 0, 0, self.pos_steps, self.cash_atoms, 0, False, int(s.allow_short), SIZING_FIXED,
+               0, 0, s.taker_cbps, s.slippage_cbps, decision_buffer())
+
+    def _made_up_candles(self, n: int) -> CandleSeries:
+        step = self.tf_ms
+        close = 100.0 + np.sin(np.arange(n, dtype=np.float64))  # up and down moves, as real prices make
+        open_ = np.concatenate(([close[0]], close[:-1]))
+        high = np.maximum(open_, close) + 0.5
+        low = np.minimum(open_, close) - 0.5
+        ts = np.arange(n, dtype=np.int64) * step
+        return CandleSeries(ts, open_, high, low, close, np.ones(n), self.history.symbol,
+                            self.history.timeframe).read_only()
 
     def drain_changes(self) -> tuple[list[Order], list[Fill]]:
         """Orders that changed and fills booked since the last call (what a crash-safe store must write)."""

@@ -1,17 +1,25 @@
 """Reading and writing the risk layer's rows. Every function works inside the caller's session (transaction).
 
-The records are plain values so callers never hold ORM objects outside a session.
+The records are plain values so callers never hold ORM objects outside a session. The writes the bot makes on
+every candle are ``INSERT ... ON CONFLICT DO UPDATE`` statements built once per dialect and run with many
+parameter sets at once: the ORM's ``merge`` costs a SELECT and a flush per row, which made a save take several
+milliseconds, on the path from a candle's close to its order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tradewarden.persistence.models import (
+    Base,
     BreakerRow,
     CooldownRow,
     CounterRow,
@@ -74,6 +82,39 @@ class StateRecord:
     changed_ts: int
 
 
+# -- upserts, built once per dialect -------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Upserts:
+    breaker: Any
+    counter: Any
+    state: Any
+    stage: Any
+
+
+@cache
+def _upserts(dialect: str) -> _Upserts:
+    """Upsert statements for the rows keyed by name/scope/stage (both SQLite and PostgreSQL have ON CONFLICT)."""
+    if dialect == "postgresql":
+        insert_: Any = postgresql.insert
+    elif dialect == "sqlite":
+        insert_ = sqlite.insert
+    else:
+        raise ValueError(f"the risk store supports SQLite and PostgreSQL, not {dialect}")
+
+    def upsert(model: type[Base]) -> Any:
+        table = cast(Table, model.__table__)
+        stmt = insert_(table)
+        keys = [c.name for c in table.primary_key.columns]
+        return stmt.on_conflict_do_update(
+            index_elements=keys, set_={c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key})
+
+    return _Upserts(upsert(BreakerRow), upsert(CounterRow), upsert(TradingStateRow), upsert(StageProgressRow))
+
+
+def _sql(s: Session) -> _Upserts:
+    return _upserts(s.get_bind().dialect.name)
+
+
 # -- kill switch -------------------------------------------------------------------------------------
 def record_kill_switch(s: Session, active: bool, reason: str, actor: str, ts: int) -> KillSwitchRecord:
     s.add(KillSwitchEvent(active=active, reason=reason, actor=actor, ts=ts))
@@ -97,8 +138,15 @@ def kill_switch_history(s: Session, limit: int = 20) -> list[KillSwitchRecord]:
 
 # -- breakers ----------------------------------------------------------------------------------------
 def save_breaker(s: Session, b: BreakerRecord, ts: int) -> None:
-    s.merge(BreakerRow(name=b.name, scope=b.scope, tripped=b.tripped, action=b.action, reason=b.reason,
-                       tripped_ts=b.tripped_ts, reset_after_ts=b.reset_after_ts, updated_ts=ts))
+    save_breakers(s, [b], ts)
+
+
+def save_breakers(s: Session, breakers: Iterable[BreakerRecord], ts: int) -> None:
+    """Upsert each breaker (every field, and ``updated_ts = ts``)."""
+    rows = [{"name": b.name, "scope": b.scope, "tripped": b.tripped, "action": b.action, "reason": b.reason,
+             "tripped_ts": b.tripped_ts, "reset_after_ts": b.reset_after_ts, "updated_ts": ts} for b in breakers]
+    if rows:
+        s.execute(_sql(s).breaker, rows)
 
 
 def load_breakers(s: Session) -> list[BreakerRecord]:
@@ -109,8 +157,9 @@ def load_breakers(s: Session) -> list[BreakerRecord]:
 # -- counters ----------------------------------------------------------------------------------------
 def save_counters(s: Session, values: dict[tuple[str, str], Decimal], ts: int) -> None:
     """Upsert each ``(name, scope) -> value``; counters not named are left as they are."""
-    for (name, scope), value in values.items():
-        s.merge(CounterRow(name=name, scope=scope, value=value, updated_ts=ts))
+    rows = [{"name": name, "scope": scope, "value": value, "updated_ts": ts} for (name, scope), value in values.items()]
+    if rows:
+        s.execute(_sql(s).counter, rows)
 
 
 def load_counters(s: Session) -> dict[tuple[str, str], Decimal]:
@@ -125,8 +174,9 @@ def delete_counters(s: Session, name: str) -> None:
 def save_cooldowns(s: Session, until: dict[str, int], reason: str = "losing trade") -> None:
     """Replace all cool-downs with ``until`` (scope -> end ms)."""
     s.execute(delete(CooldownRow))
-    for scope, ts in until.items():
-        s.add(CooldownRow(scope=scope, until_ts=ts, reason=reason))
+    if until:
+        s.execute(cast(Table, CooldownRow.__table__).insert(),
+                  [{"scope": scope, "until_ts": ts, "reason": reason} for scope, ts in until.items()])
 
 
 def load_cooldowns(s: Session) -> dict[str, int]:
@@ -135,7 +185,13 @@ def load_cooldowns(s: Session) -> dict[str, int]:
 
 # -- trading states ----------------------------------------------------------------------------------
 def save_state(s: Session, rec: StateRecord) -> None:
-    s.merge(TradingStateRow(scope=rec.scope, state=rec.state, reason=rec.reason, changed_ts=rec.changed_ts))
+    save_states(s, [rec])
+
+
+def save_states(s: Session, records: Iterable[StateRecord]) -> None:
+    rows = [{"scope": r.scope, "state": r.state, "reason": r.reason, "changed_ts": r.changed_ts} for r in records]
+    if rows:
+        s.execute(_sql(s).state, rows)
 
 
 def load_states(s: Session) -> list[StateRecord]:
@@ -146,13 +202,13 @@ def load_states(s: Session) -> list[StateRecord]:
 # -- stages ------------------------------------------------------------------------------------------
 def save_stage(s: Session, rec: StageRecord) -> None:
     if rec.active:  # only one stage is the active one
-        for other in s.scalars(select(StageProgressRow).where(StageProgressRow.active.is_(True))):
-            if other.stage != rec.stage:
-                other.active = False
-    s.merge(StageProgressRow(stage=rec.stage, active=rec.active, first_ts=rec.first_ts, last_ts=rec.last_ts,
-                             trades=rec.trades, losing_trades=rec.losing_trades, pnl=rec.pnl,
-                             largest_loss=rec.largest_loss, peak_equity=rec.peak_equity,
-                             max_drawdown_pct=rec.max_drawdown_pct))
+        s.execute(update(StageProgressRow)
+                  .where(StageProgressRow.active.is_(True), StageProgressRow.stage != rec.stage)
+                  .values(active=False))
+    s.execute(_sql(s).stage, {
+        "stage": rec.stage, "active": rec.active, "first_ts": rec.first_ts, "last_ts": rec.last_ts,
+        "trades": rec.trades, "losing_trades": rec.losing_trades, "pnl": rec.pnl, "largest_loss": rec.largest_loss,
+        "peak_equity": rec.peak_equity, "max_drawdown_pct": rec.max_drawdown_pct})
 
 
 def _stage(r: StageProgressRow) -> StageRecord:

@@ -8,7 +8,8 @@ event and an audit record; the store is read and written in ``poll_kill_switch``
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -58,6 +59,8 @@ class RiskManager:
         self.book = RiskBook.restore(store.load()) if store is not None else RiskBook()
         self._started = False
         self._dirty = False
+        self._held = 0  # inside writes_held(): the hooks leave the store write to the end of the block
+        self._held_ts: int | None = None
 
     @property
     def counters(self) -> RiskCounters:
@@ -417,12 +420,39 @@ class RiskManager:
             self.audit.append(type_, ts, **fields)
 
     def _flush(self, ts: int) -> None:
+        if self._held:
+            if self._dirty:
+                self._held_ts = ts
+            return
+        self._write(ts)
+
+    def _write(self, ts: int) -> None:
         if self.store is not None and self._dirty:
             self.store.save(self.book.snapshot(), ts)
         self._dirty = False
 
+    @contextmanager
+    def writes_held(self) -> Iterator[None]:
+        """Within the block the hooks change the state in memory only; it is written once, when the block ends
+        (stamped with the time of the last hook that changed it, as the last of the separate writes would have
+        been).
+
+        The runtime wraps each candle step in it, so the database write of the candle's mark follows the order
+        the candle causes instead of delaying it. Events and audit records are still written at once. A crash
+        inside the block loses only state the restart recomputes: the session resumes from the step before,
+        so the candle is marked again.
+        """
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held and self._held_ts is not None:
+                ts, self._held_ts = self._held_ts, None
+                self._write(ts)
+
     def flush(self, ts: int) -> None:
-        """Write the state to the store now (denial counters from ``check`` are otherwise written at the
-        next hook call)."""
+        """Write the state to the store now, inside :meth:`writes_held` too (denial counters from ``check``
+        are otherwise written at the next hook call)."""
         self._dirty = True
-        self._flush(ts)
+        self._write(ts)

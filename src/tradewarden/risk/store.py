@@ -86,12 +86,11 @@ class RiskStateStore:
         """Write everything but the kill switch (only its own methods change it), in one transaction."""
         with self.db.session() as s:
             repo.save_counters(s, snap.counters, ts)
-            for b in snap.breakers:
-                repo.save_breaker(s, repo.BreakerRecord(b.name, b.scope, b.tripped, b.action.value, b.reason,
-                                                        b.tripped_ts, b.reset_after_ts), ts)
+            repo.save_breakers(s, [repo.BreakerRecord(b.name, b.scope, b.tripped, b.action.value, b.reason,
+                                                      b.tripped_ts, b.reset_after_ts) for b in snap.breakers], ts)
             repo.save_cooldowns(s, snap.cooldowns)
-            for scope, (state, reason, changed) in snap.states.items():
-                repo.save_state(s, repo.StateRecord(scope, state.value, reason, changed))
+            repo.save_states(s, [repo.StateRecord(scope, state.value, reason, changed)
+                                 for scope, (state, reason, changed) in snap.states.items()])
             for p in snap.stages:
                 active = p.stage == snap.active_stage
                 repo.save_stage(s, repo.StageRecord(p.stage, active, p.first_ts, p.last_ts, p.trades,

@@ -606,6 +606,9 @@ class TradingSession:
 
     async def _run_loop(self, engine: Any, feed: Any, recorder: Recorder, risk: Any, stop: asyncio.Event) -> None:
         symbol, tf = self.cfg.market.symbol, self.cfg.market.timeframe
+        # load the strategy's compiled code now, not on the first candle's way to an order; and before the
+        # history is fetched, so no candle closes between the history and the stream while it loads
+        engine.prepare()
         catch_up_until: int | None = None
         if engine.last_ts:  # resumed: the history came from the snapshot; continue after its last candle
             after: int | None = engine.last_ts
@@ -655,11 +658,14 @@ class TradingSession:
                                       trading_from=candle.ts)
                     catch_up_until = None
                 recorder.candle(symbol, tf, candle)
-                if hasattr(risk, "on_feed_health"):
-                    risk.on_feed_health(candle.ts, bool(getattr(feed, "healthy", True)))
-                engine.on_candle(candle)
-                if self.protection is not None:
-                    self.protection.sync(engine, candle)
+                # the risk state this step changes is written once, after the step, not on the way to its order
+                held = risk.writes_held() if hasattr(risk, "writes_held") else contextlib.nullcontext()
+                with held:
+                    if hasattr(risk, "on_feed_health"):
+                        risk.on_feed_health(candle.ts, bool(getattr(feed, "healthy", True)))
+                    engine.on_candle(candle)
+                    if self.protection is not None:
+                        self.protection.sync(engine, candle)
                 self.candles_seen += 1
                 if self.started_ts is None:
                     self.started_ts = candle.ts

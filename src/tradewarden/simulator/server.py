@@ -65,18 +65,21 @@ class SimServer:
         assert self.config.speed is not None
         return int(self._sim0 + (time.monotonic() - self._wall0) * 1000 * self.config.speed)
 
+    def monotonic_at(self, sim_ms: int) -> float:
+        """The ``time.monotonic()`` at which the accelerated market clock reaches ``sim_ms``."""
+        assert self.config.speed is not None
+        return self._wall0 + (sim_ms - self._sim0) / 1000 / self.config.speed
+
     def sync_clock(self) -> None:
         """In accelerated mode, bring the market up to the simulated now before answering anything."""
         if self.config.speed is not None and self.exchange.started and not self.exchange.finished:
             self.exchange.advance_to(self.live_sim_ms())
 
     async def _run_clock(self) -> None:
-        speed = self.config.speed
-        assert speed is not None
+        assert self.config.speed is not None
         ex = self.exchange
         while not ex.finished:
-            due = self._wall0 + (ex.next_tick - self._sim0) / 1000 / speed
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await asyncio.sleep(max(0.0, self.monotonic_at(ex.next_tick) - time.monotonic()))
             self.sync_clock()
         self.faults.record("ended", "replay", detail="end of data reached")
 

@@ -121,6 +121,13 @@ class SimulatorHandle:
     def now_ms(self) -> int:
         return int(self._call("GET", "time")["now_ms"])
 
+    def monotonic_at(self, sim_ms: int) -> float:
+        """When the accelerated clock reaches ``sim_ms``, on this process's ``time.monotonic()`` (the simulator
+        runs in this process: for measurements such as the latency benchmark). Not for a stepped clock."""
+        if self._server.config.speed is None:
+            raise SimControlError("monotonic_at: the clock is stepped, not running at a speed")
+        return self._server.monotonic_at(sim_ms)
+
     def inject(self, kind: str, **params: Any) -> dict[str, Any]:
         """Arm a fault (kinds and parameters: docs/SIMULATOR.md); returns the log entry of the arming."""
         result: dict[str, Any] = self._call("POST", "faults", {"kind": kind, **params})
