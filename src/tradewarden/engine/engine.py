@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any, Protocol
 
 import numpy as np
@@ -274,9 +274,8 @@ class Engine:
         """Take ``held`` base as the position (an operator's ``--adopt`` of the exchange's balance), marked at
         ``price`` where the bot does not know the real entry: whole steps become the position, the rest dust."""
         inst = self.instrument
-        whole = int((held / inst.step_size).to_integral_value(rounding=ROUND_FLOOR))
         before = self.pos_steps
-        self.pos_steps, self.base_dust = whole, held - inst.from_steps(whole)
+        whole = self._hold(held)
         self.position.qty = held
         self.position.avg_price = price if held else Decimal(0)
         self.trades.adopt(ts, whole, inst.to_ticks(price))
@@ -365,15 +364,22 @@ class Engine:
         ``position + base_dust``. Dust carried over from earlier trades is taken back into the position as
         soon as it makes a whole step again.
         """
-        inst = self.instrument
-        held = inst.from_steps(self.pos_steps) + self.base_dust - fill.fee_base
-        whole = int((held / inst.step_size).to_integral_value(rounding=ROUND_FLOOR))
-        self.base_dust = held - inst.from_steps(whole)
-        withheld_steps = self.pos_steps - whole
-        self.pos_steps = whole
+        before = self.pos_steps
+        withheld_steps = before - self._hold(self.held - fill.fee_base)
         self.position.qty -= fill.fee_base
         # the trade's result must equal the quote that moved: the withheld base is valued as the fee was
         return self.trades.withhold(fill.ts, withheld_steps, fee_atoms, fill.reason)
+
+    @property
+    def held(self) -> Decimal:
+        """The base asset the account holds for this engine: the position plus sub-step dust."""
+        return self.instrument.from_steps(self.pos_steps) + self.base_dust
+
+    def _hold(self, held: Decimal) -> int:
+        """Make ``held`` the holding: whole lot steps (rounded down) are the position, the rest is dust."""
+        whole = self.instrument.to_steps(held)
+        self.pos_steps, self.base_dust = whole, held - self.instrument.from_steps(whole)
+        return whole
 
     # -- crash-safe state ----------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tradewarden.persistence.models import (
@@ -28,6 +27,7 @@ from tradewarden.persistence.models import (
     StageProgressRow,
     TradingStateRow,
 )
+from tradewarden.persistence.statements import dialect_insert, upsert
 
 
 @dataclass(frozen=True)
@@ -93,22 +93,15 @@ class _Upserts:
 
 @cache
 def _upserts(dialect: str) -> _Upserts:
-    """Upsert statements for the rows keyed by name/scope/stage (both SQLite and PostgreSQL have ON CONFLICT)."""
-    if dialect == "postgresql":
-        insert_: Any = postgresql.insert
-    elif dialect == "sqlite":
-        insert_ = sqlite.insert
-    else:
+    """Upsert statements for the rows keyed by name/scope/stage."""
+    insert_ = dialect_insert(dialect)
+    if insert_ is None:
         raise ValueError(f"the risk store supports SQLite and PostgreSQL, not {dialect}")
 
-    def upsert(model: type[Base]) -> Any:
-        table = cast(Table, model.__table__)
-        stmt = insert_(table)
-        keys = [c.name for c in table.primary_key.columns]
-        return stmt.on_conflict_do_update(
-            index_elements=keys, set_={c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key})
+    def table(model: type[Base]) -> Table:
+        return cast(Table, model.__table__)
 
-    return _Upserts(upsert(BreakerRow), upsert(CounterRow), upsert(TradingStateRow), upsert(StageProgressRow))
+    return _Upserts(*(upsert(insert_, table(m)) for m in (BreakerRow, CounterRow, TradingStateRow, StageProgressRow)))
 
 
 def _sql(s: Session) -> _Upserts:

@@ -17,7 +17,6 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, CursorResult, Engine, Row, Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tradewarden.domain.orders import FINAL_STATES, Order, OrderSide, OrderStatus, OrderType
@@ -33,6 +32,7 @@ from tradewarden.persistence.runtime_models import (
     RuntimeOrderRow,
     RuntimeSnapshotRow,
 )
+from tradewarden.persistence.statements import dialect_insert, upsert
 
 ORDERS = cast(Table, RuntimeOrderRow.__table__)
 FILLS = cast(Table, RuntimeFillRow.__table__)
@@ -151,23 +151,14 @@ class _Writes:
 
 @cache
 def _writes(dialect: str) -> _Writes:
-    if dialect == "postgresql":
-        insert_: Any = postgresql.insert
-    elif dialect == "sqlite":
-        insert_ = sqlite.insert
-    else:
+    insert_ = dialect_insert(dialect)
+    if insert_ is None:
         raise StoredStateError(f"the runtime store supports SQLite and PostgreSQL, not {dialect}")
-    order = insert_(ORDERS)
-    snapshot = insert_(SNAPSHOTS)
     return _Writes(
-        upsert_order=order.on_conflict_do_update(
-            index_elements=["account", "client_id"],
-            set_={c.name: order.excluded[c.name] for c in ORDERS.columns if not c.primary_key}),
+        upsert_order=upsert(insert_, ORDERS),
         insert_fill=insert_(FILLS).on_conflict_do_nothing(index_elements=["account", "key"]),
         insert_balance=insert_(BALANCES),
-        upsert_snapshot=snapshot.on_conflict_do_update(
-            index_elements=["account", "name"],
-            set_={"data": snapshot.excluded.data, "updated_ts": snapshot.excluded.updated_ts}),
+        upsert_snapshot=upsert(insert_, SNAPSHOTS),
     )
 
 

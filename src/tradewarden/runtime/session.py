@@ -391,7 +391,7 @@ class TradingSession:
         # an order whose create has no answer yet is being resolved by the venue: neither side counts it
         unresolved = {o.client_id for o in engine.open_orders.values() if o.status is OrderStatus.SUBMITTED}
         theirs = [o for o in view.open_orders if o.client_id not in unresolved]
-        held = inst.from_steps(engine.pos_steps) + engine.base_dust
+        held = engine.held
         return reconcile(ours, theirs, {inst.base: held}, {inst.base: view.balances.get(inst.base, Decimal(0))},
                          {inst.base: inst.min_qty or inst.step_size})
 
@@ -405,14 +405,13 @@ class TradingSession:
                 continue
             kind = OrderType.STOP_LIMIT if o.stop_price is not None else OrderType.LIMIT
             order = Order(o.client_id, inst.symbol, OrderSide(o.side), kind, o.qty, price=o.price,
-                          stop_price=o.stop_price, created_ts=engine.last_ts, status=OrderStatus.ACCEPTED,
-                          filled_qty=o.filled, exchange_id=o.exchange_id)
-            if o.filled:
-                order.status = OrderStatus.PARTIALLY_FILLED
+                          stop_price=o.stop_price, created_ts=engine.last_ts, filled_qty=o.filled,
+                          status=OrderStatus.PARTIALLY_FILLED if o.filled else OrderStatus.ACCEPTED,
+                          exchange_id=o.exchange_id)
             engine.adopt_order(order)
             engine.venue.adopt(order, o.exchange_id, resend_if_missing=False)
         held = view.balances.get(inst.base, Decimal(0))
-        if held != inst.from_steps(engine.pos_steps) + engine.base_dust:
+        if held != engine.held:
             ticker = self.retry.call(rest.fetch_ticker, inst.symbol, label="fetch_ticker")
             engine.adopt_position(engine.last_ts or _now_ms(), held, Decimal(str(ticker["last"])))
 
@@ -692,9 +691,8 @@ class TradingSession:
             await asyncio.sleep(period)
             if not engine.open_orders or stop.is_set():
                 continue
-            before = len(engine.fills)
             engine.apply_updates(engine.venue.poll(), engine.last_ts)
-            if len(engine.fills) != before or engine.changed:
+            if engine.changed:  # a fill changes its order too
                 self._persist(engine, engine.venue, engine.last_ts)
 
     async def _watch_kill_switch(self, engine: Any, risk: Any, stop: asyncio.Event) -> None:
