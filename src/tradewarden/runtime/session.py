@@ -149,19 +149,25 @@ class TradingSession:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with EventJournal(self.run_dir / "events.jsonl") as journal:
             self.journal = journal
-            keys = bool(self.cfg.exchange.api_key and self.cfg.exchange.api_secret)
             try:
-                check_gate(self.opts.mode, self.config_hash, self.opts.live_confirm, self.opts.env, keys)
+                check_gate(self.opts.mode, self.config_hash, self.opts.live_confirm, self.opts.env,
+                           self.cfg.exchange.key_material(), self.cfg.exchange.id)
             except LiveGateError as exc:
-                journal.emit("LIVE_ARM_FAILED", _now_ms(), mode=self.opts.mode, reason=exc.reason,
-                             message=str(exc), config_hash=self.config_hash)
-                self.say(f"live trading not armed: {exc}")
-                self.say(f"this config's hash: {self.config_hash}")
-                return SessionOutcome(REFUSED_TO_START, self.run_dir, exc.reason, self.config_hash)
+                return self._refused(exc)
             lock_name = account_lock_name(self.cfg.exchange.id or "simulator",
                                           self._secret(self.cfg.exchange.api_key) or f"{self.opts.mode}-local")
             with InstanceLock(self.cfg.data_dir / "locks", lock_name):
-                return asyncio.run(self._main())
+                try:
+                    return asyncio.run(self._main())
+                except LiveGateError as exc:  # what the exchange told the boot checks (live_checks)
+                    return self._refused(exc)
+
+    def _refused(self, exc: LiveGateError) -> SessionOutcome:
+        self.journal.emit("LIVE_ARM_FAILED", _now_ms(), mode=self.opts.mode, reason=exc.reason, message=str(exc),
+                          config_hash=self.config_hash)
+        self.say(f"live trading not armed: {exc}")
+        self.say(f"this config's hash: {self.config_hash}")
+        return SessionOutcome(REFUSED_TO_START, self.run_dir, exc.reason, self.config_hash)
 
     @staticmethod
     def _secret(value: Any) -> str | None:
