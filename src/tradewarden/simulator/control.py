@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from tradewarden.simulator.server import SimServer
 
 
+#: what ``GET /_sim/info`` answers under ``simulator``
+SIMULATOR_NAME = "tradewarden"
+
+
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
@@ -51,6 +55,7 @@ class ControlApi:
 
     def routes(self) -> list[web.RouteDef]:
         return [
+            web.get("/_sim/info", self.info),
             web.get("/_sim/state", self.state),
             web.get("/_sim/time", self.time),
             web.post("/_sim/step", self.step),
@@ -74,6 +79,14 @@ class ControlApi:
         if not isinstance(body, dict):
             raise SimConfigError("request body must be a JSON object")
         return body
+
+    async def info(self, request: web.Request) -> web.Response:
+        """What this server is: a bot names an endpoint that answers this as the simulator (BOOT_SEAL)."""
+        from tradewarden import __version__
+
+        srv = self.server
+        return _json({"simulator": SIMULATOR_NAME, "version": __version__, "symbols": list(srv.exchange.by_symbol),
+                      "timeframe": srv.exchange.timeframe})
 
     async def state(self, request: web.Request) -> web.Response:
         srv = self.server
