@@ -74,9 +74,9 @@ def config_hash(cfg: AppConfig) -> str:
 
     Covered: strategy name and params (and the content of ``params_file``), market symbol and timeframe,
     the instrument filters, every backtest setting but ``out_dir``, the exchange id, urls, options,
-    sandbox flag and ``allow_withdrawal_keys``, and the whole ``risk`` table (so the active stage is part of it). Not covered: data_dir,
-    market.data and other paths, logging, database, redis and credentials. The hash is registered as
-    public so the log scrubber never masks it.
+    sandbox flag and ``allow_withdrawal_keys``, and the whole ``risk`` table (so the active stage is part
+    of it). Not covered: data_dir, market.data and other paths, logging, database, redis and credentials.
+    The hash is registered as public so the log scrubber never masks it.
     """
     digest = hashlib.sha256(canonical_json(hashed_settings(cfg)).encode("utf-8")).hexdigest()
     register_public(digest)

@@ -194,8 +194,14 @@ class TradingSession:
         cfg = self.cfg
         if cfg.exchange.id is not None:
             from tradewarden.data.exchange import settings_from_config
+            from tradewarden.runtime.live_checks import identify_endpoint
 
-            yield {"settings": settings_from_config(cfg), "simulator": None}
+            # exchange.urls may lead elsewhere than the exchange: BOOT_SEAL names where orders really go
+            endpoint = identify_endpoint(cfg.exchange.id, cfg.exchange.urls, cfg.exchange.sandbox)
+            if endpoint.origin is not None:
+                self.say(f"exchange: {endpoint.label}")
+            yield {"settings": settings_from_config(cfg), "simulator": None, "exchange": endpoint.label,
+                   "simulated": endpoint.simulator}
             return
         from tradewarden.data.sample import sample_1m_path
         from tradewarden.simulator.testing import start_simulator
@@ -220,7 +226,7 @@ class TradingSession:
             # same bar however long our own boot takes (the simulator's clock runs in real time x speed)
             tf = timeframe_ms(cfg.market.timeframe)
             self.trade_after = int(replayed.ts[min(past, len(replayed) - 1)]) // tf * tf - tf
-            yield {"ccxt": sim.ccxt_config(), "simulator": sim}
+            yield {"ccxt": sim.ccxt_config(), "simulator": sim, "exchange": "built-in simulator", "simulated": True}
 
     def _warmup_bars(self) -> int:
         from tradewarden.strategies import load_strategy
@@ -266,7 +272,7 @@ class TradingSession:
         journal.emit("BOOT_SEAL", _now_ms(), version=__version__, mode=mode, config_hash=self.config_hash,
                      stage=risk_cfg.active_stage, strategy=strategy.name, params=dict(strategy.params),
                      symbol=instrument.symbol, timeframe=cfg.market.timeframe,
-                     exchange=cfg.exchange.id or "built-in simulator")
+                     exchange=endpoints["exchange"], exchange_simulated=endpoints["simulated"])
         rest, pro = self._make_exchanges(endpoints)
         try:
             from tradewarden.data.retry import RetryPolicy
@@ -588,11 +594,20 @@ class TradingSession:
         except Exception as exc:  # the exchange may be down at boot: report it, the feed retries
             checks["clock_offset_ms"] = None
             checks["clock_error"] = f"{type(exc).__name__}: {exc}"
-        checks["keys_present"] = bool(self.cfg.exchange.api_key)
+        checks["keys_present"] = bool(self.cfg.exchange.key_material())
         checks["kill_switch"] = risk.poll_kill_switch(_now_ms())
         checks["trading_state"] = risk.state().value
         checks["stage"] = risk.config.active_stage
+        refusal: LiveGateError | None = None
+        if mode == "live":  # the key's permissions and the account's funding, as the exchange reports them
+            from tradewarden.runtime.live_checks import live_account_checks
+
+            account, refusal = await asyncio.to_thread(live_account_checks, rest, self._instrument(), self.retry,
+                                                       self.cfg.exchange.allow_withdrawal_keys)
+            checks.update(account)
         journal.emit("SAFETY_CHECKS", _now_ms(), mode=mode, **checks)
+        if refusal is not None:
+            raise refusal
         if mode == "shadow":
             journal.emit("SHADOW_SAFETY_OK", _now_ms(), **checks)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+#: what ``GET /_sim/info`` answers under ``simulator``: how a bot tells the simulator from an exchange
+SIMULATOR_NAME = "tradewarden"
+
 
 def local_urls(base_url: str) -> dict[str, Any]:
     host = base_url.removeprefix("http://")

@@ -12,6 +12,7 @@ import orjson
 import yaml
 from aiohttp import web
 
+from tradewarden.simulator.client_config import SIMULATOR_NAME
 from tradewarden.simulator.errors import SimConfigError
 from tradewarden.simulator.exchange import ClosedCandle, EndOfDataError
 from tradewarden.simulator.numbers import fmt
@@ -19,10 +20,6 @@ from tradewarden.simulator.pricing import CandleBar
 
 if TYPE_CHECKING:
     from tradewarden.simulator.server import SimServer
-
-
-#: what ``GET /_sim/info`` answers under ``simulator``
-SIMULATOR_NAME = "tradewarden"
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
