@@ -109,7 +109,7 @@ class BacktestConfig(Section):
 
 
 class ExchangeConfig(Section):
-    id: str | None = None  # None: the built-in exchange simulator
+    id: str | None = None  # None: the built-in exchange simulator (paper and shadow; live refuses to start)
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     api_password: SecretStr | None = None  # the passphrase some exchanges (OKX, KuCoin) add to key and secret

@@ -8,8 +8,9 @@ every closed candle from the feed goes through the engine, is recorded, and the 
 graceful stop (SIGTERM/SIGINT, ``--duration``) finishes the step, cancels or keeps open orders as
 configured, and writes the report.
 
-With no exchange configured, the session starts the built-in exchange simulator (replaying the bundled 1m
-sample, accelerated, with a fire drill of faults) and trades against it.
+With no exchange configured, a paper or shadow session starts the built-in exchange simulator (replaying the
+bundled 1m sample, accelerated, with a fire drill of faults) and trades against it; a live one refuses
+(``NO_EXCHANGE``): live trades the simulator only when ``exchange.urls`` points at it explicitly.
 """
 
 from __future__ import annotations
