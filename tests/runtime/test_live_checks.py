@@ -134,3 +134,25 @@ def test_a_withdrawal_key_is_refused_first_unless_allowed() -> None:
         checks, refusal = live_account_checks(rest, BTC, RetryPolicy(exchange=rest), allow_withdrawal_keys=True)
         assert checks["withdrawal_keys_allowed"] is True
         assert refusal is not None and refusal.reason == "INSUFFICIENT_BALANCE"
+
+
+def test_a_server_that_does_not_speak_http_is_not_the_simulator() -> None:
+    import threading
+
+    from tradewarden.runtime.live_checks import answers_as_simulator
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+
+        def babble() -> None:  # answers anything with a line that is not an HTTP status line
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+        thread = threading.Thread(target=babble)
+        thread.start()
+        assert answers_as_simulator(f"http://127.0.0.1:{port}", timeout=5) is False
+        thread.join()

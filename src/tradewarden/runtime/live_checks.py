@@ -19,6 +19,7 @@ and exit 3 whichever of them says no. Their findings are ``SAFETY_CHECKS`` field
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -94,7 +95,7 @@ def answers_as_simulator(origin: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
     try:
         with opener.open(f"{origin}/_sim/info", timeout=timeout) as resp:
             info = json.loads(resp.read(65_536))
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):  # down, not HTTP, not JSON: not the simulator
         return False
     return isinstance(info, dict) and info.get("simulator") == SIMULATOR_NAME
 
