@@ -57,6 +57,7 @@ def test_hash_is_stable_under_key_order_and_number_spelling(tmp_path: Path) -> N
     {"exchange.id": "binance"},
     {"exchange.sandbox": "true"},
     {"exchange.urls": "{api = 'http://127.0.0.1:8765'}"},
+    {"exchange.allow_withdrawal_keys": "true"},
     {"risk.stage": "stage1"},
 ])
 def test_hash_changes_with_a_trading_setting(change: dict[str, str]) -> None:

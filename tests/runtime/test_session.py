@@ -115,7 +115,7 @@ def test_live_gate_refuses_and_prints_the_real_hash(env: Path, tmp_path: Path, m
     monkeypatch.setenv("TRADEWARDEN_EXCHANGE__API_KEY", "k" * 64)
     monkeypatch.setenv("TRADEWARDEN_EXCHANGE__API_SECRET", "s" * 64)
     out = tmp_path / "live"
-    args = ["run", "--mode", "live", "--out", str(out)]
+    args = ["run", "--mode", "live", "--out", str(out), "--set", "exchange.id=binance"]
     if confirm:
         args += ["--live-confirm", confirm]
     result = invoke(*args)
@@ -134,9 +134,9 @@ def test_stale_confirmation_fails_after_a_config_change(env: Path, tmp_path: Pat
     monkeypatch.setenv("LIVE_TRADING", "YES_I_UNDERSTAND")
     monkeypatch.setenv("TRADEWARDEN_EXCHANGE__API_KEY", "k" * 64)
     monkeypatch.setenv("TRADEWARDEN_EXCHANGE__API_SECRET", "s" * 64)
-    confirmed = config_hash(load_config(None, {}))
+    confirmed = config_hash(load_config(None, {"exchange.id": "binance"}))
     result = invoke("run", "--mode", "live", "--live-confirm", confirmed, "--set", "backtest.fee_taker_bps=7",
-                    "--out", str(tmp_path / "live"))
+                    "--set", "exchange.id=binance", "--out", str(tmp_path / "live"))
     assert result.exit_code == 3  # refused to start: a supervisor must not retry
     assert [e["reason"] for e in events(tmp_path / "live") if e["type"] == "LIVE_ARM_FAILED"] == ["CONFIRM_MISMATCH"]
 

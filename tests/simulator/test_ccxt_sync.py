@@ -153,3 +153,35 @@ def test_set_sandbox_mode_stays_local(sim: SimulatorHandle) -> None:
     exchange.set_sandbox_mode(True)
     exchange.load_markets()
     assert exchange.fetch_balance()["USDT"]["free"] == 10000.0
+
+
+def test_api_key_permissions_through_ccxt(binance: Any, sim: SimulatorHandle) -> None:
+    """``GET /sapi/v1/account/apiRestrictions`` (ccxt ``sapi_get_account_apirestrictions``), signed, in
+    Binance's shape; the simulator's ccxt config keeps the call local."""
+    assert binance.urls["api"]["sapi"].startswith(sim.base_url)
+    answer = binance.sapi_get_account_apirestrictions()
+    assert answer["enableWithdrawals"] is False
+    assert answer["enableReading"] is True and answer["enableSpotAndMarginTrading"] is True
+    assert answer["ipRestrict"] is False and isinstance(answer["createTime"], int)
+    assert sim.requests_log()[-1]["path"] == "/sapi/v1/account/apiRestrictions"
+    # signed like every account endpoint: a wrong secret is refused with Binance's code
+    forged = ccxt.binance(sim.ccxt_config(secret="not-the-secret"))
+    with pytest.raises(ccxt.AuthenticationError, match="-1022"):
+        forged.sapi_get_account_apirestrictions()
+
+
+def test_a_key_that_can_withdraw_is_reported_so() -> None:
+    from tradewarden.simulator.testing import start_simulator
+
+    with start_simulator(key_can_withdraw=True) as sim:
+        exchange = ccxt.binance(sim.ccxt_config())
+        assert exchange.sapi_get_account_apirestrictions()["enableWithdrawals"] is True
+
+
+def test_info_names_the_simulator(sim: SimulatorHandle) -> None:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{sim.base_url}/_sim/info", timeout=10) as resp:
+        info = json.loads(resp.read())
+    assert info["simulator"] == "tradewarden" and info["symbols"] == ["BTC/USDT"]

@@ -22,7 +22,8 @@ runner = CliRunner()
 def test_help_lists_the_options() -> None:
     result = runner.invoke(app, ["sim", "--help"])
     assert result.exit_code == 0
-    for option in ("--data", "--symbols", "--speed", "--port", "--seed", "--balances", "--scenario"):
+    for option in ("--data", "--symbols", "--speed", "--port", "--seed", "--balances", "--scenario",
+                   "--key-can-withdraw"):
         assert option in result.output
 
 

@@ -53,6 +53,10 @@ def sim(
     scenario: Annotated[
         Path | None, typer.Option(help="YAML scenario file of timed faults (see docs/SIMULATOR.md).")
     ] = None,
+    key_can_withdraw: Annotated[
+        bool, typer.Option(help="Report the API key as able to withdraw (GET /sapi/v1/account/apiRestrictions), "
+                           "to rehearse the bot's live refusal of such keys.")
+    ] = False,
 ) -> None:
     """Run the exchange simulator; prints its URLs and a ready ccxt config. Stop with Ctrl-C."""
     import asyncio
@@ -74,6 +78,7 @@ def sim(
             port=port,
             start_index=start_index,
             scenario=scenario,
+            key_can_withdraw=key_can_withdraw,
         )
     except SimConfigError as exc:
         raise _fail(str(exc), 2) from None

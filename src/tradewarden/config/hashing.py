@@ -15,7 +15,7 @@ from tradewarden.config.models import AppConfig
 from tradewarden.observability.scrub import MASK, register_public, scrub_value
 
 #: bump when the set of hashed settings or their canonical form changes
-HASH_VERSION = 1
+HASH_VERSION = 2
 
 
 def _canonical(obj: Any) -> Any:
@@ -58,7 +58,7 @@ def hashed_settings(cfg: AppConfig) -> dict[str, Any]:
         "instrument": cfg.instrument.model_dump(),
         "backtest": cfg.backtest.model_dump(exclude={"out_dir"}),
         "exchange": {"id": exchange.id, "urls": exchange.urls, "options": exchange.options,
-                     "sandbox": exchange.sandbox},
+                     "sandbox": exchange.sandbox, "allow_withdrawal_keys": exchange.allow_withdrawal_keys},
         "risk": cfg.risk,
         "runtime": {"on_stop": cfg.runtime.on_stop, "stop_limit_offset_pct": cfg.runtime.stop_limit_offset_pct},
     })
@@ -73,10 +73,10 @@ def config_hash(cfg: AppConfig) -> str:
     """sha256 hex of the canonical JSON of every setting that affects trading.
 
     Covered: strategy name and params (and the content of ``params_file``), market symbol and timeframe,
-    the instrument filters, every backtest setting but ``out_dir``, the exchange id, urls, options and
-    sandbox flag, and the whole ``risk`` table (so the active stage is part of it). Not covered: data_dir,
-    market.data and other paths, logging, database, redis and credentials. The hash is registered as
-    public so the log scrubber never masks it.
+    the instrument filters, every backtest setting but ``out_dir``, the exchange id, urls, options,
+    sandbox flag and ``allow_withdrawal_keys``, and the whole ``risk`` table (so the active stage is part
+    of it). Not covered: data_dir, market.data and other paths, logging, database, redis and credentials.
+    The hash is registered as public so the log scrubber never masks it.
     """
     digest = hashlib.sha256(canonical_json(hashed_settings(cfg)).encode("utf-8")).hexdigest()
     register_public(digest)

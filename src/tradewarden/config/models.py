@@ -109,7 +109,7 @@ class BacktestConfig(Section):
 
 
 class ExchangeConfig(Section):
-    id: str | None = None  # None: the built-in exchange simulator
+    id: str | None = None  # None: the built-in exchange simulator (paper and shadow; live refuses to start)
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     api_password: SecretStr | None = None  # the passphrase some exchanges (OKX, KuCoin) add to key and secret
@@ -117,6 +117,8 @@ class ExchangeConfig(Section):
     options: dict[str, Any] = Field(default_factory=dict)
     sandbox: bool = False
     secrets_file: UserPath | None = None
+    # live boot refuses a key that may withdraw funds (where the exchange reports it) unless this says otherwise
+    allow_withdrawal_keys: bool = False
 
     @field_validator("options")
     @classmethod
@@ -129,6 +131,11 @@ class ExchangeConfig(Section):
 
     def has_credentials(self) -> bool:
         return self.api_key is not None and self.api_secret is not None
+
+    def key_material(self) -> tuple[str, ...]:
+        """The names of the credential settings that hold a value (an empty one counts as unset)."""
+        fields = (("api_key", self.api_key), ("api_secret", self.api_secret), ("api_password", self.api_password))
+        return tuple(name for name, value in fields if value is not None and value.get_secret_value() != "")
 
 
 class RuntimeConfig(Section):

@@ -1,15 +1,20 @@
 """The hard live gate: live trading starts only when it is armed on purpose, for exactly this config.
 
-Arming needs both the environment variable ``LIVE_TRADING=YES_I_UNDERSTAND`` and ``--live-confirm HASH``
-equal to the effective configuration's hash; any change to a trading setting changes the hash and so needs
-a new confirmation. In paper and shadow mode, exchange keys must not be present at all, so a paper session
-can never hold the means to trade.
+Arming needs a real exchange (``exchange.id``: never the built-in simulator, which a session without one
+would start), the environment variable ``LIVE_TRADING=YES_I_UNDERSTAND``, ``--live-confirm HASH`` equal to
+the effective configuration's hash (any change to a trading setting changes the hash and so needs a new
+confirmation) and a whole key pair. In paper and shadow mode no key material may be present at all, not even
+half a pair, so a paper session can never hold the means to trade.
+
+The gate decides from the configuration alone, before anything starts. What only the exchange can tell (the
+key's permissions, the account's balance) is checked at boot by :mod:`tradewarden.runtime.live_checks`, which
+refuses with the same :class:`LiveGateError`.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 LIVE_ENV = "LIVE_TRADING"
@@ -32,18 +37,29 @@ class GateDecision:
 
 
 def check_gate(mode: str, config_hash: str, confirm: str | None, env: Mapping[str, str],
-               keys_present: bool) -> GateDecision:
-    """Return the decision or raise :class:`LiveGateError` saying exactly why not."""
+               keys: Collection[str], exchange_id: str | None) -> GateDecision:
+    """Return the decision or raise :class:`LiveGateError` saying exactly why not.
+
+    ``keys`` names the credential settings that hold a value (``api_key``, ``api_secret``, ``api_password``).
+    """
     if mode not in MODES:
         raise LiveGateError("UNKNOWN_MODE", f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     if mode != "live":
-        if keys_present:
+        if keys:
+            names = ", ".join(f"exchange.{name}" for name in sorted(keys))
             raise LiveGateError(
                 "KEYS_IN_NON_LIVE_MODE",
-                f"exchange API keys are configured but the mode is {mode}; remove them (paper and shadow never "
-                "need keys, and a session that cannot trade must not hold the means to)",
+                f"exchange key material ({names}) is configured but the mode is {mode}; remove it (paper and "
+                "shadow never need keys, and a session that cannot trade must not hold the means to)",
             )
         return GateDecision(mode, config_hash)
+    if not exchange_id:
+        # without one the session would trade against the built-in simulator while reporting "live"
+        raise LiveGateError(
+            "NO_EXCHANGE",
+            "live trading needs a real exchange: set exchange.id (e.g. binance); to rehearse against the "
+            "simulator, point exchange.urls at it (`tradewarden sim`)",
+        )
     value = env.get(LIVE_ENV)
     if value is None:
         raise LiveGateError("ENV_MISSING", f"live trading needs the environment variable {LIVE_ENV}={LIVE_ENV_VALUE}")
@@ -58,6 +74,13 @@ def check_gate(mode: str, config_hash: str, confirm: str | None, env: Mapping[st
             f"--live-confirm {confirm} does not match this config's hash {config_hash}: the config changed since "
             "it was confirmed, or the hash is of another config. Review `tradewarden config show` and confirm again",
         )
-    if not keys_present:
+    pair = {"api_key", "api_secret"}
+    if not pair & set(keys):
         raise LiveGateError("KEYS_MISSING", "live trading needs exchange API keys (environment or a 600 secrets file)")
+    if not pair <= set(keys):
+        (missing,) = sorted(pair - set(keys))
+        (present,) = sorted(pair & set(keys))
+        raise LiveGateError("KEYS_INCOMPLETE",
+                            f"exchange.{present} is set but exchange.{missing} is not: live trading needs both "
+                            f"(TRADEWARDEN_EXCHANGE__{missing.upper()} or the secrets file)")
     return GateDecision(mode, config_hash)

@@ -8,8 +8,9 @@ every closed candle from the feed goes through the engine, is recorded, and the 
 graceful stop (SIGTERM/SIGINT, ``--duration``) finishes the step, cancels or keeps open orders as
 configured, and writes the report.
 
-With no exchange configured, the session starts the built-in exchange simulator (replaying the bundled 1m
-sample, accelerated, with a fire drill of faults) and trades against it.
+With no exchange configured, a paper or shadow session starts the built-in exchange simulator (replaying the
+bundled 1m sample, accelerated, with a fire drill of faults) and trades against it; a live one refuses
+(``NO_EXCHANGE``): live trades the simulator only when ``exchange.urls`` points at it explicitly.
 """
 
 from __future__ import annotations
@@ -149,19 +150,25 @@ class TradingSession:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with EventJournal(self.run_dir / "events.jsonl") as journal:
             self.journal = journal
-            keys = bool(self.cfg.exchange.api_key and self.cfg.exchange.api_secret)
             try:
-                check_gate(self.opts.mode, self.config_hash, self.opts.live_confirm, self.opts.env, keys)
+                check_gate(self.opts.mode, self.config_hash, self.opts.live_confirm, self.opts.env,
+                           self.cfg.exchange.key_material(), self.cfg.exchange.id)
             except LiveGateError as exc:
-                journal.emit("LIVE_ARM_FAILED", _now_ms(), mode=self.opts.mode, reason=exc.reason,
-                             message=str(exc), config_hash=self.config_hash)
-                self.say(f"live trading not armed: {exc}")
-                self.say(f"this config's hash: {self.config_hash}")
-                return SessionOutcome(REFUSED_TO_START, self.run_dir, exc.reason, self.config_hash)
+                return self._refused(exc)
             lock_name = account_lock_name(self.cfg.exchange.id or "simulator",
                                           self._secret(self.cfg.exchange.api_key) or f"{self.opts.mode}-local")
             with InstanceLock(self.cfg.data_dir / "locks", lock_name):
-                return asyncio.run(self._main())
+                try:
+                    return asyncio.run(self._main())
+                except LiveGateError as exc:  # what the exchange told the boot checks (live_checks)
+                    return self._refused(exc)
+
+    def _refused(self, exc: LiveGateError) -> SessionOutcome:
+        self.journal.emit("LIVE_ARM_FAILED", _now_ms(), mode=self.opts.mode, reason=exc.reason, message=str(exc),
+                          config_hash=self.config_hash)
+        self.say(f"live trading not armed: {exc}")
+        self.say(f"this config's hash: {self.config_hash}")
+        return SessionOutcome(REFUSED_TO_START, self.run_dir, exc.reason, self.config_hash)
 
     @staticmethod
     def _secret(value: Any) -> str | None:
@@ -188,8 +195,14 @@ class TradingSession:
         cfg = self.cfg
         if cfg.exchange.id is not None:
             from tradewarden.data.exchange import settings_from_config
+            from tradewarden.runtime.live_checks import identify_endpoint
 
-            yield {"settings": settings_from_config(cfg), "simulator": None}
+            # exchange.urls may lead elsewhere than the exchange: BOOT_SEAL names where orders really go
+            endpoint = identify_endpoint(cfg.exchange.id, cfg.exchange.urls, cfg.exchange.sandbox)
+            if endpoint.origin is not None:
+                self.say(f"exchange: {endpoint.label}")
+            yield {"settings": settings_from_config(cfg), "simulator": None, "exchange": endpoint.label,
+                   "simulated": endpoint.simulator}
             return
         from tradewarden.data.sample import sample_1m_path
         from tradewarden.simulator.testing import start_simulator
@@ -214,7 +227,7 @@ class TradingSession:
             # same bar however long our own boot takes (the simulator's clock runs in real time x speed)
             tf = timeframe_ms(cfg.market.timeframe)
             self.trade_after = int(replayed.ts[min(past, len(replayed) - 1)]) // tf * tf - tf
-            yield {"ccxt": sim.ccxt_config(), "simulator": sim}
+            yield {"ccxt": sim.ccxt_config(), "simulator": sim, "exchange": "built-in simulator", "simulated": True}
 
     def _warmup_bars(self) -> int:
         from tradewarden.strategies import load_strategy
@@ -260,7 +273,7 @@ class TradingSession:
         journal.emit("BOOT_SEAL", _now_ms(), version=__version__, mode=mode, config_hash=self.config_hash,
                      stage=risk_cfg.active_stage, strategy=strategy.name, params=dict(strategy.params),
                      symbol=instrument.symbol, timeframe=cfg.market.timeframe,
-                     exchange=cfg.exchange.id or "built-in simulator")
+                     exchange=endpoints["exchange"], exchange_simulated=endpoints["simulated"])
         rest, pro = self._make_exchanges(endpoints)
         try:
             from tradewarden.data.retry import RetryPolicy
@@ -582,11 +595,20 @@ class TradingSession:
         except Exception as exc:  # the exchange may be down at boot: report it, the feed retries
             checks["clock_offset_ms"] = None
             checks["clock_error"] = f"{type(exc).__name__}: {exc}"
-        checks["keys_present"] = bool(self.cfg.exchange.api_key)
+        checks["keys_present"] = bool(self.cfg.exchange.key_material())
         checks["kill_switch"] = risk.poll_kill_switch(_now_ms())
         checks["trading_state"] = risk.state().value
         checks["stage"] = risk.config.active_stage
+        refusal: LiveGateError | None = None
+        if mode == "live":  # the key's permissions and the account's funding, as the exchange reports them
+            from tradewarden.runtime.live_checks import live_account_checks
+
+            account, refusal = await asyncio.to_thread(live_account_checks, rest, self._instrument(), self.retry,
+                                                       self.cfg.exchange.allow_withdrawal_keys)
+            checks.update(account)
         journal.emit("SAFETY_CHECKS", _now_ms(), mode=mode, **checks)
+        if refusal is not None:
+            raise refusal
         if mode == "shadow":
             journal.emit("SHADOW_SAFETY_OK", _now_ms(), **checks)
 

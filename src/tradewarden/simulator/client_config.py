@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+#: what ``GET /_sim/info`` answers under ``simulator``: how a bot tells the simulator from an exchange
+SIMULATOR_NAME = "tradewarden"
+
 
 def local_urls(base_url: str) -> dict[str, Any]:
     host = base_url.removeprefix("http://")
     return {
         "public": f"http://{host}/api/v3",
         "private": f"http://{host}/api/v3",
+        # the key-permissions check (GET /sapi/v1/account/apiRestrictions): without this ccxt would send the
+        # signed request to api.binance.com
+        "sapi": f"http://{host}/sapi/v1",
         # "/stream" in the path: ccxt.pro files updates as spot even if futures share the ids (§1.4.5)
         "ws": {"spot": f"ws://{host}/stream/ws", "ws-api": {"spot": f"ws://{host}/ws-api/v3"}},
     }

@@ -35,6 +35,8 @@ class SimConfig:
     fee_rate: Decimal = Decimal("0.001")  # 0.1 % in the received asset, maker and taker
     volume_share: Decimal = Decimal("0.25")  # one order fills at most this share of a candle's volume
     api_keys: dict[str, str] = field(default_factory=dict)  # key -> secret; empty = the default pair
+    # GET /sapi/v1/account/apiRestrictions reports every key as able to withdraw (to rehearse the live check)
+    key_can_withdraw: bool = False
     scenario: Path | None = None
     ws_ping_interval_s: float = 20.0
     ws_max_lifetime_s: float | None = None  # Binance closes after 24 h; None = never

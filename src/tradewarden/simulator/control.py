@@ -12,6 +12,7 @@ import orjson
 import yaml
 from aiohttp import web
 
+from tradewarden.simulator.client_config import SIMULATOR_NAME
 from tradewarden.simulator.errors import SimConfigError
 from tradewarden.simulator.exchange import ClosedCandle, EndOfDataError
 from tradewarden.simulator.numbers import fmt
@@ -51,6 +52,7 @@ class ControlApi:
 
     def routes(self) -> list[web.RouteDef]:
         return [
+            web.get("/_sim/info", self.info),
             web.get("/_sim/state", self.state),
             web.get("/_sim/time", self.time),
             web.post("/_sim/step", self.step),
@@ -74,6 +76,14 @@ class ControlApi:
         if not isinstance(body, dict):
             raise SimConfigError("request body must be a JSON object")
         return body
+
+    async def info(self, request: web.Request) -> web.Response:
+        """What this server is: a bot names an endpoint that answers this as the simulator (BOOT_SEAL)."""
+        from tradewarden import __version__
+
+        srv = self.server
+        return _json({"simulator": SIMULATOR_NAME, "version": __version__, "symbols": list(srv.exchange.by_symbol),
+                      "timeframe": srv.exchange.timeframe})
 
     async def state(self, request: web.Request) -> web.Response:
         srv = self.server

@@ -429,3 +429,20 @@ def account_position(acc: Account, assets: list[str], now: int) -> dict[str, Any
         "u": now,
         "B": [{"a": a, "f": fmt(acc.free[a]), "l": fmt(acc.locked[a])} for a in assets],
     }
+
+
+def api_restrictions(can_withdraw: bool, create_time: int) -> dict[str, Any]:
+    """``GET /sapi/v1/account/apiRestrictions``: a spot trading key, withdrawals as configured."""
+    return {
+        "ipRestrict": False,
+        "createTime": create_time,
+        "enableReading": True,
+        "enableSpotAndMarginTrading": True,
+        "enableWithdrawals": can_withdraw,
+        "enableInternalTransfer": False,
+        "enableMargin": False,
+        "enableFutures": False,
+        "permitsUniversalTransfer": False,
+        "enableVanillaOptions": False,
+        "enablePortfolioMarginTrading": False,
+    }

@@ -1,4 +1,5 @@
-"""The REST API under ``/api/v3``: public market data and the signed account and order endpoints.
+"""The REST API under ``/api/v3``: public market data and the signed account and order endpoints; and
+under ``/sapi/v1`` the one wallet endpoint a bot reads at boot, the key's permissions.
 
 A middleware keeps the simulated clock current (accelerated mode), applies armed HTTP faults, turns
 :class:`BinanceError` into Binance's error body and adds the ``x-mbx-used-weight-1m`` header to every answer.
@@ -20,6 +21,7 @@ from tradewarden.simulator.errors import DEFAULT_MESSAGES, INVALID_SYMBOL, Binan
 from tradewarden.simulator.faults import HTTP_KINDS, ArmedFault
 from tradewarden.simulator.formats import (
     account_json,
+    api_restrictions,
     cancel_response,
     exchange_info,
     kline_row,
@@ -79,7 +81,7 @@ class RestApi:
     # -- plumbing ------------------------------------------------------------------------------
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith(("/api/", "/sapi/")):
             return await handler(request)
         srv = self.server
         srv.sync_clock()
@@ -172,6 +174,7 @@ class RestApi:
             g("/api/v3/openOrders", self.open_orders),
             g("/api/v3/allOrders", self.all_orders),
             g("/api/v3/myTrades", self.my_trades),
+            g("/sapi/v1/account/apiRestrictions", self.api_restrictions),
         ]
 
     async def _signed(self, request: web.Request) -> dict[str, str]:
@@ -248,6 +251,11 @@ class RestApi:
         await self._signed(request)
         ex = self.server.exchange
         return json_response(account_json(ex.account, int(ex.config.fee_rate * 10000)))
+
+    async def api_restrictions(self, request: web.Request) -> web.Response:
+        await self._signed(request)
+        ex = self.server.exchange
+        return json_response(api_restrictions(ex.config.key_can_withdraw, ex.start_ms))
 
     async def new_order(self, request: web.Request) -> web.Response:
         params = await self._signed(request)
