@@ -71,8 +71,8 @@ def test_check_file_counts_every_problem(tmp_path: Path) -> None:
     p = tmp_path / "BTCUSDT-1m-x.csv"
     p.write_text(
         "timestamp,open,high,low,close,volume\n"
-        "60000,1,2,0.5,1.5,1\n60000,1,2,0.5,1.5,1\n120000,1,0.9,0.5,1.5,1\n"
-        "180000,1,2,0.5,1.5,1\n300000,1,2,0.5,1.5,-1\n"
+        "1704067260000,1,2,0.5,1.5,1\n1704067260000,1,2,0.5,1.5,1\n1704067320000,1,0.9,0.5,1.5,1\n"
+        "1704067380000,1,2,0.5,1.5,1\n1704067500000,1,2,0.5,1.5,-1\n"
     )
     result = invoke("data", "check", str(p))
     assert result.exit_code == 1

@@ -17,9 +17,9 @@ from typing import Any
 from tradewarden import __version__
 from tradewarden.backtest.core import Simulation, simulate_batch, simulate_per_candle
 from tradewarden.backtest.settings import BacktestSettings
-from tradewarden.data.files import gaps_of, load_candles
-from tradewarden.data.resample import resample
+from tradewarden.data.files import gaps_of
 from tradewarden.data.sample import sample_path
+from tradewarden.data.sources import load_market
 from tradewarden.data.validation import Gap
 from tradewarden.domain.candles import CandleSeries, timeframe_ms
 from tradewarden.domain.instrument import Instrument
@@ -62,15 +62,9 @@ def _ms(d: date | None) -> int | None:
 def load_series(req: BacktestRequest) -> CandleSeries:
     """The candles the request asks for: loaded, validated, cut to the dates, resampled if needed."""
     source = req.data or sample_path()
-    if source.is_dir():
-        series = load_candles(source, symbol=req.symbol)
-    else:
-        series = load_candles(source, symbol=req.symbol if req.data else None)
-    if series.timeframe != req.timeframe:
-        if timeframe_ms(req.timeframe) < timeframe_ms(series.timeframe):
-            raise ValueError(f"{source}: holds {series.timeframe} candles; "
-                             f"cannot make {req.timeframe} candles from them")
-        series = resample(series, req.timeframe)
+    # the symbol is checked against the data (never the bundled BTC/USDT prices labelled as another
+    # market), and a directory is read at the requested timeframe or the nearest finer one
+    series = load_market(req.data, req.symbol, req.timeframe)
     if req.start or req.end:
         series = series.between(_ms(req.start), _ms(req.end))
     if len(series) == 0:

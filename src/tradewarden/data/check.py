@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tradewarden.data.files import CandleFileError
+from tradewarden.data.files import CandleFileError, binance_micros
 from tradewarden.data.store import CandleStore, from_columns
-from tradewarden.data.validation import find_gaps, first_problem
+from tradewarden.data.validation import bad_row_mask, dominant_step, find_gaps, first_problem
 from tradewarden.domain.candles import CandleSeries, timeframe_ms
 
 
@@ -27,33 +27,18 @@ class CheckResult:
     duplicates: int
     bad: int
     first_problem: str | None
+    unsorted: int = 0  # rows earlier than the row before them
 
     @property
     def ok(self) -> bool:
-        return not (self.duplicates or self.bad)
+        """Nothing wrong but gaps (the exchange's downtime): every problem reported is a failure."""
+        return not (self.duplicates or self.bad or self.unsorted) and self.first_problem is None
 
 
 def check_series(name: str, s: CandleSeries) -> CheckResult:
     """Counts of each problem in ``s`` (which may be unsorted or hold duplicates)."""
     step = timeframe_ms(s.timeframe)
-    finite = (
-        np.isfinite(s.open)
-        & np.isfinite(s.high)
-        & np.isfinite(s.low)
-        & np.isfinite(s.close)
-        & np.isfinite(s.volume)
-    )
-    bad = (
-        ~finite
-        | (s.open <= 0)
-        | (s.high <= 0)
-        | (s.low <= 0)
-        | (s.close <= 0)
-        | (s.low > np.minimum(s.open, s.close))
-        | (s.high < np.maximum(s.open, s.close))
-        | (s.volume < 0)
-        | (s.ts % step != 0)
-    )
+    bad = bad_row_mask(s.ts, s.open, s.high, s.low, s.close, s.volume, step)
     uniq = np.unique(s.ts)
     duplicates = len(s) - len(uniq)
     gaps = find_gaps(uniq, step)
@@ -66,6 +51,7 @@ def check_series(name: str, s: CandleSeries) -> CheckResult:
         duplicates,
         int(bad.sum()),
         problem.message if problem else None,
+        int(np.count_nonzero(np.diff(s.ts) < 0)),
     )
 
 
@@ -122,10 +108,10 @@ def _lenient(path: Path) -> CandleSeries | None:
         cols = [table.column(i).cast(pa.float64()).to_numpy(zero_copy_only=False) for i in range(1, 6)]
     except pa.ArrowException:
         return None
-    if len(ts) and ts.max() > 10**14:
-        ts = ts // 1000
-    d = np.diff(np.unique(ts))
-    step = int(d.min()) if d.size else 0
+    ts = binance_micros(ts, table.num_columns)
+    # the most common spacing, as when the file is read for use: a stray row is a bad row of the file's
+    # timeframe, not a reason to take the file for finer data
+    step = dominant_step(np.sort(ts))
     from tradewarden.domain.candles import TIMEFRAME_MS
 
     tf = next((name for name, ms in TIMEFRAME_MS.items() if ms == step), None)

@@ -16,8 +16,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from tradewarden.data.validation import Gap, find_gaps, first_problem
-from tradewarden.domain.candles import CandleSeries, timeframe_ms
+from tradewarden.data.validation import (
+    MS_MAX,
+    Gap,
+    dominant_step,
+    find_gaps,
+    find_problems,
+    timeframe_of_step,
+)
+from tradewarden.domain.candles import TIMEFRAME_MS, CandleSeries, IntArray, timeframe_ms
 
 UNIFORM_HEADER = ["timestamp", "open", "high", "low", "close", "volume"]
 BINANCE_COLUMNS = 12
@@ -55,10 +62,12 @@ def _detect(first_line: str) -> tuple[bool, int]:
 
 
 def read_candle_file(path: str | Path, timeframe: str | None = None, symbol: str | None = None) -> CandleSeries:
-    """Read and validate one candle file; raise :class:`CandleFileError` on the first bad line.
+    """Read and validate one candle file; raise :class:`CandleFileError` naming its bad lines.
 
-    The timeframe is inferred from the most common spacing when not given; the symbol from a file
-    name such as ``BTCUSDT-1h-...csv`` when not given.
+    ``timeframe`` is the file's own timeframe: every row must lie on its grid. When not given it is the
+    most common spacing between rows, and rows off that grid are bad rows. The symbol comes from a file
+    name such as ``BTCUSDT-1h-...csv``; a ``symbol`` that the name contradicts is refused, so candles of
+    one market are never labelled as another's.
     """
     p = Path(path)
     if not p.exists():
@@ -88,14 +97,27 @@ def read_candle_file(path: str | Path, timeframe: str | None = None, symbol: str
         _locate_parse_error(p, raw if raw is not None else p.read_bytes(), has_header, ncols)
         raise CandleFileError(p, None, "could not parse file") from None  # pragma: no cover
     ts, o, h, lo, c, v = cols
-    if len(ts) and ts.max() > 10**14:  # Binance public data switched spot files to microseconds in 2025
-        ts = ts // 1000
-    tf = timeframe or _infer_timeframe(ts)
-    step = timeframe_ms(tf) if tf else None
-    problem = first_problem(ts, o, h, lo, c, v, step)
-    if problem is not None:
-        raise CandleFileError(p, problem.index + 1 + int(has_header), problem.message)
-    return CandleSeries(ts, o, h, lo, c, v, symbol or _symbol_from_name(p), tf or "1h")
+    ts = binance_micros(ts, ncols)
+    named = symbol_from_name(p)
+    if symbol and named and symbol != named:
+        raise CandleFileError(p, None, f"holds {named} candles (by its name), not {symbol}")
+    first_line_no = 1 + int(has_header)  # line number of row 0
+    tf = timeframe or infer_timeframe(p, ts, o, h, lo, c, v, first_line_no)
+    found = find_problems(ts, o, h, lo, c, v, timeframe_ms(tf) if tf else None)
+    if found is not None:
+        raise CandleFileError(p, found.shown[0].index + first_line_no, found.describe(first_line_no))
+    return CandleSeries(ts, o, h, lo, c, v, symbol or named or p.stem.split("-")[0].upper(), tf or "1h")
+
+
+def binance_micros(ts: IntArray, ncols: int) -> IntArray:
+    """Binance kline files (12 columns) in microseconds, as Binance writes spot files since 2025, in ms.
+
+    Only Binance's format and only when every row is in microseconds: a uniform CSV in microseconds, or
+    a file mixing units, is refused row by row with that hint instead of being guessed at.
+    """
+    if ncols == BINANCE_COLUMNS and len(ts) and int(ts.min()) >= MS_MAX:
+        return ts // 1000
+    return ts
 
 
 def _fast_parse(source: Path | io.BytesIO, has_header: bool, ncols: int) -> tuple[np.ndarray, ...]:
@@ -134,63 +156,53 @@ def _locate_parse_error(path: Path, raw: bytes, has_header: bool, ncols: int) ->
     raise CandleFileError(path, None, "could not parse file")
 
 
-def _infer_timeframe(ts: np.ndarray) -> str | None:
-    if len(ts) < 2:
+def infer_timeframe(path: Path, ts: IntArray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
+                    v: np.ndarray, first_line_no: int) -> str | None:
+    """The timeframe of the most common spacing; ``None`` for a file of one row.
+
+    When that spacing is no timeframe, the rows themselves are usually wrong (timestamps in seconds):
+    those rows are named if any row breaks a rule, otherwise the spacing is.
+    """
+    step = dominant_step(ts)
+    if step is None:
         return None
-    d = np.diff(ts[: min(len(ts), 1000)])
-    d = d[d > 0]
-    if not d.size:
-        return None
-    step = int(np.min(d))
-    from tradewarden.domain.candles import TIMEFRAME_MS
-
-    for name, ms in TIMEFRAME_MS.items():
-        if ms == step:
-            return name
-    return None
+    name = next((n for n, ms in TIMEFRAME_MS.items() if ms == step), None)
+    if name is not None:
+        return name
+    found = find_problems(ts, o, h, lo, c, v, None)
+    if found is not None:
+        raise CandleFileError(path, found.shown[0].index + first_line_no, found.describe(first_line_no))
+    raise CandleFileError(path, None, f"rows are mostly {timeframe_of_step(step)} apart, which is not a timeframe "
+                                      f"({', '.join(TIMEFRAME_MS)})")
 
 
-def _symbol_from_name(path: Path) -> str:
-    stem = path.name.split("-")[0].upper()
+def symbol_from_name(path: Path) -> str | None:
+    """``BTC/USDT`` from ``BTCUSDT-1h-...csv`` (or ``BTC_USDT-1h.csv``); ``None`` when the name does not tell."""
+    stem = path.name.split("-")[0].split(".")[0].upper().replace("_", "")
     for quote in ("USDT", "USDC", "BUSD", "BTC", "ETH", "EUR", "USD"):
         if stem.endswith(quote) and len(stem) > len(quote):
             return f"{stem[: -len(quote)]}/{quote}"
-    return stem
+    return None
+
+
+def timeframe_from_name(path: Path) -> str | None:
+    """``1h`` from ``BTCUSDT-1h-2024.csv``; ``None`` when the name does not tell."""
+    stem = path.name.split(".")[0]
+    return next((part for part in stem.split("-")[1:] if part in TIMEFRAME_MS), None)
 
 
 def load_candles(path: str | Path, timeframe: str | None = None, symbol: str | None = None) -> CandleSeries:
-    """Load a file, or every candle file of one symbol in a directory (concatenated in time order)."""
+    """Load a file, or the candle files of one symbol at one timeframe in a directory (merged in time order).
+
+    In a directory, files are told apart by name (``BTCUSDT-1h-....csv``): see
+    :func:`tradewarden.data.sources.load_directory`.
+    """
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix in (".csv", ".zip"))
-        if symbol:
-            key = symbol.replace("/", "").upper()
-            files = [f for f in files if f.name.upper().startswith(key)]
-        if timeframe:
-            files = [f for f in files if f"-{timeframe}-" in f.name or not _has_tf(f.name)]
-        if not files:
-            raise CandleFileError(p, None, f"no candle files{' for ' + symbol if symbol else ''} in directory")
-        parts = [read_candle_file(f, timeframe, symbol) for f in files]
-        merged = _concat(parts)
-        return merged
+        from tradewarden.data.sources import load_directory  # sources reads files through this module
+
+        return load_directory(p, timeframe, symbol)
     return read_candle_file(p, timeframe, symbol)
-
-
-def _has_tf(name: str) -> bool:
-    from tradewarden.domain.candles import TIMEFRAME_MS
-
-    return any(f"-{tf}-" in name for tf in TIMEFRAME_MS)
-
-
-def _concat(parts: list[CandleSeries]) -> CandleSeries:
-    parts = sorted(parts, key=lambda s: int(s.ts[0]) if len(s) else 0)
-    cols = [np.concatenate([getattr(s, n) for s in parts]) for n in ("ts", "open", "high", "low", "close", "volume")]
-    ts = cols[0]
-    keep = np.concatenate(([True], np.diff(ts) > 0))  # overlapping files: keep the first copy
-    if not np.all(np.diff(ts[keep]) > 0):
-        raise CandleFileError(parts[0].symbol, None, "files overlap in a way that cannot be merged")
-    ts_, o, h, lo, c, v = (col[keep] for col in cols)
-    return CandleSeries(ts_, o, h, lo, c, v, parts[0].symbol, parts[0].timeframe)
 
 
 def gaps_of(series: CandleSeries) -> list[Gap]:

@@ -26,7 +26,7 @@ import pyarrow.feather as feather
 
 from tradewarden.data.files import CandleFileError, read_candle_file
 from tradewarden.data.store import CandleStore
-from tradewarden.data.validation import first_problem
+from tradewarden.data.validation import find_problems
 from tradewarden.domain.candles import TIMEFRAME_MS, CandleSeries, timeframe_ms
 
 SUFFIXES = (".csv", ".zip", ".json", ".json.gz", ".feather")
@@ -151,7 +151,7 @@ def _finish(
                 path, None, "cannot tell the timeframe from the file name; pass --timeframe"
             )
         timeframe = m.group("tf")
-    problem = first_problem(ts, o, h, lo, c, v, timeframe_ms(timeframe))
-    if problem is not None:
-        raise CandleFileError(path, None, f"row {problem.index}: {problem.message}")
+    found = find_problems(ts, o, h, lo, c, v, timeframe_ms(timeframe))
+    if found is not None:  # rows counted from 0: these formats have no lines to name
+        raise CandleFileError(path, None, f"row {found.shown[0].index}: {found.describe(0, 'row')}")
     return CandleSeries(ts, o, h, lo, c, v, symbol, timeframe)

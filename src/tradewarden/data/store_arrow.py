@@ -154,16 +154,22 @@ class ArrowCandleStore:
         whole = from_columns(cols, symbol, timeframe)
         return whole.between(start_ms, end_ms) if start_ms is not None or end_ms is not None else whole
 
-    def series(self) -> list[SeriesInfo]:
-        out: list[SeriesInfo] = []
+    def held(self) -> list[tuple[str, str, str]]:
+        """(exchange, symbol, timeframe) of every stored series, without reading any candle."""
+        out: list[tuple[str, str, str]] = []
         if not self.root.is_dir():
             return out
         for tf_dir in sorted(self.root.glob("*/*/*")):
             if not tf_dir.is_dir() or not any(tf_dir.glob("[0-9]*.arrow")):
                 continue
-            exchange, timeframe = tf_dir.parent.parent.name, tf_dir.name
             meta = self._read_meta(tf_dir)
             symbol = str(meta.get("symbol") or tf_dir.parent.name.replace("_", "/", 1))
+            out.append((tf_dir.parent.parent.name, symbol, tf_dir.name))
+        return out
+
+    def series(self) -> list[SeriesInfo]:
+        out: list[SeriesInfo] = []
+        for exchange, symbol, timeframe in self.held():
             s = self.load(exchange, symbol, timeframe)
             if len(s) == 0:
                 continue

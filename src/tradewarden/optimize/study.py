@@ -130,17 +130,11 @@ class Prepared:
 
 def load_series(job: OptimizeJob) -> CandleSeries:
     """The candles the job asks for: loaded and validated, resampled if needed, cut to the dates."""
-    from tradewarden.data import load_candles, resample, sample_path
+    from tradewarden.data import sample_path
+    from tradewarden.data.sources import load_market
 
     source = Path(job.data) if job.data else sample_path()
-    use_symbol = job.symbol if job.data else None
-    series = load_candles(source, symbol=use_symbol)
-    if series.timeframe != job.timeframe:
-        if timeframe_ms(job.timeframe) < timeframe_ms(series.timeframe):
-            raise ValueError(
-                f"{source}: holds {series.timeframe} candles; cannot make {job.timeframe} candles"
-            )
-        series = resample(series, job.timeframe)
+    series = load_market(Path(job.data) if job.data else None, job.symbol, job.timeframe)
     if job.start_ms is not None or job.end_ms is not None:
         series = series.between(job.start_ms, job.end_ms)
     if len(series) == 0:

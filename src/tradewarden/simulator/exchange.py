@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from tradewarden.data import CandleFileError, load_candles, resample, sample_path
+from tradewarden.data.sources import load_market
 from tradewarden.domain.candles import CandleSeries, timeframe_ms
 from tradewarden.domain.instrument import Instrument
 from tradewarden.simulator.account import Account
@@ -70,7 +71,10 @@ def load_series(config: SimConfig) -> list[tuple[Instrument, CandleSeries, Decim
     try:
         if path.is_dir():
             for sym in config.symbols:
-                out.append((Instrument.default_spot(sym), load_candles(path, None, sym), Decimal(1)))
+                # a directory may hold a symbol at several timeframes: read the one asked for (or make it)
+                series = (load_market(path, sym, config.timeframe) if config.timeframe
+                          else load_candles(path, None, sym))
+                out.append((Instrument.default_spot(sym), series, Decimal(1)))
         else:
             series = load_candles(path)
             own = series.symbol if series.symbol in config.symbols else config.symbols[0]
