@@ -31,6 +31,7 @@ from tradewarden.domain.candles import Candle, timeframe_ms
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import OrderStatus
 from tradewarden.domain.ports import Venue
+from tradewarden.private_files import UnwritablePathError, private_dir, write_private
 from tradewarden.runtime.live_gate import LiveGateError, check_gate
 from tradewarden.runtime.lock import InstanceLock, account_lock_name
 from tradewarden.runtime.recording import Recorder
@@ -146,8 +147,13 @@ class TradingSession:
     def run(self) -> SessionOutcome:
         from tradewarden.observability import EventJournal
 
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with EventJournal(self.run_dir / "events.jsonl") as journal:
+        private_dir(self.run_dir)
+        try:
+            opened = EventJournal(self.run_dir / "events.jsonl")
+        except OSError as exc:  # e.g. events.jsonl is a directory, or the disk is full
+            raise UnwritablePathError(f"cannot write the run directory {self.run_dir}: "
+                                      f"{exc.strerror or exc}") from None
+        with opened as journal:
             self.journal = journal
             keys = bool(self.cfg.exchange.api_key and self.cfg.exchange.api_secret)
             try:
@@ -176,9 +182,15 @@ class TradingSession:
         if db.migrated:
             self.journal.emit("STATE_MIGRATED", _now_ms(), from_revision=db.migration.from_revision,
                               to_revision=db.migration.to_revision)
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from tradewarden.persistence.database import DatabaseError, error_line
+
         try:
             with self._exchange_endpoints() as endpoints:
                 return await self._trade(db, endpoints)
+        except SQLAlchemyError as exc:  # each step is one transaction: a failed one is rolled back whole
+            raise DatabaseError(f"database {db.location}: {error_line(exc)}") from None
         finally:
             db.close()
 
@@ -197,7 +209,7 @@ class TradingSession:
         scenario = None
         if cfg.runtime.sim_fire_drill:
             scenario = self.run_dir / "fire-drill.yaml"
-            scenario.write_text(FIRE_DRILL)
+            write_private(scenario, FIRE_DRILL)
         data = cfg.runtime.sim_data or sample_1m_path()
         from tradewarden.data import load_candles
 
