@@ -118,3 +118,27 @@ def test_a_paper_session_creates_owner_only_files_under_umask_0_and_prints_no_tr
     log = (data_dir / "logs" / "tradewarden.jsonl").read_text()
     for noise in ("Traceback", "Task exception was never retrieved"):
         assert noise not in proc.stderr and noise not in proc.stdout and noise not in log
+
+
+def _reported(exc: BaseException, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    import typer
+
+    from tradewarden.cli import errors
+
+    with pytest.raises(typer.Exit) as info, errors.user_errors():
+        raise exc
+    return info.value.exit_code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+def test_an_os_error_reaching_the_cli_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines = _reported(PermissionError(13, "Permission denied", "/srv/tw/runs/x/summary.json"), capsys)
+    assert code == 1 and lines == ["error: /srv/tw/runs/x/summary.json: Permission denied"]
+
+
+def test_a_database_error_reaching_the_cli_is_its_driver_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    exc = OperationalError("DELETE FROM runtime_orders WHERE runtime_orders.account = ?", ("paper",),
+                           sqlite3.OperationalError("attempt to write a readonly database"))
+    code, lines = _reported(exc, capsys)
+    assert code == 1 and lines == ["error: database error: attempt to write a readonly database"]
