@@ -244,3 +244,34 @@ async def test_streaming_instance_writes_the_shared_cache(sim: Any) -> None:
         for key in cache.client.scan_iter(f"{cache.prefix}:*"):
             cache.client.delete(key)
         cache.close()
+
+
+async def test_a_ping_on_a_closing_connection_leaves_no_unretrieved_task(sim: Any) -> None:
+    """The shutdown noise of issue 11: a server ping read off a connection whose transport is already closing
+    (the server dropped it, or we are closing it) was answered by a pong task that failed with "Cannot write
+    to closing transport" and that nobody awaited, so asyncio logged "Task exception was never retrieved"
+    with a traceback. Here the race is made certain: the transport closes, then the ping is handled."""
+    import gc
+
+    from aiohttp import WSMessage, WSMsgType
+
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    run = Run(sim)
+    try:
+        await run.start()
+        await run.steps(1)
+        clients = [c for c in run.feed.exchange.clients.values() if c.connection is not None]
+        assert clients, "the feed holds no open WebSocket connection"
+        client = clients[0]
+        client.connection._writer.transport.close()  # the peer went away; its last frames are still buffered
+        client.handle_message(WSMessage(WSMsgType.PING, b"keepalive", None))  # what ccxt's receive loop does
+        for _ in range(5):
+            await asyncio.sleep(0.01)  # the pong runs and fails against the closing transport
+    finally:
+        await run.stop()
+    gc.collect()  # a task that failed unobserved is reported when it is collected
+    await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    assert [c.get("message") for c in reported] == []

@@ -161,3 +161,42 @@ def test_default_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert default_data_dir() == tmp_path / "xdg" / "tradewarden"
     monkeypatch.setenv("TRADEWARDEN_DATA_DIR", str(tmp_path / "mine"))
     assert default_data_dir() == tmp_path / "mine"
+
+
+def test_a_read_only_database_is_refused_at_open_in_one_line(db_url: str | None, tmp_path: Path) -> None:
+    """A database that refuses writes (a read-only SQLite file or mount, a PostgreSQL standby or read-only
+    role) is refused when opened, naming it, not at the bot's first write with SQLAlchemy's SQL dump."""
+    with Database.open(db_url, tmp_path) as db, db.session() as s:
+        s.add(CounterRow(name="kept", scope="global", value=Decimal("1.5"), updated_ts=7))
+    if db_url is None:
+        where = str(tmp_path / "tradewarden.db")
+        read_only = f"sqlite:///file:{where}?mode=ro&uri=true"
+        problem = "attempt to write a readonly database"
+    else:
+        where = "postgresql"
+        read_only = db_url.replace("options=", "options=-cdefault_transaction_read_only%3Don%20", 1)
+        problem = "read-only transaction"
+    with pytest.raises(DatabaseError) as info:
+        Database.open(read_only, tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"cannot write database {where}") and problem in message
+    assert "\n" not in message and "[SQL" not in message
+    with Database.open(db_url, tmp_path) as db, db.session() as s:
+        assert s.get(CounterRow, ("kept", "global")).value == Decimal("1.5")  # type: ignore[union-attr]
+
+
+def test_the_sqlite_files_are_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+
+    data_dir = tmp_path / "fresh" / "data"
+    old = os.umask(0)
+    try:
+        with Database.open(None, data_dir) as db, db.session() as s:
+            s.add(CounterRow(name="x", scope="global", value=Decimal(1), updated_ts=0))
+            s.flush()
+            # while the database is open in WAL mode its -wal and -shm files exist
+            files = {p.name: p.stat().st_mode & 0o777 for p in data_dir.iterdir()}
+    finally:
+        os.umask(old)
+    assert files == {"tradewarden.db": 0o600, "tradewarden.db-wal": 0o600, "tradewarden.db-shm": 0o600}
+    assert data_dir.stat().st_mode & 0o777 == 0o700 and data_dir.parent.stat().st_mode & 0o777 == 0o700

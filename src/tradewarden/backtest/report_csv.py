@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from tradewarden.private_files import open_private, write_private
+
 # "00".."99" as bytes: two digits per division.
 _PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), dtype=np.uint8).copy()
 _POW10 = np.array([10**i for i in range(20)], dtype=np.uint64)
@@ -150,7 +152,7 @@ def write_columns_csv(path: Path, header: tuple[str, str, str], ts: npt.NDArray[
     b = np.ascontiguousarray(b, dtype=np.float64)
     buf = np.empty(min(n, _CHUNK_ROWS) * _ROW_BYTES + 1, dtype=np.uint8)
     view = memoryview(buf)  # type: ignore[arg-type]
-    with path.open("wb") as out:
+    with open_private(path, append=False) as out:
         out.write((",".join(header) + "\n").encode())
         for start in range(0, n, _CHUNK_ROWS):
             used = _format_rows(ts, a, a_decimals, b, b_decimals, start, min(n, start + _CHUNK_ROWS), buf)
@@ -169,4 +171,4 @@ def _write_with_python(path: Path, header: tuple[str, str, str], ts: npt.NDArray
     lines = [",".join(header)]
     lines.extend(f"{t},{fixed(x, a_decimals)},{fixed(y, b_decimals)}"
                  for t, x, y in zip(ts.tolist(), a.tolist(), b.tolist(), strict=True))
-    path.write_text("\n".join(lines) + "\n", encoding="ascii")
+    write_private(path, "\n".join(lines) + "\n")  # ASCII: digits, signs and points

@@ -30,6 +30,7 @@ from rich.table import Table
 from tradewarden.backtest import report_charts as charts
 from tradewarden.backtest.metrics import Trade, drawdown_pct, trade_returns_pct
 from tradewarden.backtest.report_csv import write_columns_csv
+from tradewarden.private_files import write_private
 
 __all__ = [
     "TRADE_COLUMNS",
@@ -90,7 +91,7 @@ def write_trades_csv(path: Path, trades: Sequence[Trade]) -> None:
         f"{returns[i]:.6f},{text(t.exit_reason)}"
         for i, t in enumerate(trades))
     lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_private(path, "\n".join(lines))
 
 
 @lru_cache(maxsize=1024)   # a handful of distinct symbols, sides and reasons, repeated on every row
@@ -123,7 +124,7 @@ def write_summary_json(path: Path, metrics: Mapping[str, Any], run_info: Mapping
     except orjson.JSONEncodeError as exc:
         cause = exc.__cause__ or exc
         raise TypeError(f"{path.name}: {cause}") from exc
-    path.write_bytes(text)
+    write_private(path, text)
 
 
 def _json_default(obj: Any) -> Any:
@@ -259,7 +260,7 @@ def write_summary_html(path: Path, *, title: str, ts: npt.NDArray[np.int64], clo
                          f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S')} UTC. Self-contained: no script, "
                          "nothing loaded from the network. Full data: trades.csv, equity.csv, summary.json."),
     }
-    path.write_text(_template().substitute(fields), encoding="utf-8")
+    write_private(path, _template().substitute(fields))
 
 
 def write_run_reports(run_dir: Path, *, title: str, ts: npt.NDArray[np.int64], close: npt.NDArray[np.float64],

@@ -23,6 +23,7 @@ from tradewarden.data.sources import load_market
 from tradewarden.data.validation import Gap
 from tradewarden.domain.candles import CandleSeries, timeframe_ms
 from tradewarden.domain.instrument import Instrument
+from tradewarden.private_files import private_dir
 from tradewarden.strategies.base import Strategy
 
 
@@ -87,7 +88,7 @@ def run_backtest(req: BacktestRequest, progress: Callable[[int, int], None] | No
     series = load_series(req)
     gaps = gaps_of(series)
     run_dir = run_dir_for(req)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(run_dir)
     path = "per_candle" if (req.per_candle or req.risk_config is not None) else "batch"
     info: dict[str, Any] = {
         "mode": "backtest",

@@ -20,7 +20,7 @@ BAD_INPUT = {
 
 #: errors from the world rather than the user's input: one clear line and exit code 1
 RUNTIME_ERRORS = {
-    "SessionError", "DatabaseError", "ExchangeViewError", "ExchangeConfigError",
+    "SessionError", "DatabaseError", "UnwritablePathError", "ExchangeViewError", "ExchangeConfigError",
     "SimConfigError", "RecordingError", "ExchangeError", "NetworkError", "BadRequest", "AuthenticationError",
     "ExchangeNotAvailable", "RequestTimeout", "InvalidNonce", "PermissionDenied", "BadSymbol",
 }
@@ -47,6 +47,14 @@ def user_errors() -> Iterator[None]:
             raise fail(str(exc)) from None
         if type(exc).__name__ in REFUSED:
             raise fail(f"{type(exc).__name__}: {exc}", code=3) from None
-        if any(k.__name__ in RUNTIME_ERRORS for k in type(exc).__mro__):
+        names = {k.__name__ for k in type(exc).__mro__}
+        if "SQLAlchemyError" in names:  # its text spans lines (SQL, parameters, a link): the driver's line
+            from tradewarden.persistence.database import error_line
+
+            raise fail(f"database error: {error_line(exc)}", code=1) from None
+        if names & RUNTIME_ERRORS:
             raise fail(f"{type(exc).__name__}: {exc}", code=1) from None
+        if isinstance(exc, OSError):  # the world, not the input: a path we cannot write, a full disk
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise fail(f"{where}{exc.strerror or exc}", code=1) from None
         raise

@@ -148,6 +148,7 @@ def optimize(
     `tradewarden optimize --study NAME --storage postgresql://user@host/db --worker` on more machines.
     """
     from tradewarden.optimize.study import StudyMismatchError, WorkerError
+    from tradewarden.private_files import UnwritablePathError
 
     try:
         _run(**locals())
@@ -162,6 +163,10 @@ def optimize(
                     "--report-only to create it") from None
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
+    except UnwritablePathError as exc:
+        raise _fail(str(exc), 1) from None
+    except OSError as exc:  # e.g. the SQLite storage's folder cannot be created
+        raise _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 1) from None
     except RuntimeError as exc:
         if type(exc).__name__ == "LookaheadError":
             raise _fail(str(exc)) from None
@@ -172,6 +177,7 @@ def _run(**opts: Any) -> None:
     from tradewarden.optimize.console import print_gate, print_results, trial_progress
     from tradewarden.optimize.runner import analyse, compare_to, write_results
     from tradewarden.optimize.study import open_study, prepare, run_parallel, run_trials
+    from tradewarden.private_files import private_dir
 
     job = _job(opts)
     if opts["compare_to"] is not None and not opts["compare_to"].is_file():
@@ -180,6 +186,9 @@ def _run(**opts: Any) -> None:
         raise _fail(f"--margin must be >= 0, got {opts['margin']}")
     if opts["jobs"] < 1:
         raise _fail(f"--jobs must be at least 1, got {opts['jobs']}")
+    out_dir: Path = opts["out"] or opts["data_dir"] / job.study_name
+    if not opts["worker"]:  # before the trials, not after hours of them
+        private_dir(out_dir, "output directory")
     prepared = prepare(job)
     plan = prepared.plan
     console.print(
@@ -203,7 +212,6 @@ def _run(**opts: Any) -> None:
     study = open_study(prepared, 0, create=False)
     analysis = analyse(prepared, study, opts["overfit_ratio"])
     print_results(console, analysis)
-    out_dir: Path = opts["out"] or opts["data_dir"] / job.study_name
     gate = None
     if opts["compare_to"] is not None:
         gate = compare_to(analysis, opts["compare_to"], opts["margin"], out_dir, apply=opts["apply"])

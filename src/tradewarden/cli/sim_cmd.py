@@ -82,12 +82,31 @@ def sim(
         )
     except SimConfigError as exc:
         raise _fail(str(exc), 2) from None
+    if not _is_loopback(host):
+        err_console.print(
+            f"[bold yellow]warning:[/] listening on {host}: the control API (/_sim/...) has no authentication; "
+            "anyone who can reach this address can move the clock, change balances and inject faults",
+            highlight=False,
+            soft_wrap=True,
+        )
     try:
         asyncio.run(_serve(config))
     except SimConfigError as exc:
         raise _fail(str(exc), 2) from None
     except OSError as exc:
         raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1) from None
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host`` (a loopback address or ``localhost``)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 async def _serve(config: SimConfig) -> None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ccxt
+from aiohttp import WSMessage, WSMsgType
 
 from tradewarden.data.cache import RedisCandleCache
 from tradewarden.data.messages import RejectedMessageError, check_raw, row_to_candle
@@ -116,6 +117,7 @@ class CcxtFeed:
         self._session_got = False
         self._session_last = time.monotonic()
         self._rng = random.Random()
+        self._pongs: set[asyncio.Future[None]] = set()
         self._install_guards()
 
     # -- the MarketDataFeed interface ---------------------------------------------------------------
@@ -170,12 +172,17 @@ class CcxtFeed:
             self._subs.pop(key, None)
 
     async def close(self) -> None:
+        """Stop in order: the REST poller and the connection loop (its streams, then its WebSocket clients),
+        then any pong still in flight, then the consumers, then the exchange's HTTP session."""
         self._closing = True
         for task in (self._poller, self._runner):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        for pong in list(self._pongs):
+            pong.cancel()
+        await asyncio.gather(*self._pongs, return_exceptions=True)
         for sub in self._subs.values():
             sub.queue.put_nowait(_END)
         with contextlib.suppress(Exception):
@@ -231,11 +238,41 @@ class CcxtFeed:
                         return None
 
                 c.handle_text_or_binary_message = guarded
+                frame = c.handle_message
+
+                def handle_frame(message: WSMessage) -> Any:
+                    if message.type is WSMsgType.PING:
+                        c.last_message_at = _wall_ms()
+                        self._pong(c, message.data)
+                        return None
+                    return frame(message)
+
+                c.handle_message = handle_frame
                 c._tradewarden_guarded = True
             return c
 
         self.exchange.handle_message = handle_message
         self.exchange.client = client
+
+    def _pong(self, client: Any, data: bytes) -> None:
+        """Answer a server ping, as ccxt would, but keep the task and collect its outcome.
+
+        ccxt answers with a fire-and-forget task. A ping read from the buffer of a connection whose transport
+        is already closing (the server dropped it, or we are closing it) makes that task fail with "Cannot
+        write to closing transport", and asyncio reports it at garbage collection as "Task exception was
+        never retrieved", with a traceback, in an otherwise clean run. A closing connection needs no pong.
+        """
+        connection = client.connection
+        if connection is None or connection.closed:
+            return
+        pong: asyncio.Future[None] = asyncio.ensure_future(connection.pong(data))
+        self._pongs.add(pong)
+        pong.add_done_callback(self._pong_done)
+
+    def _pong_done(self, pong: asyncio.Future[None]) -> None:
+        self._pongs.discard(pong)
+        if not pong.cancelled() and pong.exception() is not None:
+            log.debug("%s: pong not sent, the connection is closing: %s", self.name, pong.exception())
 
     def _candles(self, sub: _Sub, rows: Sequence[Any]) -> list[Candle]:
         out: list[Candle] = []

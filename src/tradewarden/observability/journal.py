@@ -15,6 +15,7 @@ from typing import IO, Any
 import orjson
 
 from tradewarden.observability.scrub import SCRUBBER
+from tradewarden.private_files import open_private
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -82,8 +83,9 @@ class EventJournal:
         self._file: IO[bytes] | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # append: a resumed run continues its journal instead of erasing it
-            self._file = self.path.open("ab")
+            # append: a resumed run continues its journal instead of erasing it; owner-only (it names
+            # balances and orders) whatever the umask
+            self._file = open_private(self.path)
         self._closed = False
 
     def emit(self, type_: str, ts: int, **fields: Any) -> dict[str, Any]:

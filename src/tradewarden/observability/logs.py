@@ -6,6 +6,7 @@ import logging
 import sys
 import threading
 import traceback
+from io import TextIOWrapper
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -14,6 +15,7 @@ import orjson
 
 from tradewarden.observability.journal import iso_utc
 from tradewarden.observability.scrub import SCRUBBER
+from tradewarden.private_files import open_private, private_dir
 
 #: attributes every LogRecord has; anything else on a record came from ``extra=`` and is written as a field
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -87,9 +89,16 @@ def _mark(handler: logging.Handler) -> logging.Handler:
     return handler
 
 
+class _PrivateFileHandler(logging.FileHandler):
+    """A log file created (or tightened to) 0600 whatever the umask: log lines name orders and balances."""
+
+    def _open(self) -> TextIOWrapper:
+        return open_private(Path(self.baseFilename), append="a" in self.mode, text=True)
+
+
 def _file_handler(path: Path) -> logging.Handler:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    private_dir(path.parent, "log directory")
+    handler = _PrivateFileHandler(path, encoding="utf-8")
     handler.setFormatter(JsonLineFormatter())
     return _mark(handler)
 

@@ -7,6 +7,8 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradewarden.private_files import write_private
+
 if TYPE_CHECKING:
     from tradewarden.optimize.runner import Analysis, GateOutcome
 
@@ -223,4 +225,4 @@ def _day(ms: int) -> str:
 
 
 def write_report(path: Path, a: Analysis, gate: GateOutcome | None = None) -> None:
-    path.write_text(render(a, gate), encoding="utf-8")
+    write_private(path, render(a, gate))

@@ -30,6 +30,7 @@ from tradewarden.optimize.paramsfile import (
     write_params_file,
 )
 from tradewarden.optimize.study import Prepared, safe_url
+from tradewarden.private_files import private_dir, write_private
 
 
 class NoResultsError(ValueError):
@@ -252,7 +253,7 @@ def write_results(a: Analysis, out_dir: Path, gate: GateOutcome | None = None) -
     """params.json (chosen parameters with provenance), results.json (everything) and optimization.html."""
     from tradewarden.optimize.report_html import write_report
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir, "output directory")
     pf = params_file_for(a)
     paths = {
         "params": out_dir / "params.json",
@@ -273,6 +274,6 @@ def write_results(a: Analysis, out_dir: Path, gate: GateOutcome | None = None) -
         "data": pf.data.model_dump(mode="json"),
         "gate": gate.record if gate else None,
     }
-    paths["results"].write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    write_private(paths["results"], json.dumps(results, indent=2, default=str) + "\n")
     write_report(paths["html"], a, gate)
     return paths

@@ -15,7 +15,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tradewarden.persistence.migrate import upgrade_to_head
+from tradewarden.persistence.migrate import VERSION_TABLE, upgrade_to_head
+from tradewarden.private_files import PRIVATE_FILE, UnwritablePathError, make_private, private_dir
 
 DB_FILE = "tradewarden.db"
 DATA_DIR_ENV = "TRADEWARDEN_DATA_DIR"
@@ -96,6 +97,35 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
+def error_line(exc: BaseException) -> str:
+    """A database error in one line: the driver's first line, without SQLAlchemy's SQL, parameters and link."""
+    detail = str(getattr(exc, "orig", None) or exc).strip()
+    return detail.splitlines()[0] if detail else type(exc).__name__
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL (``file:`` URIs included); None for other databases and in-memory ones."""
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    name = str(url.database)
+    if url.query.get("uri"):
+        name = name.removeprefix("file:").split("?", 1)[0]
+    if name in ("", ":memory:") or "mode=memory" in str(url.database):
+        return None
+    return Path(name).expanduser()
+
+
+def _make_private_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (an empty file is an empty database), or tighten it.
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's mode, so they follow."""
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, PRIVATE_FILE))
+    except OSError as exc:
+        raise DatabaseError(f"cannot write database {path}: {exc.strerror or exc}") from None
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        make_private(part)
+
+
 def _enable_wal(cur: Any, attempts: int = 100) -> None:
     """Switch a database file to WAL. The switch needs the file to itself and SQLite does not wait for that
     (busy_timeout does not apply): two processes opening a fresh database at once would fail. Once a file is
@@ -151,14 +181,17 @@ class Database:
         """Open ``url`` (default: the SQLite file under ``data_dir``); upgrade its schema to the newest."""
         if url is None:
             try:
-                data_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise DatabaseError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
+                private_dir(data_dir, "data directory")
+            except UnwritablePathError as exc:
+                raise DatabaseError(str(exc)) from None
             url = default_url(data_dir)
         try:
             parsed = resolve_driver(make_url(url))
         except ArgumentError:
             raise DatabaseError(f"not a database URL: {safe_url(url)!r}") from None
+        sqlite_file = _sqlite_file(parsed)
+        if sqlite_file is not None and not parsed.query.get("uri"):  # a URI may ask for read-only: leave it
+            _make_private_file(sqlite_file)
         try:
             engine = create_engine(parsed, pool_pre_ping=True)
         except (ArgumentError, ImportError, SQLAlchemyError) as exc:
@@ -169,8 +202,15 @@ class Database:
             migration = cls._migrate(engine)
         except SQLAlchemyError as exc:
             engine.dispose()
-            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise DatabaseError(f"cannot open database {safe_url(parsed)}: {detail}") from None
+            raise DatabaseError(f"cannot open database {safe_url(parsed)}: {error_line(exc)}") from None
+        try:
+            cls._check_writable(engine)
+        except SQLAlchemyError as exc:
+            # a read-only file, mount, role or standby: refuse now, before anything relies on writes (and
+            # before a half-done step); the stored state stays as it was
+            engine.dispose()
+            raise DatabaseError(f"cannot write database {sqlite_file or safe_url(parsed)}: {error_line(exc)}") \
+                from None
         return cls(engine, migration)
 
     @staticmethod
@@ -182,6 +222,22 @@ class Database:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
             before, after = upgrade_to_head(conn)
         return Migration(before, after)
+
+    @staticmethod
+    def _check_writable(engine: Engine) -> None:
+        """A write that changes nothing, rolled back: it fails exactly when the database refuses writes."""
+        with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
+            tx = conn.begin()
+            try:
+                conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = version_num"))
+            finally:
+                tx.rollback()
+
+    @property
+    def location(self) -> str:
+        """Where the state lives, as a user may be shown it: the SQLite file, else the masked URL."""
+        found = _sqlite_file(self.engine.url)
+        return str(found) if found is not None else self.url
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from tradewarden.private_files import open_private
+
 GENESIS = "0" * 64
 RESERVED = frozenset({"seq", "ts", "type", "prev_hash", "hash"})
 
@@ -74,7 +76,7 @@ class AuditTrail:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             self._resume()
-        self._fh = path.open("ab")
+        self._fh = open_private(path)
 
     def _resume(self) -> None:
         line, n = _last_line(self.path)

@@ -16,6 +16,7 @@ from typing import IO, Any
 import orjson
 
 from tradewarden.domain.candles import Candle
+from tradewarden.private_files import open_private
 
 FORMAT = 1
 
@@ -28,7 +29,7 @@ class Recorder:
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not path.exists() or path.stat().st_size == 0
-        self._fh: IO[bytes] = path.open("ab")
+        self._fh: IO[bytes] = open_private(path)
         if fresh:
             self._write({"kind": "header", "format": FORMAT, **header})
 

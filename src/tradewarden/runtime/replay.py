@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tradewarden.private_files import private_dir
 from tradewarden.runtime.recording import RecordingError, open_recording
 
 TRADING_EVENTS = ("OrderPlaced", "OrderDenied", "OrderRejected", "OrderCancelled", "Fill", "PositionOpened",
@@ -55,7 +56,7 @@ def replay_recording(path: Path, out_dir: Path | None = None) -> ReplayResult:
     recording = open_recording(path)
     cfg = _config_from_header(recording.header)
     run_dir = out_dir or path.parent / f"replay-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(run_dir)
     instrument = cfg.trading_instrument()
     strategy = load_strategy(cfg.strategy.name, dict(cfg.strategy.params))
     settings = BacktestSettings.from_config(cfg.backtest)

@@ -32,6 +32,7 @@ from tradewarden.domain.candles import Candle, timeframe_ms
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import OrderStatus
 from tradewarden.domain.ports import Venue
+from tradewarden.private_files import UnwritablePathError, private_dir, write_private
 from tradewarden.runtime.live_gate import LiveGateError, check_gate
 from tradewarden.runtime.lock import InstanceLock, account_lock_name
 from tradewarden.runtime.recording import Recorder
@@ -147,8 +148,13 @@ class TradingSession:
     def run(self) -> SessionOutcome:
         from tradewarden.observability import EventJournal
 
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with EventJournal(self.run_dir / "events.jsonl") as journal:
+        private_dir(self.run_dir)
+        try:
+            opened = EventJournal(self.run_dir / "events.jsonl")
+        except OSError as exc:  # e.g. events.jsonl is a directory, or the disk is full
+            raise UnwritablePathError(f"cannot write the run directory {self.run_dir}: "
+                                      f"{exc.strerror or exc}") from None
+        with opened as journal:
             self.journal = journal
             try:
                 check_gate(self.opts.mode, self.config_hash, self.opts.live_confirm, self.opts.env,
@@ -183,9 +189,15 @@ class TradingSession:
         if db.migrated:
             self.journal.emit("STATE_MIGRATED", _now_ms(), from_revision=db.migration.from_revision,
                               to_revision=db.migration.to_revision)
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from tradewarden.persistence.database import DatabaseError, error_line
+
         try:
             with self._exchange_endpoints() as endpoints:
                 return await self._trade(db, endpoints)
+        except SQLAlchemyError as exc:  # each step is one transaction: a failed one is rolled back whole
+            raise DatabaseError(f"database {db.location}: {error_line(exc)}") from None
         finally:
             db.close()
 
@@ -210,7 +222,7 @@ class TradingSession:
         scenario = None
         if cfg.runtime.sim_fire_drill:
             scenario = self.run_dir / "fire-drill.yaml"
-            scenario.write_text(FIRE_DRILL)
+            write_private(scenario, FIRE_DRILL)
         data = cfg.runtime.sim_data or sample_1m_path()
         from tradewarden.data import load_candles
 
