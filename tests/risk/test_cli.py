@@ -306,3 +306,22 @@ def test_help_texts() -> None:
     for group in ("kill-switch", "stage", "audit"):
         code, out = run(group, "--help")
         assert code == 0 and "Usage" in out
+
+
+def test_audit_restart_keeps_the_damaged_trail_and_records_who(data_dir: Path) -> None:
+    import json
+
+    path = _account_trail(data_dir, 3)
+    code, out = run("audit", "restart", ACCOUNT, "--reason", "disk restored from backup", "--by", "alice")
+    assert code == 1 and "intact" in out  # nothing to restart
+    path.write_text("".join(line + "\n" for line in path.read_text().splitlines()[:1]))
+    code, out = run("audit", "restart", ACCOUNT, "--reason", "disk restored from backup", "--by", "alice")
+    assert code == 0, out
+    [kept] = data_dir.glob("audit/*.damaged-*")
+    assert len(kept.read_text().splitlines()) == 1  # the evidence, untouched
+    [first] = [json.loads(line) for line in path.read_text().splitlines()]
+    assert (first["type"], first["seq"], first["actor"], first["previous_records"]) == (
+        "AUDIT_TRAIL_RESTARTED", 1, "alice", 3)
+    assert first["finding"].startswith("CUT")
+    code, out = run("audit", "verify")
+    assert code == 0 and "OK, 1 records" in out

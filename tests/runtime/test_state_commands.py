@@ -123,3 +123,12 @@ def test_the_audit_trail_of_an_account_continues_across_runs(tmp_path: Path,
     result = runner.invoke(app, ["audit", "verify"])
     assert result.exit_code == 0 and f"OK, {len(recs)} records" in result.output
     assert f"the database recorded {len(recs)}" in result.output
+
+    # a trail cut short behind the bot's back: the next run refuses to continue it (exit 3, an event saying why)
+    trail.write_text("".join(line + "\n" for line in trail.read_text().splitlines()[:-2]))
+    result = runner.invoke(app, ["run", "--mode", "paper", "--duration", "3h", "--out", str(tmp_path / "run3"),
+                                 *FAST])
+    assert result.exit_code == 3 and "CUT" in result.output, result.output
+    refused = [e for e in events(tmp_path / "run3" / "events.jsonl") if e["type"] == "AUDIT_TRAIL_REFUSED"]
+    assert refused and refused[0]["account"] == ACCOUNT
+    assert len(trail.read_text().splitlines()) == len(recs) - 2  # left as it was, as evidence

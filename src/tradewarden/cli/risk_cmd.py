@@ -243,6 +243,29 @@ def audit_verify(
         raise typer.Exit(1)
 
 
+@audit_app.command("restart")
+def audit_restart(
+    account: Annotated[str, typer.Argument(help="The account whose trail is damaged, as `audit verify` names it, "
+                                                "e.g. live:binance:BTC/USDT:sma_cross.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the new trail with who and when).")],
+    by: Actor = None, config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOpt = None,
+) -> None:
+    """Start a new audit trail for an account whose trail is damaged, with its bot stopped: the damaged file
+    is kept (renamed), and the new trail begins with what was found, who restarted it and why."""
+    from tradewarden.risk import AuditError
+    from tradewarden.risk.account_audit import restart_trail
+
+    if not reason.strip():
+        raise fail("--reason must say why the audit trail is restarted")
+    cfg = load_state_config(config, data_dir, db_url)
+    with open_risk_store(cfg) as store:
+        try:
+            path = restart_trail(store, cfg.data_dir, account, _actor(by), reason.strip(), _now_ms())
+        except AuditError as exc:
+            raise fail(str(exc), 1) from None
+    out.print(f"new audit trail for {esc(account)}: {esc(str(path))} (the damaged one kept beside it)")
+
+
 def _verify_one(path: Path, stored: StoredHead | None) -> bool:
     """Verify one trail and print the finding; False when it is damaged."""
     from tradewarden.risk import verify_audit

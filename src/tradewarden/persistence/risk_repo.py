@@ -309,7 +309,3 @@ def save_audit_head(s: Session, rec: AuditHeadRecord) -> None:
         return
     row.path, row.seq, row.last_hash = rec.path, rec.seq, rec.last_hash
     row.actions_seen, row.updated_ts = rec.actions_seen, rec.updated_ts
-
-
-def delete_audit_head(s: Session, account: str) -> None:
-    s.execute(delete(AuditHeadRow).where(AuditHeadRow.account == account))

@@ -141,3 +141,38 @@ class AccountAuditTrail(AuditTrail):
         """An action taken through this bot itself (``--adopt``, a parameter reload), recorded at once."""
         self.append(OPERATOR_ACTION, ts, action=action, actor=actor, action_ts=ts, detail=detail)
         self.sync(ts)
+
+
+def restart_trail(store: AuditHeadStore, data_dir: Path, account: str, actor: str, reason: str, ts: int) -> Path:
+    """Start a new trail for an account whose trail is damaged (the bot refuses to continue it).
+
+    The damaged file is kept, renamed ``<name>.damaged-<ts>``; the new trail's first record,
+    ``AUDIT_TRAIL_RESTARTED``, names what was found, the head the database remembered, who restarted it and
+    why. Refused (``AuditError``) for a trail that is intact. Run it with the account's bot stopped.
+    """
+    from tradewarden.risk.audit import GENESIS, AuditError, verify_audit
+
+    stored = store.audit_head(account)
+    path = Path(stored.path) if stored is not None else trail_path(data_dir, account)
+    head = stored.head if stored is not None else None
+    if path.exists():
+        result = verify_audit(path, head)
+        finding = f"{result.why.upper()} at {result.message}"
+    else:
+        result = None
+        finding = "DELETED: the file is missing"
+    if (result is not None and result.ok) or (result is None and (head is None or head.seq == 0)):
+        raise AuditError(f"the audit trail of {account} ({path}) is intact: nothing to restart")
+    kept = None
+    if path.exists():
+        kept = path.with_name(f"{path.name}.damaged-{ts}")
+        path.rename(kept)
+    seen = stored.actions_seen if stored is not None else 0
+    store.save_audit_head(StoredHead(account, str(path), AuditHead(0, GENESIS), seen, ts))
+    with AccountAuditTrail(path, store, account) as trail:
+        trail.append("AUDIT_TRAIL_RESTARTED", ts, actor=actor, reason=reason, finding=finding,
+                     previous_records=None if head is None else head.seq,
+                     previous_hash=None if head is None else head.last_hash,
+                     damaged_file=None if kept is None else str(kept))
+        trail.sync(ts)
+    return path
