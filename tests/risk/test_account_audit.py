@@ -121,7 +121,8 @@ def test_operator_actions_from_any_source_are_recorded_with_who(store: RiskState
     again = AccountAuditTrail(path, store, ACCOUNT)
     assert again.copy_operator_actions(8_000) == 0
     again.close()
-    assert verify_audit(path, store.audit_head(ACCOUNT).head).ok  # type: ignore[union-attr]
+    stored = store.audit_head(ACCOUNT)
+    assert stored is not None and verify_audit(path, stored.head).ok
 
 
 def test_the_managers_records_reach_the_stored_head_when_a_held_step_ends(store: RiskStateStore,
