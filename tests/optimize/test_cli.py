@@ -61,7 +61,10 @@ def test_grid_mode(tmp_path: Path, data_csv: Path, strategy_file: str) -> None:
 
 
 def test_gate_applies_better_parameters_and_records_the_decision(
-        tmp_path: Path, data_csv: Path, strategy_file: str) -> None:
+        tmp_path: Path, data_csv: Path, strategy_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("TRADEWARDEN_CONFIG", "TRADEWARDEN_DATABASE__URL", "TRADEWARDEN_DB_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRADEWARDEN_DATA_DIR", str(tmp_path / "bot-data"))  # the bot's state, found as `run` does
     code, out = _run([*_common(tmp_path, data_csv, strategy_file, "base"), "--mode", "grid",
                       "--grid", "period=7;phase=1"])
     assert code == 0, out
@@ -77,6 +80,15 @@ def test_gate_applies_better_parameters_and_records_the_decision(
     assert record["new_params"] == {"period": 7, "phase": 3}
     assert record["new_oos_sharpe"] > record["current_oos_sharpe"]
     assert load_params_file(current).params == {"period": 7, "phase": 3}
+    # an operator action in the bot's database, with who applied it, for every running bot's audit trail
+    from tradewarden.risk.account_audit import local_actor
+    from tradewarden.risk.store import RiskStateStore
+
+    store = RiskStateStore.open(None, tmp_path / "bot-data")
+    [action] = store.operator_actions()
+    store.close()
+    assert (action.action, action.actor) == ("params_applied", local_actor())
+    assert action.detail["file"] == str(current) and action.detail["params"] == {"period": 7, "phase": 3}
 
     # the same parameters again: no improvement, so keep
     code, out = _run([*_common(tmp_path, data_csv, strategy_file, "again"), "--mode", "grid",

@@ -142,14 +142,17 @@ def test_kill_switch_from_another_process(tmp_path: Path) -> None:
             "from another shell",
             "--by",
             "ops",
+            "--wait",
+            "0",
         ],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert done.returncode == 0, done.stderr
-    assert "kill switch ON" in done.stdout
+    # stored, but this test's "bot" polls only afterwards: nobody acknowledged within the wait
+    assert done.returncode == 1, done.stderr
+    assert "kill switch ON" in done.stdout and "no running bot acknowledged" in done.stderr
     assert rm.poll_kill_switch(1000)
     assert rm.state() is TradingState.HALTED
     assert events.of("KillSwitchActivated")[0]["reason"] == "from another shell"
@@ -170,15 +173,15 @@ def test_kill_switch_from_another_process(tmp_path: Path) -> None:
 def test_kill_switch_from_another_process_on_postgres(pg_url: str, tmp_path: Path) -> None:
     events = MemoryEvents()
     rm, store = boot(pg_url, tmp_path, events)
-    env = {**os.environ, "TRADEWARDEN_DB_URL": pg_url}
+    env = {**os.environ, "TRADEWARDEN_DATABASE__URL": pg_url}
     done = subprocess.run(
-        [sys.executable, "-m", "tradewarden.cli.main", "kill-switch", "on", "--reason", "pg"],
+        [sys.executable, "-m", "tradewarden.cli.main", "kill-switch", "on", "--reason", "pg", "--wait", "0"],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1 and "kill switch ON" in done.stdout, done.stderr
     assert rm.poll_kill_switch(1000)
     store.close()
 

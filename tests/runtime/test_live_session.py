@@ -300,6 +300,13 @@ def test_adopt_takes_the_exchange_view_and_a_restart_resumes_reconciled(
         (adopted,) = [e for e in evs if e["type"] == "PositionAdopted"]
         assert Decimal(adopted["after"]) == Decimal("0.05")
         assert [e["client_id"] for e in evs if e["type"] == "OrderAdopted"] == ["manual-2"]
+        # the operator's --adopt is in the account's audit trail, with who ran it
+        from tradewarden.risk.account_audit import local_actor, trail_path
+
+        trail = trail_path(tmp_path / "data", "live:binance:BTC/USDT:sma_cross")
+        [adopt] = [r for r in map(json.loads, trail.read_text().splitlines()) if r.get("action") == "adopt"]
+        assert adopt["type"] == "OPERATOR_ACTION" and adopt["actor"] == local_actor()
+        assert {m["subject"] for m in adopt["detail"]["mismatches"]} == {"manual-2", "BTC"}
         # from then on the books agree with the exchange: the periodic reconciliation finds nothing
         assert "ReconcileOk" in types[types.index("PositionAdopted"):]
         assert "RECONCILE_MISMATCH" not in types[types.index("PositionAdopted"):]

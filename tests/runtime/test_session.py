@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tradewarden.cli.main import app
+from tradewarden.risk import verify_audit
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +54,10 @@ def test_paper_session_trades_reports_and_replays_exactly(env: Path, tmp_path: P
     seal = evs[types.index("BOOT_SEAL")]
     assert seal["mode"] == "paper" and seal["strategy"] == "sma_cross" and len(seal["config_hash"]) == 64
     assert types.count("Fill") >= 2, types
-    for name in ("trades.csv", "equity.csv", "summary.json", "recording.jsonl", "audit.jsonl"):
+    for name in ("trades.csv", "equity.csv", "summary.json", "recording.jsonl"):
         assert (out / name).exists(), name
+    [trail] = (env / "audit").glob("*.jsonl")  # the account's audit trail, in the data directory
+    assert verify_audit(trail).ok
     # replay: the same candles through a fresh engine give the same trading events
     replay_dir = tmp_path / "replay"
     result = invoke("replay", str(out / "recording.jsonl"), "--out", str(replay_dir))

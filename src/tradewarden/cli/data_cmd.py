@@ -23,7 +23,7 @@ data_app = typer.Typer(
 )
 console = Console()
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="tradewarden config file (YAML).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="tradewarden config file (TOML/YAML), as for `run`.")]
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory (default store lives here).")
 ]
@@ -48,13 +48,11 @@ ExchangeOptsOpt = Annotated[
 
 # -- shared plumbing -------------------------------------------------------------------------------------
 def _load_config(path: Path | None) -> Any:
-    """The app config (the file if given, else ``TRADEWARDEN_CONFIG``, the environment and defaults)."""
-    from tradewarden.config import ConfigError, load_config
+    """The app config (the file if given, else ``TRADEWARDEN_CONFIG``, the environment and defaults), loaded
+    as ``run`` loads it (:mod:`tradewarden.cli.state`)."""
+    from tradewarden.cli.state import load_state_config
 
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+    return load_state_config(path)
 
 
 def _default_data_dir() -> Path:

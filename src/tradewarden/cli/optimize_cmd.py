@@ -216,8 +216,23 @@ def _run(**opts: Any) -> None:
     if opts["compare_to"] is not None:
         gate = compare_to(analysis, opts["compare_to"], opts["margin"], out_dir, apply=opts["apply"])
         print_gate(console, gate)
+        if gate.applied:
+            _record_apply(opts["config"], gate.current_file, dict(analysis.best.params), job.study_name)
     paths = write_results(analysis, out_dir, gate)
     console.print(f"parameters: {paths['params']}\nreport: {paths['html']}", highlight=False)
+
+
+def _record_apply(config: Path | None, path: Path, params: dict[str, Any], study: str) -> None:
+    """A parameter apply is an operator action: stored in the bot's database (found through its config, as
+    `run` finds it) for every running bot to copy into its audit trail, with who applied it."""
+    import time
+
+    from tradewarden.cli.state import load_state_config, open_risk_store
+    from tradewarden.risk.account_audit import local_actor
+
+    with open_risk_store(load_state_config(config)) as store:
+        store.record_operator_action("params_applied", local_actor(), time.time_ns() // 1_000_000,
+                                     file=str(path), params=params, study=study)
 
 
 def _safe(url: str) -> str:

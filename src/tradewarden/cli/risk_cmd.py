@@ -1,17 +1,14 @@
 """``tradewarden kill-switch``, ``stage`` and ``audit``: operate the risk layer from the shell.
 
-The kill switch is written to the database (the SQLite file under the data directory unless ``--db-url``);
-a running bot polls it at least every second. SQLAlchemy is imported inside the commands so that loading
-this module stays cheap.
+Every command finds the bot's database and data directory through the config, as ``run`` does
+(:mod:`tradewarden.cli.state`). The kill switch is written to that database; a running bot polls it at least
+every second and records that it applied it, which ``kill-switch on`` waits for. SQLAlchemy is imported
+inside the commands so that loading this module stays cheap.
 """
 
 from __future__ import annotations
 
-import getpass
-import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -22,8 +19,10 @@ from rich.markup import escape as esc
 from rich.table import Table
 
 from tradewarden.cli.errors import fail
+from tradewarden.cli.state import ConfigOpt, DataDirOpt, DbUrlOpt, load_state_config, open_risk_store
 
 if TYPE_CHECKING:
+    from tradewarden.risk.account_audit import StoredHead
     from tradewarden.risk.store import RiskStateStore
 
 kill_switch_app = typer.Typer(help="Halt all trading now, from any shell, and see who did it and why.",
@@ -34,13 +33,11 @@ audit_app = typer.Typer(help="The hash-chained audit trail of risk decisions.", 
 
 out = Console(highlight=False, soft_wrap=True)
 
-DataDir = Annotated[Path | None, typer.Option(
-    "--data-dir", envvar="TRADEWARDEN_DATA_DIR", file_okay=False,
-    help="Data directory holding tradewarden.db and audit.jsonl [default: ~/.local/share/tradewarden].")]
-DbUrl = Annotated[str | None, typer.Option(
-    "--db-url", envvar="TRADEWARDEN_DB_URL",
-    help="Database URL (e.g. postgresql://user@host/db) instead of the SQLite file in the data directory.")]
 Actor = Annotated[str | None, typer.Option("--by", help="Who is acting [default: user@host].")]
+Wait = Annotated[float, typer.Option(
+    "--wait", min=0, help="Seconds to wait for a running bot to acknowledge the kill switch.")]
+#: between looks for an acknowledgement: a bot polls the switch every runtime.kill_switch_poll_s (1 s)
+ACK_POLL_S = 0.2
 
 
 def _now_ms() -> int:
@@ -52,63 +49,59 @@ def _when(ts: int) -> str:
 
 
 def _actor(by: str | None) -> str:
-    if by:
-        return by
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError):  # no login name in some containers
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+    from tradewarden.risk.account_audit import local_actor
+
+    return by or local_actor()
 
 
-def _data_dir(data_dir: Path | None) -> Path:
-    from tradewarden.persistence import default_data_dir
-
-    return (data_dir or default_data_dir()).expanduser()
-
-
-@contextmanager
-def _store(data_dir: Path | None, db_url: str | None) -> Iterator[RiskStateStore]:
-    from tradewarden.persistence import DatabaseError
-    from tradewarden.risk.store import RiskStateStore
-
-    try:
-        store = RiskStateStore.open(db_url, _data_dir(data_dir))
-    except DatabaseError as exc:
-        raise fail(str(exc), 1) from None
-    try:
-        yield store
-    finally:
-        store.close()
+def _await_ack(store: RiskStateStore, event_id: int, wait_s: float) -> None:
+    """Wait up to ``wait_s`` for a running bot to acknowledge kill switch event ``event_id``; say who did, or
+    exit 1 saying that none did (the switch stays on: a bot halts when it next starts)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        acks = store.kill_switch_acks(event_id)
+        if acks or time.monotonic() >= deadline:
+            break
+        time.sleep(ACK_POLL_S)
+    for ack in acks:
+        out.print(f"acknowledged by {esc(ack.bot)} at {_when(ack.ts)}")
+    if not acks:
+        raise fail(f"no running bot acknowledged within {wait_s:g} s: it will halt at its next start "
+                   "(the kill switch is ON and stored)", 1)
 
 
 # -- kill switch -------------------------------------------------------------------------------------
 @kill_switch_app.command("on")
 def kill_switch_on(
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded with who and when).")],
-    by: Actor = None, data_dir: DataDir = None, db_url: DbUrl = None,
+    by: Actor = None, wait: Wait = 5.0, config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    db_url: DbUrlOpt = None,
 ) -> None:
     """Turn the kill switch on: a running bot halts within a second (entry orders cancelled; positions
-    closed if the risk config says so) and stays halted across restarts until `kill-switch off`."""
+    closed if the risk config says so) and stays halted across restarts until `kill-switch off`.
+
+    Waits for a running bot on the same database to acknowledge; exits 1 when none does."""
     if not reason.strip():
         raise fail("--reason must say why the kill switch is turned on")
-    with _store(data_dir, db_url) as store:
-        current = store.kill_switch()
-        if current.active:
-            out.print(f"kill switch is already ON since {_when(current.ts)} by {esc(current.actor)}: "
-                      f"{esc(current.reason)}")
-            return
-        status = store.set_kill_switch(True, reason.strip(), _actor(by), _now_ms())
-    out.print(f"kill switch ON at {_when(status.ts)} by {esc(status.actor)}: {esc(status.reason)}")
+    cfg = load_state_config(config, data_dir, db_url)
+    with open_risk_store(cfg) as store:
+        status = store.kill_switch()
+        if status.active:
+            out.print(f"kill switch is already ON since {_when(status.ts)} by {esc(status.actor)}: "
+                      f"{esc(status.reason)}")
+        else:
+            status = store.set_kill_switch(True, reason.strip(), _actor(by), _now_ms())
+            out.print(f"kill switch ON at {_when(status.ts)} by {esc(status.actor)}: {esc(status.reason)}")
+        _await_ack(store, status.event_id, wait)
 
 
 @kill_switch_app.command("off")
 def kill_switch_off(
     reason: Annotated[str, typer.Option("--reason", help="Why trading may resume.")] = "",
-    by: Actor = None, data_dir: DataDir = None, db_url: DbUrl = None,
+    by: Actor = None, config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOpt = None,
 ) -> None:
     """Turn the kill switch off; a running bot leaves HALTED unless a breaker still holds it."""
-    with _store(data_dir, db_url) as store:
+    with open_risk_store(load_state_config(config, data_dir, db_url)) as store:
         if not store.kill_switch().active:
             out.print("kill switch is already off")
             return
@@ -120,16 +113,21 @@ def kill_switch_off(
 @kill_switch_app.command("status")
 def kill_switch_status(
     history: Annotated[int, typer.Option("--history", min=0, help="How many past changes to list.")] = 10,
-    data_dir: DataDir = None, db_url: DbUrl = None,
+    config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOpt = None,
 ) -> None:
     """Show the kill switch, its history (who/why/when), circuit breakers and trading states."""
-    with _store(data_dir, db_url) as store:
+    with open_risk_store(load_state_config(config, data_dir, db_url)) as store:
         current = store.kill_switch()
         past = store.kill_switch_history(history)
         snap = store.load()
+        acks = store.kill_switch_acks(current.event_id) if current.active else []
     if current.active:
         out.print(f"kill switch: [bold red]ON[/] since {_when(current.ts)} by {esc(current.actor)}: "
                   f"{esc(current.reason)}")
+        for ack in acks:
+            out.print(f"  acknowledged by {esc(ack.bot)} at {_when(ack.ts)}")
+        if not acks:
+            out.print("  not acknowledged by a running bot yet")
     else:
         out.print("kill switch: [green]off[/]" + (f" (since {_when(current.ts)} by {esc(current.actor)})"
                                                   if current.ts else ""))
@@ -161,43 +159,38 @@ def reset_breaker(
                                              "stale_data, manual, or 'all'.")],
     scope: Annotated[str, typer.Option("--scope", help="'global' or a symbol such as BTC/USDT.")] = "global",
     reason: Annotated[str, typer.Option("--reason", help="Why it is safe to resume.")] = "",
-    by: Actor = None, data_dir: DataDir = None, db_url: DbUrl = None,
+    by: Actor = None, config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOpt = None,
 ) -> None:
     """Ask the running bot to reset a tripped circuit breaker (done at its next poll, within a second)."""
     from tradewarden.risk.breakers import BREAKER_NAMES
 
     if name != "all" and name not in BREAKER_NAMES:
         raise fail(f"unknown breaker {name!r}; choose one of {', '.join(BREAKER_NAMES)} or 'all'")
-    with _store(data_dir, db_url) as store:
+    with open_risk_store(load_state_config(config, data_dir, db_url)) as store:
         store.request_breaker_reset(name, scope, reason.strip(), _actor(by), _now_ms())
     out.print(f"reset of {name} ({scope}) queued; the running bot applies it at its next poll")
 
 
 # -- stages ------------------------------------------------------------------------------------------
 @stage_app.command("show")
-def stage_show(
-    config: Annotated[Path | None, typer.Option(
-        "--config", exists=True, dir_okay=False,
-        help="TOML/YAML file with the risk settings (top level or a risk table) defining the stages.",
-    )] = None,
-    data_dir: DataDir = None, db_url: DbUrl = None,
-) -> None:
-    """Report each stage's criteria for advancing (days live, trades, drawdown) against recorded results."""
-    from tradewarden.risk.config import RiskConfig, RiskConfigError, load_risk_config_file
+def stage_show(config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOpt = None) -> None:
+    """Report each stage's criteria for advancing (days live, trades, drawdown) against recorded results.
+
+    The stages are those of the bot's config (its risk table)."""
+    from tradewarden.risk.config import RiskConfigError, load_risk_config
     from tradewarden.risk.stages import criteria, ready_to_advance
 
+    app_cfg = load_state_config(config, data_dir, db_url)
     try:
-        cfg = load_risk_config_file(config) if config is not None else RiskConfig()
+        cfg = load_risk_config(app_cfg.risk)
     except RiskConfigError as exc:
         raise fail(str(exc)) from None
-    with _store(data_dir, db_url) as store:
+    with open_risk_store(app_cfg) as store:
         snap = store.load()
     progress = {p.stage: p for p in snap.stages}
     if not cfg.stages:
-        if config is None:
-            out.print("no stages to judge: pass --config with the risk settings that define them")
-        else:
-            out.print(f"{config} defines no stages")
+        out.print("no stages to judge: the config defines no risk.stages"
+                  + ("; pass --config with the bot's config" if config is None else f" ({config})"))
         if progress:
             out.print("recorded stages: " + ", ".join(sorted(progress)))
         return
@@ -223,22 +216,76 @@ def stage_show(
 @audit_app.command("verify")
 def audit_verify(
     file: Annotated[Path | None, typer.Argument(
-        help="Audit file [default: audit.jsonl in the data directory].", dir_okay=False)] = None,
-    data_dir: DataDir = None,
+        help="One audit file [default: every account's trail the database knows, and any file in "
+             "<data dir>/audit].", dir_okay=False)] = None,
+    config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOpt = None,
 ) -> None:
-    """Check the hash chain: exit 0 when intact, 1 naming the first bad record (edited/deleted/reordered)."""
-    from tradewarden.risk import DEFAULT_AUDIT_FILE, verify_audit
+    """Check each hash chain, and each trail against the record count and last hash in the database: exit 0
+    when intact, 1 naming the first bad record (edited/deleted/reordered, cut from the end, rewritten) or a
+    deleted file."""
+    from tradewarden.risk.account_audit import AUDIT_DIR
 
-    path = file or _data_dir(data_dir) / DEFAULT_AUDIT_FILE
+    cfg = load_state_config(config, data_dir, db_url)
+    with open_risk_store(cfg) as store:
+        heads = {Path(h.path).resolve(): h for h in store.audit_heads()}
+    if file is not None:
+        if not file.is_file() and file.resolve() not in heads:
+            raise fail(f"audit file not found: {file}")
+        targets = [file]
+    else:
+        found = sorted((cfg.data_dir / AUDIT_DIR).glob("*.jsonl"))
+        targets = sorted(set(heads) | {f.resolve() for f in found})
+        if not targets:
+            raise fail(f"no audit trail found: none in {cfg.data_dir / AUDIT_DIR} and none recorded in the "
+                       "database (a bot writes one per account when it runs)")
+    bad = [path for path in targets if not _verify_one(path, heads.get(path.resolve()))]
+    if bad:
+        raise typer.Exit(1)
+
+
+@audit_app.command("restart")
+def audit_restart(
+    account: Annotated[str, typer.Argument(help="The account whose trail is damaged, as `audit verify` names it, "
+                                                "e.g. live:binance:BTC/USDT:sma_cross.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the new trail with who and when).")],
+    by: Actor = None, config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOpt = None,
+) -> None:
+    """Start a new audit trail for an account whose trail is damaged, with its bot stopped: the damaged file
+    is kept (renamed), and the new trail begins with what was found, who restarted it and why."""
+    from tradewarden.risk import AuditError
+    from tradewarden.risk.account_audit import restart_trail
+
+    if not reason.strip():
+        raise fail("--reason must say why the audit trail is restarted")
+    cfg = load_state_config(config, data_dir, db_url)
+    with open_risk_store(cfg) as store:
+        try:
+            path = restart_trail(store, cfg.data_dir, account, _actor(by), reason.strip(), _now_ms())
+        except AuditError as exc:
+            raise fail(str(exc), 1) from None
+    out.print(f"new audit trail for {esc(account)}: {esc(str(path))} (the damaged one kept beside it)")
+
+
+def _verify_one(path: Path, stored: StoredHead | None) -> bool:
+    """Verify one trail and print the finding; False when it is damaged."""
+    from tradewarden.risk import verify_audit
+
+    name = f"{path}" + (f" ({stored.account})" if stored is not None else "")
     if not path.is_file():
-        raise fail(f"audit file not found: {path}")
+        assert stored is not None  # only files the database knows are looked for without existing
+        out.print(esc(f"{name}: DELETED: the file is missing, but the database recorded {stored.head.seq} "
+                      f"records of it (last hash {stored.head.last_hash[:16]}...)"), style="red")
+        return False
     try:
-        result = verify_audit(path)
+        result = verify_audit(path, None if stored is None else stored.head)
     except OSError as exc:
-        raise fail(f"cannot read {path}: {exc.strerror}") from None
-    if result.ok:
-        out.print(f"{path}: OK, {result.records} records, chain intact "
-                  f"(last hash {result.last_hash[:16]}...)", markup=False)
-        return
-    raise fail(esc(f"{path}: {result.why.upper()} at {result.message} "
-                   f"({result.records} good records before it)"), 1)
+        raise fail(f"cannot read {path}: {exc.strerror}", 1) from None
+    if not result.ok:
+        out.print(esc(f"{name}: {result.why.upper()} at {result.message} "
+                      f"({result.records} good records before it)"), style="red")
+        return False
+    against = (f"; the database recorded {stored.head.seq}" if stored is not None
+               else "; the database recorded no head for it, so a cut end cannot be seen")
+    out.print(f"{name}: OK, {result.records} records, chain intact (last hash {result.last_hash[:16]}...)"
+              f"{against}", markup=False)
+    return True

@@ -112,5 +112,45 @@ class OperatorRequest(Base):
     outcome: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
 
+class KillSwitchAck(Base):
+    """A running bot applied a kill switch event: which bot (account, host, pid) and when."""
+
+    __tablename__ = "kill_switch_acks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    bot: Mapped[str] = mapped_column(String(300), nullable=False)
+    ts: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (Index("ix_kill_switch_acks_event", "event_id"),)
+
+
+class AuditHeadRow(Base):
+    """Where an account's audit trail ends: its file, record count and last hash (what the file must still
+    hold), and the last operator action copied into it."""
+
+    __tablename__ = "audit_heads"
+
+    account: Mapped[str] = mapped_column(String(200), primary_key=True)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    actions_seen: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    updated_ts: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class OperatorActionRow(Base):
+    """Something an operator did (kill switch on/off, breaker reset, parameter apply, ...), with who; each
+    running bot copies it into its audit trail. ``detail`` is JSON."""
+
+    __tablename__ = "operator_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    detail: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    ts: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 # The runtime's tables share Base; importing them here keeps Base.metadata complete for Alembic and for tests.
 from tradewarden.persistence import runtime_models as _runtime_models  # noqa: E402, F401

@@ -9,7 +9,7 @@ milliseconds, on the path from a candle's close to its order.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from typing import Any, cast
@@ -18,11 +18,14 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from tradewarden.persistence.models import (
+    AuditHeadRow,
     Base,
     BreakerRow,
     CooldownRow,
     CounterRow,
+    KillSwitchAck,
     KillSwitchEvent,
+    OperatorActionRow,
     OperatorRequest,
     StageProgressRow,
     TradingStateRow,
@@ -35,6 +38,33 @@ class KillSwitchRecord:
     active: bool
     reason: str
     actor: str
+    ts: int
+    id: int = field(default=0, compare=False)  # the event's row id, which acknowledgements name
+
+
+@dataclass(frozen=True)
+class KillSwitchAckRecord:
+    event_id: int
+    bot: str
+    ts: int
+
+
+@dataclass(frozen=True)
+class AuditHeadRecord:
+    account: str
+    path: str
+    seq: int
+    last_hash: str
+    actions_seen: int
+    updated_ts: int
+
+
+@dataclass(frozen=True)
+class OperatorActionRecord:
+    id: int
+    action: str
+    actor: str
+    detail: str  # JSON
     ts: int
 
 
@@ -110,12 +140,23 @@ def _sql(s: Session) -> _Upserts:
 
 # -- kill switch -------------------------------------------------------------------------------------
 def record_kill_switch(s: Session, active: bool, reason: str, actor: str, ts: int) -> KillSwitchRecord:
-    s.add(KillSwitchEvent(active=active, reason=reason, actor=actor, ts=ts))
-    return KillSwitchRecord(active, reason, actor, ts)
+    row = KillSwitchEvent(active=active, reason=reason, actor=actor, ts=ts)
+    s.add(row)
+    s.flush()  # the id, which a bot's acknowledgement names
+    return _ks(row)
 
 
 def _ks(row: KillSwitchEvent) -> KillSwitchRecord:
-    return KillSwitchRecord(row.active, row.reason, row.actor, row.ts)
+    return KillSwitchRecord(row.active, row.reason, row.actor, row.ts, row.id)
+
+
+def add_kill_switch_ack(s: Session, event_id: int, bot: str, ts: int) -> None:
+    s.add(KillSwitchAck(event_id=event_id, bot=bot, ts=ts))
+
+
+def kill_switch_acks(s: Session, event_id: int) -> list[KillSwitchAckRecord]:
+    rows = s.scalars(select(KillSwitchAck).where(KillSwitchAck.event_id == event_id).order_by(KillSwitchAck.id))
+    return [KillSwitchAckRecord(r.event_id, r.bot, r.ts) for r in rows]
 
 
 def latest_kill_switch(s: Session) -> KillSwitchRecord | None:
@@ -234,3 +275,37 @@ def mark_handled(s: Session, request_id: int, ts: int, outcome: str) -> None:
     if row is not None:
         row.handled_ts = ts
         row.outcome = outcome
+
+
+# -- operator actions and audit heads ----------------------------------------------------------------
+def add_operator_action(s: Session, action: str, actor: str, detail: str, ts: int) -> None:
+    s.add(OperatorActionRow(action=action, actor=actor, detail=detail, ts=ts))
+
+
+def operator_actions(s: Session, after_id: int) -> list[OperatorActionRecord]:
+    """Actions with an id above ``after_id``, oldest first."""
+    rows = s.scalars(select(OperatorActionRow).where(OperatorActionRow.id > after_id).order_by(OperatorActionRow.id))
+    return [OperatorActionRecord(r.id, r.action, r.actor, r.detail, r.ts) for r in rows]
+
+
+def _head(r: AuditHeadRow) -> AuditHeadRecord:
+    return AuditHeadRecord(r.account, r.path, r.seq, r.last_hash, r.actions_seen, r.updated_ts)
+
+
+def audit_head(s: Session, account: str) -> AuditHeadRecord | None:
+    row = s.get(AuditHeadRow, account)
+    return None if row is None else _head(row)
+
+
+def audit_heads(s: Session) -> list[AuditHeadRecord]:
+    return [_head(r) for r in s.scalars(select(AuditHeadRow).order_by(AuditHeadRow.account))]
+
+
+def save_audit_head(s: Session, rec: AuditHeadRecord) -> None:
+    row = s.get(AuditHeadRow, rec.account)
+    if row is None:
+        s.add(AuditHeadRow(account=rec.account, path=rec.path, seq=rec.seq, last_hash=rec.last_hash,
+                           actions_seen=rec.actions_seen, updated_ts=rec.updated_ts))
+        return
+    row.path, row.seq, row.last_hash = rec.path, rec.seq, rec.last_hash
+    row.actions_seen, row.updated_ts = rec.actions_seen, rec.updated_ts

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tradewarden.risk.audit import AuditError, AuditTrail, AuditVerification, verify_audit
+from tradewarden.risk.audit import AuditError, AuditHead, AuditTrail, AuditVerification, verify_audit
 from tradewarden.risk.breakers import Breaker
 from tradewarden.risk.config import (
     BreakerConfig,
@@ -33,12 +33,10 @@ from tradewarden.risk.state import GLOBAL, ReasonCode, TradingState
 if TYPE_CHECKING:
     from tradewarden.risk.store import RiskStateStore
 
-DEFAULT_AUDIT_FILE = "audit.jsonl"
-
 __all__ = [
-    "DEFAULT_AUDIT_FILE",
     "GLOBAL",
     "AuditError",
+    "AuditHead",
     "AuditTrail",
     "AuditVerification",
     "Breaker",

@@ -5,6 +5,10 @@ record's canonical form (the record without ``hash``, keys sorted, compact JSON,
 ``prev_hash`` is the hash of the record before it (64 zeros for the first). Editing a record breaks its
 hash, deleting one leaves a gap in ``seq`` and the chain, and swapping two puts ``seq`` out of order:
 :func:`verify_audit` finds each and names the first bad line. One process writes a trail at a time.
+
+What the file alone cannot show (records cut from its end, the whole file deleted, or every hash recomputed
+after an edit) is found against an :class:`AuditHead`, the record count and last hash kept elsewhere (the
+database, see :mod:`tradewarden.risk.account_audit`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,15 @@ RESERVED = frozenset({"seq", "ts", "type", "prev_hash", "hash"})
 
 
 class AuditError(RuntimeError):
-    """The audit file cannot be continued (unreadable or damaged at its end)."""
+    """The audit file cannot be continued (unreadable, damaged, or not the trail the database remembers)."""
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """What is remembered of a trail outside its file: how many records it had and the hash of the last."""
+
+    seq: int
+    last_hash: str
 
 
 def _default(value: Any) -> Any:
@@ -66,17 +78,41 @@ def _last_line(path: Path) -> tuple[bytes, int]:
 
 
 class AuditTrail:
-    """Appends hash-chained records; reopening an existing file continues its chain."""
+    """Appends hash-chained records; reopening an existing file continues its chain.
 
-    def __init__(self, path: Path, fsync: bool = False) -> None:
+    With ``expected`` (the head remembered elsewhere) the file is checked first: a file that is missing, ends
+    before that record or holds a different record there is refused (:class:`AuditError`) rather than
+    continued, because continuing would hide the damage.
+    """
+
+    def __init__(self, path: Path, fsync: bool = False, expected: AuditHead | None = None) -> None:
         self.path = path
         self.fsync = fsync
         self.seq = 0
         self.last_hash = GENESIS
         path.parent.mkdir(parents=True, exist_ok=True)
+        if expected is not None and expected.seq > 0:
+            self._check(expected)
         if path.exists():
             self._resume()
         self._fh = open_private(path)
+
+    def _check(self, expected: AuditHead) -> None:
+        where = f"run `tradewarden audit verify` and keep {self.path} as evidence"
+        if not self.path.exists():
+            raise AuditError(f"{self.path}: DELETED: the audit trail is missing, but the database recorded "
+                             f"{expected.seq} records of it; {where}")
+        result = verify_audit(self.path, expected)
+        if not result.ok:
+            raise AuditError(f"{self.path}: {result.why.upper()} at {result.message}; {where}")
+
+    @property
+    def pending(self) -> bool:
+        """Whether records were appended that :meth:`sync` has not yet remembered (never, here)."""
+        return False
+
+    def sync(self, ts: int) -> None:
+        """Remember the head outside the file; a plain trail keeps none (see ``AccountAuditTrail``)."""
 
     def _resume(self) -> None:
         line, n = _last_line(self.path)
@@ -123,7 +159,7 @@ class AuditVerification:
     ok: bool
     records: int                 # records read (lines up to the first bad one, or all)
     first_bad: int | None = None  # 1-based line number
-    why: str = ""                # "edited", "deleted", "reordered", "malformed"
+    why: str = ""                # "edited", "deleted", "reordered", "malformed"; against a head: "cut", "rewritten"
     message: str = ""
     last_hash: str = GENESIS
 
@@ -132,12 +168,42 @@ def _bad(records: int, line: int, why: str, message: str) -> AuditVerification:
     return AuditVerification(False, records, line, why, f"line {line}: {message}")
 
 
-def verify_audit(path: Path) -> AuditVerification:
+def verify_audit(path: Path, expected: AuditHead | None = None) -> AuditVerification:
     """Check the whole chain. ``first_bad`` is the first line at which the file stops being the trail written.
 
-    Deleting records from the very end cannot be seen from the file alone (nothing follows them); compare
-    ``records``/``last_hash`` with what the bot reported if that matters.
+    Deleting records from the very end cannot be seen from the file alone (nothing follows them), nor can a
+    chain whose hashes were all recomputed after an edit. Given ``expected`` (the head the database
+    remembers), a file that ends before record ``expected.seq`` is ``cut`` and one whose record there has
+    another hash is ``rewritten``. Records after the remembered head are allowed: the head is stored just
+    after the records it covers.
     """
+    result = _verify_chain(path)
+    if not result.ok or expected is None or expected.seq == 0:
+        return result
+    if result.records < expected.seq:
+        missing = f"{result.records + 1}" if expected.seq == result.records + 1 \
+            else f"{result.records + 1}..{expected.seq}"
+        return _bad(result.records, result.records + 1, "cut",
+                    f"the file ends after record {result.records} but the database recorded {expected.seq}: "
+                    f"record(s) {missing} were cut from its end")
+    found = _hash_at(path, expected.seq)
+    if found != expected.last_hash:
+        return _bad(expected.seq - 1, expected.seq, "rewritten",
+                    f"record seq {expected.seq} is not the one the database recorded (hash {found[:16]}..., "
+                    f"recorded {expected.last_hash[:16]}...): the chain was rewritten and its hashes recomputed")
+    return result
+
+
+def _hash_at(path: Path, seq: int) -> str:
+    """The hash of record ``seq`` of a file whose chain verified (so line ``seq`` holds record ``seq``)."""
+    with path.open("rb") as fh:
+        for n, line in enumerate(fh, start=1):
+            if n == seq:
+                return str(orjson.loads(line)["hash"])
+    return ""
+
+
+def _verify_chain(path: Path) -> AuditVerification:
     raw = path.read_bytes()
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":

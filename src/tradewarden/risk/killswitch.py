@@ -15,6 +15,7 @@ class KillSwitchStatus:
     reason: str = ""
     actor: str = ""
     ts: int = 0
+    event_id: int = 0  # the stored event's id (0: not from the store), named by a bot's acknowledgement
 
 
 @dataclass(frozen=True, slots=True)

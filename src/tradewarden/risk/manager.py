@@ -36,6 +36,8 @@ class RiskStore(Protocol):
 
     def set_kill_switch(self, active: bool, reason: str, actor: str, ts: int) -> KillSwitchStatus: ...
 
+    def acknowledge_kill_switch(self, event_id: int, bot: str, ts: int) -> None: ...
+
     def pending_commands(self) -> list[OperatorCommand]: ...
 
     def command_done(self, command_id: int, ts: int, outcome: str) -> None: ...
@@ -61,6 +63,7 @@ class RiskManager:
         self._dirty = False
         self._held = 0  # inside writes_held(): the hooks leave the store write to the end of the block
         self._held_ts: int | None = None
+        self._acked = 0  # the kill switch event this bot last acknowledged
 
     @property
     def counters(self) -> RiskCounters:
@@ -246,6 +249,10 @@ class RiskManager:
             status = self.store.kill_switch()
             if status.active != self.book.kill.active:
                 self._apply_kill_switch(ts, status)
+            elif status.event_id != self.book.kill.event_id:
+                # turned off and on again between two polls: the same state, but the newer event is the one a
+                # waiting `kill-switch on` wants acknowledged
+                self.book.kill = status
             for command in self.store.pending_commands():
                 self.store.command_done(command.id, ts, self._run_command(ts, command))
         self._timed_resets(ts)
@@ -281,6 +288,16 @@ class RiskManager:
             self.events.emit("KillSwitchDeactivated", ts, **fields)
             self._audit("KILL_SWITCH_DEACTIVATED", ts, **fields)
         self._announce(ts)
+
+    def acknowledge_kill_switch(self, ts: int, bot: str) -> bool:
+        """Record in the store that ``bot`` applied the kill switch now on (once per switch event), after the
+        caller carried out :meth:`kill_switch_plan`; ``kill-switch on`` waits for this."""
+        kill = self.book.kill
+        if self.store is None or not kill.active or not kill.event_id or kill.event_id == self._acked:
+            return False
+        self.store.acknowledge_kill_switch(kill.event_id, bot, ts)
+        self._acked = kill.event_id
+        return True
 
     def kill_switch_plan(self, ts: int, open_orders: Iterable[Order],
                          positions: Mapping[str, Decimal]) -> KillSwitchPlan:
@@ -418,10 +435,12 @@ class RiskManager:
     def _audit(self, type_: str, ts: int, **fields: Any) -> None:
         if self.audit is not None:
             self.audit.append(type_, ts, **fields)
+            if self._held:  # the trail's head is written with the state, when the step ends
+                self._held_ts = ts
 
     def _flush(self, ts: int) -> None:
         if self._held:
-            if self._dirty:
+            if self._dirty or (self.audit is not None and self.audit.pending):
                 self._held_ts = ts
             return
         self._write(ts)
@@ -430,6 +449,8 @@ class RiskManager:
         if self.store is not None and self._dirty:
             self.store.save(self.book.snapshot(), ts)
         self._dirty = False
+        if self.audit is not None:
+            self.audit.sync(ts)  # the head of an account's trail, after the records it covers
 
     @contextmanager
     def writes_held(self) -> Iterator[None]:

@@ -274,7 +274,8 @@ class TradingSession:
         from tradewarden.config import masked_dump
         from tradewarden.data.feed_ccxt import CcxtFeed
         from tradewarden.engine.engine import Engine
-        from tradewarden.risk import AuditTrail, RiskManager, load_risk_config
+        from tradewarden.risk import AuditError, RiskManager, load_risk_config
+        from tradewarden.risk.account_audit import AccountAuditTrail, trail_path
         from tradewarden.risk.store import RiskStateStore
         from tradewarden.strategies import load_strategy
 
@@ -286,14 +287,24 @@ class TradingSession:
                      stage=risk_cfg.active_stage, strategy=strategy.name, params=dict(strategy.params),
                      symbol=instrument.symbol, timeframe=cfg.market.timeframe,
                      exchange=endpoints["exchange"], exchange_simulated=endpoints["simulated"])
+        account = f"{mode}:{cfg.exchange.id or 'simulator'}:{instrument.symbol}:{strategy.name}"
+        risk_store = RiskStateStore(db)
+        try:
+            # one trail per account, continued across runs; refused when it is not the trail the database knows
+            self.audit = AccountAuditTrail(trail_path(cfg.data_dir, account), risk_store, account)
+        except AuditError as exc:
+            journal.emit("AUDIT_TRAIL_REFUSED", _now_ms(), account=account, message=str(exc))
+            self.say(f"refusing to start: {exc}")
+            return SessionOutcome(REFUSED_TO_START, self.run_dir, "audit trail damaged", self.config_hash)
+        self.audit.sync(_now_ms())
         rest, pro = self._make_exchanges(endpoints)
         try:
             from tradewarden.data.retry import RetryPolicy
 
             # every REST call of the boot sequence goes through the one retry policy (429/418/5xx/timeouts)
             self.retry = RetryPolicy(sink=journal, exchange=rest, max_total_s=120.0)
-            risk = RiskManager(risk_cfg, journal, AuditTrail(self.run_dir / "audit.jsonl"),
-                               store=RiskStateStore(db), instruments={instrument.symbol: instrument})
+            risk = RiskManager(risk_cfg, journal, self.audit, store=risk_store,
+                               instruments={instrument.symbol: instrument})
             await self._safety_checks(rest, risk)
             settings = BacktestSettings.from_config(cfg.backtest)
             venue = self._venue(mode, instrument, settings, rest)
@@ -302,7 +313,6 @@ class TradingSession:
             engine.history.max_bars = max(4 * strategy.lookback, 2_000)
             from tradewarden.persistence.runtime_store import RuntimeStore
 
-            account = f"{mode}:{cfg.exchange.id or 'simulator'}:{instrument.symbol}:{strategy.name}"
             self.store = RuntimeStore(db, account)
             self.protection = self._protection(mode, settings)
             resumed = self._resume(engine, venue)
@@ -342,6 +352,8 @@ class TradingSession:
         finally:
             with contextlib.suppress(Exception):
                 await pro.close()
+            self.audit.sync(_now_ms())
+            self.audit.close()
         metrics = self._report(engine, instrument, settings)
         journal.emit("RunFinished", engine.last_ts or _now_ms(), mode=mode, reason=self.stop_reason,
                      candles=self.candles_seen, trades=len(engine.trades.trades),
@@ -397,6 +409,9 @@ class TradingSession:
         for m in mismatches:
             self.say(f"reconciliation: {m.describe()}")
         if self.opts.adopt:
+            from tradewarden.risk.account_audit import local_actor
+
+            self.audit.operator_action(now, "adopt", local_actor(), mismatches=details)
             self._adopt_view(rest, engine, view)
             risk.set_manual_state(now, "global", TradingState.ACTIVE, "operator adopted the exchange's view")
             return
@@ -496,6 +511,9 @@ class TradingSession:
             self.journal.emit("ParamsReloadFailed", _now_ms(), file=str(path), error=str(exc))
             return
         self.journal.emit("ParamsReloaded", _now_ms(), file=str(path), params=params)
+        from tradewarden.risk.account_audit import file_owner
+
+        self.audit.operator_action(_now_ms(), "params_reload", file_owner(path), file=str(path), params=params)
 
     def _periodic_reconcile(self, engine: Any, rest: Any, risk: Any) -> None:
         """Open orders and balances on the exchange against the bot's books, every few minutes."""
@@ -730,11 +748,17 @@ class TradingSession:
                 self._persist(engine, engine.venue, engine.last_ts)
 
     async def _watch_kill_switch(self, engine: Any, risk: Any, stop: asyncio.Event) -> None:
-        """Poll the kill switch every ``kill_switch_poll_s`` (the CLI sets it from another process)."""
+        """Poll the kill switch every ``kill_switch_poll_s`` (the CLI sets it from another process); once its
+        plan is carried out, record that this bot acknowledged it. Operator actions stored meanwhile (from any
+        shell or machine) are copied into this account's audit trail first."""
+        from tradewarden.risk.account_audit import bot_identity
+
         period = self.cfg.runtime.kill_switch_poll_s
+        bot = bot_identity(self.store.account)
         while not stop.is_set():
             await asyncio.sleep(period)
             now = _now_ms()
+            self.audit.copy_operator_actions(now)
             if not risk.poll_kill_switch(now):
                 continue
             from tradewarden.runtime.protection import is_protective
@@ -750,6 +774,7 @@ class TradingSession:
             for order in plan.close:
                 engine.place(order, last)
             engine.apply_updates(engine.venue.poll(), engine.last_ts)
+            risk.acknowledge_kill_switch(_now_ms(), bot)
 
     def _finish_orders(self, engine: Any) -> None:
         """A graceful stop cancels the open orders (``runtime.on_stop``), except the stop that protects a
