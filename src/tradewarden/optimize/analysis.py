@@ -135,7 +135,7 @@ def walk_forward_table(wf: WalkForward, objective: str) -> tuple[list[str], list
             row += [r.in_sample_sharpe, r.out_of_sample_sharpe]
         rows.append(row)
     means: list[str | int | float] = ["mean", "", "", wf.mean_in_sample, wf.mean_out_of_sample]
-    rows.append(means + ["", ""] if sharpe_too else means)
+    rows.append([*means, "", ""] if sharpe_too else means)
     return head, rows
 
 
