@@ -120,8 +120,9 @@ def test_the_console_names_the_storage_counts_pruned_trials_and_shows_each_colum
     code, out = _run([*_common(tmp_path, data_csv, strategy_file, "p1"), "--mode", "grid",
                       "--grid", "period=6,7;phase=3,6"])
     assert code == 0, out
-    assert str(tmp_path / "studies.db") in out.replace("\n", "")   # the default storage is a plain path
-    assert "unreadable" not in out
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"   # a plain path is an SQLite file
+    assert storage in out.replace("\n", "") and "unreadable" not in out
+    assert load_params_file(tmp_path / "p1" / "params.json").study.storage == storage
     assert "4 trials: 3 complete, 1 pruned" in out
     header = _walk_forward_header(out)
     assert header.count("sharpe") == 2, header                   # IS and OOS, not twice each
