@@ -1,8 +1,18 @@
-"""Shared fixtures: paths to the shared real-candle data and small helpers."""
+"""Shared fixtures: paths to the shared real-candle data and small helpers; and the test session's own home.
+
+For the whole run (subprocesses included, since they inherit the environment) HOME and the XDG directories
+point into a temporary directory and every ``TRADEWARDEN_*`` setting of the caller's shell is dropped, so no
+test can read or write the real ``~/.local/share/tradewarden`` or pick up a developer's settings. Only the
+numba cache stays where it was (``NUMBA_CACHE_DIR``, fixed before HOME moves): recompiling the kernels on
+every run would cost ~15 s. ``PYTHONPATH`` starts with this checkout's ``src`` so that subprocesses, like
+pytest itself (``pythonpath`` in pyproject.toml), run the source tree even when another copy is installed.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,8 +20,39 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"
 SHARED_DATA = REPO.parent / "shared" / "data"
 PG_BASE = os.environ.get("TRADEWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REAL_HOME = Path.home()
+_KEEP = {"TRADEWARDEN_TEST_PG"}
+_session_home: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _session_home
+    from tradewarden import _kernel_cache
+
+    _kernel_cache.configure()   # sets NUMBA_CACHE_DIR from the real home, before HOME moves
+    _session_home = Path(tempfile.mkdtemp(prefix="tradewarden-tests-"))
+    home = _session_home / "home"
+    os.environ["HOME"] = str(home)
+    for name, sub in (("XDG_DATA_HOME", ".local/share"), ("XDG_CONFIG_HOME", ".config"),
+                      ("XDG_CACHE_HOME", ".cache"), ("XDG_STATE_HOME", ".local/state")):
+        os.environ[name] = str(home / sub)
+    for name in [n for n in os.environ if n.upper().startswith("TRADEWARDEN_") and n not in _KEEP]:
+        del os.environ[name]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _session_home is not None:
+        shutil.rmtree(_session_home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def real_home() -> Path:
+    """The home directory of the user running the tests (HOME points elsewhere during the run)."""
+    return REAL_HOME
 
 
 @pytest.fixture(scope="session")

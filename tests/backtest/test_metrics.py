@@ -22,6 +22,9 @@ from tradewarden.backtest.metrics import (
     trade_returns_pct,
 )
 
+# An overflow inside a metric is a bug (it became Sortino = inf once): any RuntimeWarning fails the test.
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
 DAY = 86_400_000
 T0 = 1_609_459_200_000  # 2021-01-01T00:00:00Z
 
@@ -138,6 +141,23 @@ def test_equity_within_a_hair_of_zero_still_gives_strict_json() -> None:
     assert value(m, "max_drawdown") == pytest.approx(101.0)   # -1 against the initial 100
 
 
+def test_a_ratio_past_the_largest_float_is_none_not_infinity() -> None:
+    # Returns -1, 6.1e305, -1: the mean and the downside deviation are finite, the Sortino (1.8e308) is not.
+    eq = np.array([9e-299, 5.5e7, 9e-299])
+    m = compute_metrics(T0 + np.arange(3, dtype=np.int64) * 60_000, eq, [], Decimal(0), 0, 60_000,
+                        Decimal(1000))
+    json.dumps(m, allow_nan=False)
+    for name in ("sharpe", "sortino"):
+        assert value(m, name) is None, name
+        assert "not finite" in str(m[name]["note"])
+
+
+def test_a_return_past_the_largest_float_is_inf_without_a_warning() -> None:
+    r = per_bar_returns(np.array([1e-300, 1e10]), 100.0)
+    assert r[0] == pytest.approx(-1.0)
+    assert r[1] == math.inf
+
+
 def test_per_bar_returns_start_from_initial_cash_and_stop_at_ruin() -> None:
     r = per_bar_returns(np.array([110.0, 0.0, 5.0]), 100.0)
     assert r.tolist() == pytest.approx([0.1, -1.0, 0.0])
@@ -252,3 +272,18 @@ def test_any_curve_gives_strict_json_and_sane_bounds(equity: np.ndarray, pnls: l
     assert 0 <= value(m, "win_rate") <= 100  # type: ignore[operator]
     pf = value(m, "profit_factor")
     assert pf is None or pf >= 0  # type: ignore[operator]
+    for name in ("sharpe", "sortino"):
+        ratio = value(m, name)
+        assert ratio is None or math.isfinite(ratio), name  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(1e-308, 1e-290), st.floats(1e6, 1e9)), min_size=2, max_size=12))
+def test_curves_through_near_zero_equity_give_finite_or_none_ratios(equity: list[float]) -> None:
+    # The generic strategy above reaches these curves only by chance; this one aims at them.
+    m = compute_metrics(T0 + np.arange(len(equity), dtype=np.int64) * 60_000, np.array(equity), [],
+                        Decimal(0), 0, 60_000, Decimal(1000))
+    json.loads(json.dumps(m, allow_nan=False))
+    for name in ("sharpe", "sortino", "total_return", "max_drawdown"):
+        ratio = value(m, name)
+        assert ratio is None or math.isfinite(ratio), name  # type: ignore[arg-type]

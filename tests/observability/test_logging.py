@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -109,7 +110,8 @@ def test_a_real_crash_in_a_process_is_scrubbed(tmp_path: Path) -> None:
         setup_logging("INFO", file=Path({str(tmp_path / 'tw.jsonl')!r}), console=True)
         raise RuntimeError("could not sign with {canary}")
     """)
-    env = {"PATH": "/usr/bin:/bin", "EXCHANGE_API_SECRET": canary, "HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "EXCHANGE_API_SECRET": canary, "HOME": str(tmp_path),
+           "PYTHONPATH": os.environ["PYTHONPATH"]}   # the checkout's src (tests/conftest.py)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                             timeout=120)
     assert result.returncode == 1

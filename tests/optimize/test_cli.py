@@ -115,3 +115,37 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path: Path, extra: list
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def _walk_forward_header(out: str) -> str:
+    """The walk-forward table's header cells (rich wraps them over several lines in a narrow terminal)."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if "Walk-forward" in line)
+    top = next(i for i in range(start, len(lines)) if lines[i].startswith("┏"))
+    end = next(i for i in range(top, len(lines)) if lines[i].startswith("┡"))
+    return " ".join(lines[top + 1:end])
+
+
+def test_the_console_names_the_storage_counts_pruned_trials_and_shows_each_column_once(
+        tmp_path: Path, data_csv: Path, strategy_file: str) -> None:
+    # phase 6 with period 6 is rejected by the strategy: that trial is pruned, not scored.
+    code, out = _run([*_common(tmp_path, data_csv, strategy_file, "p1"), "--mode", "grid",
+                      "--grid", "period=6,7;phase=3,6"])
+    assert code == 0, out
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"   # a plain path is an SQLite file
+    assert storage in out.replace("\n", "") and "unreadable" not in out
+    assert load_params_file(tmp_path / "p1" / "params.json").study.storage == storage
+    assert "4 trials: 3 complete, 1 pruned" in out
+    header = _walk_forward_header(out)
+    assert header.count("sharpe") == 2, header                   # IS and OOS, not twice each
+    html = (tmp_path / "p1" / "optimization.html").read_text()
+    assert html.count("<th>IS sharpe</th>") == 1 and "1 pruned" in html
+
+
+def test_a_walk_forward_on_another_objective_shows_the_sharpe_beside_it(
+        tmp_path: Path, data_csv: Path, strategy_file: str) -> None:
+    code, out = _run([*_common(tmp_path, data_csv, strategy_file, "o1"), "--mode", "grid",
+                      "--grid", "period=7;phase=2,3", "--objective", "sortino"])
+    assert code == 0, out
+    header = _walk_forward_header(out)
+    assert header.count("sortino") == 2 and header.count("sharpe") == 2, header

@@ -29,8 +29,10 @@ Formulas (``E_0 .. E_{n-1}`` the equity at the bar closes, ``E_{-1}`` the initia
 Edge cases, chosen so that JSON never holds NaN or Infinity: a ratio whose numerator and denominator are
 both zero is 0.0 (no trades, flat equity, a single bar); a ratio with a zero denominator and a non-zero
 numerator (profit factor without a losing trade, Sortino without a losing bar, Sharpe of a perfectly
-constant return) is ``None`` with ``note`` saying it is unbounded. With no trades, win rate, profit factor
-and average trade return are 0.0.
+constant return) is ``None`` with ``note`` saying it is unbounded. A Sharpe or Sortino too large for a float
+(an equity within a hair of zero, so a per-bar return near 1e300) is ``None`` with ``note`` "not finite";
+computing it raises no numpy overflow warning. With no trades, win rate, profit factor and average trade
+return are 0.0.
 """
 
 from __future__ import annotations
@@ -87,14 +89,19 @@ def drawdown_pct(equity: npt.NDArray[np.float64], initial: float | None = None) 
 
 
 def per_bar_returns(equity: npt.NDArray[np.float64], initial: float) -> npt.NDArray[np.float64]:
-    """``r_i = E_i / E_{i-1} - 1`` with ``E_{-1} = initial``; 0 where the previous equity is not positive."""
+    """``r_i = E_i / E_{i-1} - 1`` with ``E_{-1} = initial``; 0 where the previous equity is not positive.
+
+    A return too large for a float (an equity rising from within a hair of zero, e.g. 9e-299 to 5.5e7) is
+    ``+inf``: callers that need a finite number check for it (see ``_ratio``); it is not a numpy warning.
+    """
     eq = np.asarray(equity, dtype=np.float64)
     prev = np.empty_like(eq)
     if eq.size:
         prev[0] = initial
         prev[1:] = eq[:-1]
     out = np.zeros_like(eq)
-    np.divide(eq, prev, out=out, where=prev > 0)
+    with np.errstate(over="ignore"):
+        np.divide(eq, prev, out=out, where=prev > 0)
     out -= 1.0
     out[prev <= 0] = 0.0
     return out
@@ -181,16 +188,26 @@ def _check_inputs(ts: npt.NDArray[np.int64], eq: npt.NDArray[np.float64], exposu
         raise ValueError(f"exposure_bars={exposure_bars} is outside 0..{eq.size} (the number of bars)")
 
 
+_NOT_FINITE = {"value": None, "note": "not finite: the equity came too close to zero"}
+
+
 def _ratio(num: float, den: float, what: str) -> dict[str, Any]:
-    """num/den as a JSON-safe value: 0/0 is 0.0, x/0 is None with a note."""
+    """num/den as a JSON-safe value: 0/0 is 0.0, x/0 is None with a note, and so is a quotient too large
+    for a float.
+
+    Only an equity within a hair of zero makes an input or the quotient non-finite: returns of 1e300
+    (``[9e-299, 5.5e7, 9e-299]`` gives a finite mean but a Sortino of 1.8e308, past the largest float).
+    """
     if not (math.isfinite(num) and math.isfinite(den)):
-        # Only an equity within a hair of zero (returns of 1e300) gets here.
-        return {"value": None, "note": "not finite: the equity came too close to zero"}
+        return dict(_NOT_FINITE)
     if den == 0:
         if num == 0:
             return {"value": 0.0}
         return {"value": None, "note": f"unbounded: {what}"}
-    return {"value": _r(num / den)}
+    quotient = num / den          # Python floats: an overflow gives inf, never a warning
+    if not math.isfinite(quotient):
+        return dict(_NOT_FINITE)
+    return {"value": _r(quotient)}
 
 
 def _sharpe(returns: npt.NDArray[np.float64], annual: float) -> dict[str, Any]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
+
+from tradewarden import __version__
+from tradewarden.cli.helpfmt import plain_help
 
 app = typer.Typer(
     name="tradewarden",
@@ -52,9 +55,21 @@ def _register() -> None:
 _register()
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"tradewarden {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
     """tradewarden: backtest, paper, shadow and live trading on one engine."""
+
+
+plain_help(app)
 
 
 def main() -> None:

@@ -119,6 +119,26 @@ class WalkForward:
         return fmean(r.out_of_sample_sharpe for r in self.rows)
 
 
+def walk_forward_table(wf: WalkForward, objective: str) -> tuple[list[str], list[list[str | int | float]]]:
+    """The walk-forward table's header and rows (one per window, then the means), for the terminal and the
+    report alike. The Sharpe columns are shown beside the objective's, unless the objective is the Sharpe
+    (two identical column pairs otherwise)."""
+    sharpe_too = objective != "sharpe"
+    head = ["window", "trial", "parameters", f"IS {objective}", f"OOS {objective}"]
+    if sharpe_too:
+        head += ["IS sharpe", "OOS sharpe"]
+    rows: list[list[str | int | float]] = []
+    for r in wf.rows:
+        row: list[str | int | float] = [f"w{r.window}", r.trial, ", ".join(f"{k}={v}" for k, v in r.params.items()),
+                                        r.in_sample, r.out_of_sample]
+        if sharpe_too:
+            row += [r.in_sample_sharpe, r.out_of_sample_sharpe]
+        rows.append(row)
+    means: list[str | int | float] = ["mean", "", "", wf.mean_in_sample, wf.mean_out_of_sample]
+    rows.append([*means, "", ""] if sharpe_too else means)
+    return head, rows
+
+
 def walk_forward(trials: Sequence[ScoredTrial], threshold: float = DEFAULT_OVERFIT_THRESHOLD) -> WalkForward:
     """Refit per window (best in-sample trial of each window) and score the following out-of-sample part."""
     if not trials:

@@ -17,6 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from tradewarden.optimize.analysis import walk_forward_table
 from tradewarden.optimize.study import Progress as ProgressFn
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ def _p(params: dict[str, object]) -> str:
 
 def print_results(console: Console, a: Analysis, top: int = 10) -> None:
     obj = a.prepared.job.objective
+    console.print(a.trials_summary, highlight=False)
     t = Table(
         title=f"Top trials by {obj} (mean over {_parts(a.prepared.job.select_by)} windows)"
     )
@@ -71,19 +73,11 @@ def print_results(console: Console, a: Analysis, top: int = 10) -> None:
 
     wf = a.walk_forward
     w = Table(title="Walk-forward: refit on each in-sample window, scored on the next out-of-sample window")
-    for col in ("window", "trial", "parameters", f"IS {obj}", f"OOS {obj}", "IS sharpe", "OOS sharpe"):
+    head, rows = walk_forward_table(wf, obj)
+    for col in head:
         w.add_column(col, justify="left" if col == "parameters" else "right")
-    for r in wf.rows:
-        w.add_row(
-            f"w{r.window}",
-            str(r.trial),
-            _p(r.params),
-            f"{r.in_sample:.4f}",
-            f"{r.out_of_sample:.4f}",
-            f"{r.in_sample_sharpe:.4f}",
-            f"{r.out_of_sample_sharpe:.4f}",
-        )
-    w.add_row("mean", "", "", f"{wf.mean_in_sample:.4f}", f"{wf.mean_out_of_sample:.4f}", "", "")
+    for row in rows:
+        w.add_row(*(f"{cell:.4f}" if isinstance(cell, float) else str(cell) for cell in row))
     console.print(w)
     _verdict(console, "walk-forward", wf.check.overfit, wf.check.reason)
 

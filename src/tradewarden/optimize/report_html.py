@@ -7,6 +7,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradewarden.optimize.analysis import walk_forward_table
 from tradewarden.private_files import write_private
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def render(a: Analysis, gate: GateOutcome | None = None) -> str:
         f"{escape(dr.timeframe)}</h1>",
         f"<p>study <b>{escape(a.study_name)}</b> ({escape(a.storage)}), objective <b>{escape(obj)}</b> "
         f"(trial value = mean over windows of the {which} "
-        f"{escape(obj)}), trials: {escape(', '.join(f'{k} {v}' for k, v in sorted(a.counts.items())))}</p>",
+        f"{escape(obj)}), trials: {escape(a.trials_summary)}</p>",
         f"<p>data {dr.start:%Y-%m-%d} to {dr.end:%Y-%m-%d} ({dr.bars} bars); "
         f"search to {dr.search_end:%Y-%m-%d}; "
         f"holdout {dr.holdout_start:%Y-%m-%d} to {dr.holdout_end:%Y-%m-%d}, never seen by the search</p>",
@@ -170,22 +171,7 @@ def render(a: Analysis, gate: GateOutcome | None = None) -> str:
         "<h2>Walk-forward: refit on each in-sample window, scored on the next out-of-sample window "
         f"({obj})</h2>",
         paired_svg(labels, [r.in_sample for r in wf.rows], [r.out_of_sample for r in wf.rows]),
-        _table(
-            ["window", "trial", "parameters", f"IS {obj}", f"OOS {obj}", "IS sharpe", "OOS sharpe"],
-            [
-                [
-                    f"w{r.window}",
-                    r.trial,
-                    ", ".join(f"{k}={v}" for k, v in r.params.items()),
-                    r.in_sample,
-                    r.out_of_sample,
-                    r.in_sample_sharpe,
-                    r.out_of_sample_sharpe,
-                ]
-                for r in wf.rows
-            ]
-            + [["mean", "", "", wf.mean_in_sample, wf.mean_out_of_sample, "", ""]],
-        ),
+        _table(*walk_forward_table(wf, obj)),
         _verdict(wf.check.overfit, wf.check.reason),
         f"<h2>The chosen parameters on each window ({obj})</h2>",
         paired_svg(labels, list(a.best.scores.is_), list(a.best.scores.oos)),

@@ -57,6 +57,16 @@ class Analysis:
     def best_windows(self) -> WindowScores:
         return self.best.scores
 
+    @property
+    def trials_summary(self) -> str:
+        """How many trials ended how, pruned and failed always named (0 included), so that a search
+        where most combinations were rejected is not mistaken for a full one."""
+        c = self.counts
+        parts = [f"{sum(c.values())} trials: {c.get('complete', 0)} complete",
+                 f"{c.get('pruned', 0)} pruned (parameters the strategy rejects)", f"{c.get('fail', 0)} failed"]
+        parts += [f"{n} {state}" for state, n in sorted(c.items()) if state not in ("complete", "pruned", "fail")]
+        return ", ".join(parts)
+
 
 @dataclass
 class GateOutcome:

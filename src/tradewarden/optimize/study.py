@@ -191,10 +191,13 @@ def storage_url(text: str) -> str:
 
 
 def safe_url(text: str) -> str:
-    """The storage URL as it may be shown or recorded: password masked."""
+    """The storage as it may be shown or recorded: a URL with its password masked; a plain path (the default
+    storage) as the SQLite URL of that path as given (``storage_url`` makes it absolute when it opens it)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    if "://" not in text:
+        return f"sqlite:///{text}"
     try:
         return make_url(text).render_as_string(hide_password=True)
     except ArgumentError:

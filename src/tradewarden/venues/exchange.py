@@ -118,7 +118,9 @@ class ExchangeVenue:
                  clock: Callable[[], int], max_resends: int = 2, *, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        import ccxt  # imported here: the backtest never needs it
+        # Not a lazy import: tradewarden.data.retry, imported above, already loads ccxt. What keeps ccxt out
+        # of the backtest is that the backtest never imports this module.
+        import ccxt
 
         self._ccxt = ccxt
         self.exchange = exchange
