@@ -17,7 +17,7 @@ from typing import Any
 from tradewarden import __version__
 from tradewarden.backtest.core import Simulation, simulate_batch, simulate_per_candle
 from tradewarden.backtest.settings import BacktestSettings
-from tradewarden.data.files import gaps_of, load_candles
+from tradewarden.data.files import CandleFileError, gaps_of, load_candles
 from tradewarden.data.resample import resample
 from tradewarden.data.sample import sample_path
 from tradewarden.data.validation import Gap
@@ -68,13 +68,13 @@ def load_series(req: BacktestRequest) -> CandleSeries:
         series = load_candles(source, symbol=req.symbol if req.data else None)
     if series.timeframe != req.timeframe:
         if timeframe_ms(req.timeframe) < timeframe_ms(series.timeframe):
-            raise ValueError(f"{source}: holds {series.timeframe} candles; "
-                             f"cannot make {req.timeframe} candles from them")
+            raise CandleFileError(source, None, f"holds {series.timeframe} candles; "
+                                                f"cannot make {req.timeframe} candles from them")
         series = resample(series, req.timeframe)
     if req.start or req.end:
         series = series.between(_ms(req.start), _ms(req.end))
     if len(series) == 0:
-        raise ValueError(f"{source}: no candles between {req.start or 'the start'} and {req.end or 'the end'}")
+        raise CandleFileError(source, None, f"no candles between {req.start or 'the start'} and {req.end or 'the end'}")
     return series
 
 

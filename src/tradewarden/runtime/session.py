@@ -31,11 +31,11 @@ from tradewarden.domain.candles import Candle, timeframe_ms
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import OrderStatus
 from tradewarden.domain.ports import Venue
+from tradewarden.errors import BadInput
 from tradewarden.runtime.live_gate import LiveGateError, check_gate
 from tradewarden.runtime.lock import InstanceLock, account_lock_name
 from tradewarden.runtime.recording import Recorder
 
-SIM_DEFAULT_TIMEFRAME = "5m"
 #: exit code of a session that refused to start (live gate, another instance on the account): unlike a crash
 #: (1), starting again cannot help, so a supervisor must not retry it (deploy/tradewarden.service)
 REFUSED_TO_START = 3
@@ -52,7 +52,7 @@ def parse_duration(text: str | None) -> int | None:
         return None
     value = text.strip().lower()
     if len(value) < 2 or value[-1] not in DURATION_UNITS or not value[:-1].replace(".", "", 1).isdigit():
-        raise ValueError(f"duration {text!r}: use a number and a unit, e.g. 90s, 10m, 10h, 2d")
+        raise BadInput(f"duration {text!r}: use a number and a unit, e.g. 90s, 10m, 10h, 2d")
     return int(float(value[:-1]) * DURATION_UNITS[value[-1]])
 
 
@@ -114,11 +114,14 @@ class TradingSession:
     """Everything one ``tradewarden run`` holds; :meth:`run` drives it."""
 
     def __init__(self, opts: RunOptions, console_print: Callable[[str], None] = print) -> None:
-        from tradewarden.config import config_hash, load_config
+        from tradewarden.config import load_run_config
 
         self.opts = opts
         self.say = console_print
-        self.cfg = load_config(opts.config, opts.overrides, env=opts.env)
+        # the config as the session trades it (simulator timeframe applied) and its hash: what `config show`
+        # prints, so the hash an operator confirms is the one the gate checks
+        effective = load_run_config(opts.config, opts.overrides, env=opts.env)
+        self.cfg, self.config_hash = effective.config, effective.config_hash
         from tradewarden.observability import setup_logging
 
         # JSON lines to the log file, readable lines on the terminal, both scrubbed of secrets
@@ -127,10 +130,6 @@ class TradingSession:
 
         for chatty in ("alembic", "apscheduler"):  # their INFO lines say nothing an operator needs
             logging.getLogger(chatty).setLevel(logging.WARNING)
-        if self.cfg.exchange.id is None and "timeframe" not in self.cfg.market.model_fields_set:
-            # the built-in simulator replays 1m candles; 5m bars make a session of a few simulated hours trade
-            self.cfg.market.timeframe = SIM_DEFAULT_TIMEFRAME
-        self.config_hash = config_hash(self.cfg)
         self.duration_ms = parse_duration(opts.duration)
         root = opts.out_dir.parent if opts.out_dir else self.cfg.backtest.out_dir
         self.run_dir = opts.out_dir or _run_dir(root, opts.mode, self.cfg.market.symbol)
