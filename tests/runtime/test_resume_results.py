@@ -14,10 +14,10 @@ import pytest
 from tradewarden.domain.candles import Candle
 from tradewarden.domain.trades import Trade
 from tradewarden.persistence import Database
-from tradewarden.persistence.runtime_store import RuntimeStore, StoredStateError
+from tradewarden.persistence.runtime_store import RuntimeStore, StepWriter, StoredStateError
 from tradewarden.runtime.recording import Recorder, RecordingError, continue_recording, open_recording
 from tradewarden.runtime.replay import replay_recording
-from tradewarden.runtime.series import BAR_CHUNK, TRADE_CHUNK, SessionSeries
+from tradewarden.runtime.series import BAR_CHUNK, SERIES_PREFIX, TRADE_CHUNK, TRADES_PREFIX, SessionSeries
 
 
 def candle(i: int) -> Candle:
@@ -106,20 +106,22 @@ class Results:
 
 
 class CountingWriter:
+    """Steps on the store that note the name of each snapshot written."""
+
     def __init__(self, store: RuntimeStore) -> None:
         self.store = store
         self.names: list[str] = []
+        self._step: StepWriter | None = None
+
+    def save_snapshot(self, name: str, data: Mapping[str, Any], ts: int) -> None:
+        assert self._step is not None
+        self.names.append(name)
+        self._step.save_snapshot(name, data, ts)
 
     def step(self, series: SessionSeries, results: Results, ts: int) -> None:
         with self.store.step() as w:
-            real_save = w.save_snapshot
-
-            def save(name: str, data: Mapping[str, Any], at: int) -> None:
-                self.names.append(name)
-                real_save(name, data, at)
-
-            w.save_snapshot = save  # type: ignore[method-assign]
-            series.save(w, results, ts)
+            self._step = w
+            series.save(self, results, ts)
 
 
 def test_results_survive_a_restart_exactly_across_chunks(tmp_path: Path) -> None:
@@ -149,6 +151,26 @@ def test_results_survive_a_restart_exactly_across_chunks(tmp_path: Path) -> None
 
 
 def test_a_gap_in_the_stored_chunks_is_named(tmp_path: Path) -> None:
-    snapshots = {"series:0": {"ts": [], "close": [], "equity": []}, "series:2": {"ts": [], "close": [], "equity": []}}
+    empty: dict[str, list[int]] = {"ts": [], "close": [], "equity": []}
+    snapshots = {"series:0": empty, "series:2": empty}
     with pytest.raises(StoredStateError, match=r"series:<k> are not chunks 0..1: \[0, 2\]"):
         SessionSeries().restore(snapshots, Results())
+
+
+def test_a_new_run_after_a_clean_stop_drops_the_previous_results(tmp_path: Path) -> None:
+    with Database.open(None, tmp_path) as db:
+        store = RuntimeStore(db, "live:binance:BTC/USDT:x")
+        other = RuntimeStore(db, "live:binance:ETH/USDT:x")
+        series, ran = SessionSeries(), Results()
+        for i in range(BAR_CHUNK + 3):
+            ran.bar(i)
+        for s in (store, other):
+            with s.step() as w:
+                series.save(w, ran, 1)
+                w.save_snapshot("session", {"completed": True}, 1)
+            series = SessionSeries()
+        with store.step() as w:
+            w.delete_snapshots(SERIES_PREFIX)
+            w.delete_snapshots(TRADES_PREFIX)
+        assert set(store.load().snapshots) == {"session"}
+        assert {"series:0", "series:1", "trades:0", "session"} <= set(other.load().snapshots)  # only this account

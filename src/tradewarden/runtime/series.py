@@ -43,7 +43,9 @@ class SeriesSource(Protocol):
     candle_ts: list[int]
     candle_close: list[float]
     equity_atoms: list[int]
-    trades: TradeList
+
+    @property
+    def trades(self) -> TradeList: ...
 
 
 class SessionSeries:
