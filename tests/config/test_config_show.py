@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tradewarden.cli.main import app
-from tradewarden.config import config_hash, load_config
+from tradewarden.config import config_hash, load_config, load_run_config
 
 KEY = "ShowKeyCanary0123456789abcdefABCDEF"
 SECRET = "ShowSecretCanary98765"
@@ -51,7 +53,7 @@ def test_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     data = json.loads(result.stdout)
     assert data["config"]["exchange"]["api_key"] == "***"
     assert data["config"]["exchange"]["api_secret"] == "***"
-    assert data["config_hash"] == config_hash(load_config())
+    assert data["config_hash"] == load_run_config().config_hash
 
 
 def test_invalid_config_lists_every_bad_field_and_exits_2(tmp_path: Path) -> None:
@@ -65,6 +67,55 @@ def test_invalid_config_lists_every_bad_field_and_exits_2(tmp_path: Path) -> Non
                   "logging.levle: unknown setting (did you mean 'level'?"):
         assert place in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_invalid_risk_section_exits_2_with_every_problem_of_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[backtest]\nfee_taker_bps = -1\nequity_fraction = 0\n[market]\ntimeframe = "2m"\n'
+                      '[risk]\nrisk_per_trade_pct = -1\nmax_daily_loss_pct = 150\nmax_open_positions = 0\n'
+                      'active_stage = "nope"\n[risk.breakers.drawdown]\nactoin = "HALTED"\n')
+    result = runner.invoke(app, ["config", "show", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "config hash" not in result.stdout
+    assert "invalid configuration (8 problems)" in result.stderr
+    for place in ("backtest.fee_taker_bps: must be >= 0", "backtest.equity_fraction: must be > 0",
+                  "market.timeframe: unknown timeframe",
+                  f"risk.risk_per_trade_pct: must be > 0 (got -1, from {config})",
+                  f"risk.max_daily_loss_pct: must be <= 100 (got 150, from {config})",
+                  "risk.max_open_positions: must be > 0 (got 0",
+                  "risk.breakers.drawdown.actoin: unknown setting (did you mean 'action'?)",
+                  "risk.active_stage: not one of the stages (none defined) (got nope"):
+        assert place in result.stderr
+
+
+def _run_session_cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("TRADEWARDEN_", "LIVE_TRADING"))}
+    env.update(TRADEWARDEN_DATA_DIR=str(tmp_path / "data"), LIVE_TRADING="YES_I_UNDERSTAND")
+    return subprocess.run([sys.executable, "-m", "tradewarden.cli.main", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("config_text", [
+    None,                                      # no file: run trades the simulator on its own timeframe
+    "[strategy]\nname = \"sma_cross\"\n",      # a file that leaves the timeframe to the session
+    "[exchange]\nid = \"binance\"\n[risk]\nrisk_per_trade_pct = 1\n",
+])
+def test_the_hash_config_show_prints_is_the_one_run_checks(tmp_path: Path, config_text: str | None) -> None:
+    args: list[str] = []
+    if config_text is not None:
+        (tmp_path / "c.toml").write_text(config_text)
+        args = ["--config", str(tmp_path / "c.toml")]
+    shown = _run_session_cli(["config", "show", "--json", *args], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    digest = json.loads(shown.stdout)["config_hash"]
+
+    live = _run_session_cli(["run", "--mode", "live", "--live-confirm", digest, "--out", str(tmp_path / "run"),
+                             *args], tmp_path)
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    refused = [e for e in events if e["type"] == "LIVE_ARM_FAILED"]
+    # no keys here, so the gate refuses after the hash check: never because of the hash
+    assert refused and refused[0]["reason"] != "CONFIRM_MISMATCH", live.stdout + live.stderr
+    assert refused[0]["config_hash"] == digest
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -14,7 +14,7 @@ from tradewarden.observability import scrub
 from tradewarden.observability.scrub import SCRUBBER
 
 BASE = {"strategy.name": "sma_cross", "strategy.params.fast": "10", "strategy.params.slow": "30",
-        "risk": "{stage = 'canary', stages = {canary = {risk_per_trade_pct = 0.1}}}"}
+        "risk": "{active_stage = 'canary', stages = {canary = {risk_per_trade_pct = 0.1}, stage1 = {}}}"}
 
 
 @pytest.fixture(autouse=True)
@@ -38,9 +38,11 @@ def test_hash_is_stable_under_key_order_and_number_spelling(tmp_path: Path) -> N
     one = tmp_path / "one.toml"
     one.write_text('[strategy]\nname = "sma_cross"\nparams = { fast = 10, slow = 30 }\n'
                    '[backtest]\nfee_taker_bps = 10\ninitial_cash = 10000\n'
-                   '[risk]\na = 1\nb = { x = 1, y = 2 }\n')
+                   '[risk]\nrisk_per_trade_pct = 1\n'
+                   'breakers = { drawdown = { max_drawdown_pct = 15, action = "HALTED" } }\n')
     two = tmp_path / "two.yaml"
-    two.write_text("risk:\n  b: {y: 2, x: 1}\n  a: 1\nbacktest:\n  initial_cash: '10000.00'\n"
+    two.write_text("risk:\n  breakers: {drawdown: {action: HALTED, max_drawdown_pct: '15.0'}}\n"
+                   "  risk_per_trade_pct: '1.00'\nbacktest:\n  initial_cash: '10000.00'\n"
                    "  fee_taker_bps: '1E+1'\nstrategy:\n  params: {slow: 30, fast: 10}\n  name: sma_cross\n")
     assert config_hash(load_config(one, env={})) == config_hash(load_config(two, env={}))
 
@@ -58,7 +60,8 @@ def test_hash_is_stable_under_key_order_and_number_spelling(tmp_path: Path) -> N
     {"exchange.sandbox": "true"},
     {"exchange.urls": "{api = 'http://127.0.0.1:8765'}"},
     {"exchange.allow_withdrawal_keys": "true"},
-    {"risk.stage": "stage1"},
+    {"risk.active_stage": "stage1"},
+    {"risk.risk_per_trade_pct": "0.5"},
 ])
 def test_hash_changes_with_a_trading_setting(change: dict[str, str]) -> None:
     assert hash_of(change) != hash_of()

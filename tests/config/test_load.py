@@ -31,7 +31,7 @@ start = 2021-03-01
 stop_loss_pct = 2.5
 
 [risk]
-stage = "canary"
+max_daily_loss_pct = 2.5
 """
 
 YAML_TEXT = """
@@ -47,7 +47,7 @@ backtest:
   start: 2021-03-01
   stop_loss_pct: 2.5
 risk:
-  stage: canary
+  max_daily_loss_pct: 2.5
 """
 
 
@@ -89,7 +89,7 @@ def test_file_formats_read_the_same(tmp_path: Path, name: str, text: str) -> Non
     assert cfg.backtest.fee_taker_bps == Decimal("7.5")
     assert cfg.backtest.start == date(2021, 3, 1)
     assert cfg.backtest.stop_loss_pct == 2.5
-    assert cfg.risk == {"stage": "canary"}
+    assert cfg.risk.max_daily_loss_pct == Decimal("2.5")
     assert cfg.data_dir == Path("/tmp/tw-data")
 
 
@@ -117,7 +117,7 @@ def test_environment_names_are_case_insensitive_and_nest(tmp_path: Path) -> None
     cfg = load_config(env={"tradewarden_risk__stages__canary__max_trades_per_day": "1",
                            "TRADEWARDEN_BACKTEST__ALLOW_SHORT": "true",
                            "TRADEWARDEN_DATA_DIR": str(tmp_path)})
-    assert cfg.risk == {"stages": {"canary": {"max_trades_per_day": 1}}}
+    assert cfg.risk.stages["canary"].max_trades_per_day == 1
     assert cfg.backtest.allow_short is True
     assert cfg.data_dir == tmp_path
 

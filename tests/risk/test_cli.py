@@ -229,7 +229,7 @@ def test_stage_show_reports_config_errors(data_dir: Path, tmp_path: Path) -> Non
     cfg = tmp_path / "risk.yaml"
     cfg.write_text("risk:\n  active_stage: nowhere\n")
     code, out = run("stage", "show", "--config", str(cfg))
-    assert code == 2 and "active_stage 'nowhere' is not one of the stages" in out
+    assert code == 2 and "risk.active_stage: not one of the stages" in out
 
 
 ACCOUNT = "paper:simulator:BTC/USDT:sma_cross"

@@ -59,10 +59,10 @@ def test_stage_overrides_and_validation() -> None:
         1,
     )
     assert errors_of({"active_stage": "x"}) == [
-        "risk: active_stage 'x' is not one of the stages (none defined)"
+        "risk.active_stage: not one of the stages (none defined) (got 'x')"
     ]
     assert errors_of({"stages": {"a": {"next_stage": "b"}}}) == [
-        "risk: stages.a.next_stage 'b' is not a defined stage"
+        "risk.stages: a.next_stage 'b' is not a defined stage"
     ]
 
 

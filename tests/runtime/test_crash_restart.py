@@ -1,8 +1,10 @@
 """A paper session killed with SIGKILL at random moments and restarted each time ends with exactly the orders,
-fills and balances of an uninterrupted run."""
+fills and balances of an uninterrupted run, reports on the whole session as that run does, and its recording
+replays to the session's orders."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -15,6 +17,7 @@ import pytest
 
 from tradewarden.persistence import Database
 from tradewarden.persistence.runtime_store import RuntimeStore
+from tradewarden.runtime.replay import replay_recording
 
 pytestmark = pytest.mark.slow
 
@@ -62,3 +65,26 @@ def test_kill_and_restart_ends_like_an_uninterrupted_run(tmp_path: Path) -> None
     assert done.returncode == 0, done.stdout + done.stderr
     assert kills >= 2
     assert final_state(tmp_path / "crashy") == expected
+
+    # the last run reports on the whole session, exactly as the uninterrupted run does
+    clean, final = tmp_path / "clean-run", tmp_path / "crashy-final"
+    for name in ("equity.csv", "trades.csv"):
+        assert (final / name).read_text() == (clean / name).read_text(), name
+    summary = {run: json.loads((run / "summary.json").read_text()) for run in (clean, final)}
+    assert summary[final]["metrics"] == summary[clean]["metrics"]
+    assert summary[final]["run"]["candles"] == summary[clean]["run"]["candles"]
+    finished = [json.loads(line) for line in (final / "events.jsonl").read_text().splitlines()
+                if '"RunFinished"' in line]
+    assert len(finished) == 1 and finished[0]["trades"] == summary[clean]["metrics"]["trade_count"]["value"]
+
+    # its recording holds the whole session: replayed, it places the orders of the session
+    replayed = replay_recording(final / "recording.jsonl", tmp_path / "replay")
+    assert orders_placed(replayed.run_dir) == orders_placed(clean)
+    assert {client_id for client_id, _, _ in orders_placed(clean)} <= {o[0] for o in expected[0]}
+
+
+def orders_placed(run_dir: Path) -> list[tuple[str, str, str]]:
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    placed = [(e["client_id"], e["side"], e["qty"]) for e in events if e["type"] == "OrderPlaced"]
+    assert placed, f"{run_dir}: no orders placed, nothing to compare"
+    return placed

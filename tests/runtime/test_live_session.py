@@ -419,6 +419,10 @@ def test_after_a_crash_candles_missed_while_down_are_history_not_trades(
     rec = open_recording(second / "recording.jsonl")
     missed = [c.ts for _, _, c in rec.candles(warmup=True) if caught_up["first"] <= c.ts <= caught_up["last"]]
     assert len(missed) == caught_up["history_only"]
-    assert not [c for _, _, c in rec.candles() if c.ts < caught_up["trading_from"]]
+    # the recording continues the first run's (the whole session); after the resume, no missed candle traded
+    (resumed,) = rec.resumes()
+    first_part = [c.ts for _, _, c in open_recording(first / "recording.jsonl").candles() if c.ts <= resumed["after"]]
+    assert first_part and [c.ts for _, _, c in rec.candles() if c.ts <= resumed["after"]] == first_part
+    assert not [c for _, _, c in rec.candles() if resumed["after"] < c.ts < caught_up["trading_from"]]
     btc = sim.state()["balances"]["BTC"]
     assert Decimal(btc["free"]) + Decimal(btc["locked"]) == held_by_bot(tmp_path)

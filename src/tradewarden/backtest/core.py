@@ -38,6 +38,7 @@ from tradewarden.domain.trades import Trade
 from tradewarden.engine.engine import Engine, RiskHooks
 from tradewarden.engine.ids import client_order_id
 from tradewarden.engine.trades import TradeBook
+from tradewarden.errors import BadInput
 from tradewarden.strategies.base import Strategy, check_causal
 from tradewarden.venues.fillmodel import (
     F_BAR,
@@ -75,7 +76,7 @@ def _final_status(code: int, filled: int) -> str:
     return _STATUS_NAMES.get(code, OrderStatus.CANCELLED.value)
 
 
-class NothingToTestError(ValueError):
+class NothingToTestError(BadInput, ValueError):
     """Too few candles for the strategy to say anything."""
 
 

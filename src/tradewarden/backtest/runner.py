@@ -17,7 +17,7 @@ from typing import Any
 from tradewarden import __version__
 from tradewarden.backtest.core import Simulation, simulate_batch, simulate_per_candle
 from tradewarden.backtest.settings import BacktestSettings
-from tradewarden.data.files import gaps_of
+from tradewarden.data.files import CandleFileError, gaps_of
 from tradewarden.data.sample import sample_path
 from tradewarden.data.sources import load_market
 from tradewarden.data.validation import Gap
@@ -69,7 +69,7 @@ def load_series(req: BacktestRequest) -> CandleSeries:
     if req.start or req.end:
         series = series.between(_ms(req.start), _ms(req.end))
     if len(series) == 0:
-        raise ValueError(f"{source}: no candles between {req.start or 'the start'} and {req.end or 'the end'}")
+        raise CandleFileError(source, None, f"no candles between {req.start or 'the start'} and {req.end or 'the end'}")
     return series
 
 

@@ -75,14 +75,16 @@ def _build_request(strategy: str | None, data: Path | None, symbol: str | None, 
 
     setup_logging(cfg.logging.level, cfg.log_file, cfg.logging.console)
     risk = None
-    if risk_config is not None or cfg.risk:
-        from tradewarden.risk import load_risk_config, load_risk_config_file
+    if risk_config is not None:
+        from tradewarden.risk import load_risk_config_file
 
-        risk = load_risk_config_file(risk_config) if risk_config is not None else load_risk_config(cfg.risk)
+        risk = load_risk_config_file(risk_config)
+        # the risk settings (and so the active stage) are part of what the hash covers
+        cfg = cfg.model_copy(update={"risk": risk})
+    elif cfg.risk.model_fields_set:  # a risk section with settings in it: the backtest runs the risk gate
+        risk = cfg.risk
     strat = load_strategy(cfg.strategy.name, dict(cfg.strategy.params))
     instrument = cfg.trading_instrument()
-    if risk is not None:  # the risk settings (and so the active stage) are part of what the hash covers
-        cfg = cfg.model_copy(update={"risk": risk.model_dump(mode="json")})
     request = BacktestRequest(
         strategy=strat, settings=BacktestSettings.from_config(cfg.backtest), instrument=instrument,
         data=cfg.market.data, symbol=cfg.market.symbol, timeframe=cfg.market.timeframe,

@@ -35,23 +35,27 @@ def show(
     set_: Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: {config, config_hash}.")] = False,
 ) -> None:
-    """Print the effective configuration (secrets as ***) and the config hash of its trading settings."""
+    """Print the effective configuration of `tradewarden run` (secrets as ***) and its config hash: the hash
+    that `run --mode live --live-confirm` checks."""
     import orjson
 
     from tradewarden import config as twconfig
 
     try:
-        cfg = twconfig.load_config(config, twconfig.parse_overrides(list(set_ or [])))
+        effective = twconfig.load_run_config(config, twconfig.parse_overrides(list(set_ or [])))
     except twconfig.ConfigError as exc:
         raise _fail(str(exc)) from None
-    digest = twconfig.config_hash(cfg)
-    shown = twconfig.masked_dump(cfg)
+    digest = effective.config_hash
+    shown = twconfig.masked_dump(effective.config)
     if as_json:
         payload: dict[str, Any] = {"config": shown, "config_hash": digest}
         typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
         return
     source = config or os.environ.get(twconfig.CONFIG_ENV, "").strip() or None
     _out.print(f"# effective configuration; file: {escape(str(source)) if source else '(none)'}")
+    if effective.simulator_timeframe:
+        _out.print(f"# no exchange.id and no market.timeframe: `run` trades the built-in simulator on "
+                   f"{twconfig.SIM_DEFAULT_TIMEFRAME} bars")
     _out.print(escape(_as_toml(shown)))
     _out.print(f"# config hash (sha256 of the trading settings): {digest}")
 
@@ -64,7 +68,8 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, dict):
-        inner = ", ".join(f"{_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        # TOML has no null: an unset setting inside a table is left out
+        inner = ", ".join(f"{_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None)
         return "{" + (f" {inner} " if inner else "") + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"

@@ -23,12 +23,15 @@ from tradewarden.config.models import (
     StrategyConfig,
     default_data_dir,
 )
+from tradewarden.config.risk import RiskConfig
+from tradewarden.config.run import SIM_DEFAULT_TIMEFRAME, RunConfig, for_run, load_run_config
 from tradewarden.config.secrets import read_secrets_file
 from tradewarden.config.sources import ENV_PREFIX, parse_overrides
 
 __all__ = [
     "CONFIG_ENV",
     "ENV_PREFIX",
+    "SIM_DEFAULT_TIMEFRAME",
     "AppConfig",
     "BacktestConfig",
     "ConfigError",
@@ -38,12 +41,16 @@ __all__ = [
     "LoggingConfig",
     "MarketConfig",
     "RedisConfig",
+    "RiskConfig",
+    "RunConfig",
     "StrategyConfig",
     "canonical_json",
     "config_hash",
     "default_data_dir",
+    "for_run",
     "hashed_settings",
     "load_config",
+    "load_run_config",
     "masked_dump",
     "parse_overrides",
     "read_secrets_file",

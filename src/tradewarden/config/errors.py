@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from tradewarden.errors import BadInput
 from tradewarden.observability.scrub import scrub
 
 #: field names whose values are never shown in a message
@@ -18,7 +19,7 @@ Loc = tuple[str | int, ...]
 _OPERATORS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
-class ConfigError(Exception):
+class ConfigError(BadInput):
     """An invalid configuration; ``errors`` holds every problem, each as ``"location: problem"``."""
 
     def __init__(self, errors: Sequence[str]) -> None:

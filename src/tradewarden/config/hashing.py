@@ -14,7 +14,8 @@ from pydantic import SecretStr
 from tradewarden.config.models import AppConfig
 from tradewarden.observability.scrub import MASK, register_public, scrub_value
 
-#: bump when the set of hashed settings or their canonical form changes
+#: bump when the set of hashed settings or their canonical form changes (2: the risk section as validated,
+#: every setting with its default, instead of the table as written; exchange.allow_withdrawal_keys)
 HASH_VERSION = 2
 
 
@@ -59,7 +60,7 @@ def hashed_settings(cfg: AppConfig) -> dict[str, Any]:
         "backtest": cfg.backtest.model_dump(exclude={"out_dir"}),
         "exchange": {"id": exchange.id, "urls": exchange.urls, "options": exchange.options,
                      "sandbox": exchange.sandbox, "allow_withdrawal_keys": exchange.allow_withdrawal_keys},
-        "risk": cfg.risk,
+        "risk": cfg.risk.model_dump(),
         "runtime": {"on_stop": cfg.runtime.on_stop, "stop_limit_offset_pct": cfg.runtime.stop_limit_offset_pct},
     })
     return settings
@@ -74,9 +75,9 @@ def config_hash(cfg: AppConfig) -> str:
 
     Covered: strategy name and params (and the content of ``params_file``), market symbol and timeframe,
     the instrument filters, every backtest setting but ``out_dir``, the exchange id, urls, options,
-    sandbox flag and ``allow_withdrawal_keys``, and the whole ``risk`` table (so the active stage is part
-    of it). Not covered: data_dir, market.data and other paths, logging, database, redis and credentials.
-    The hash is registered as public so the log scrubber never masks it.
+    sandbox flag and ``allow_withdrawal_keys``, and every ``risk`` setting as validated, defaults included
+    (so the active stage is part of it). Not covered: data_dir, market.data and other paths, logging,
+    database, redis and credentials. The hash is registered as public so the log scrubber never masks it.
     """
     digest = hashlib.sha256(canonical_json(hashed_settings(cfg)).encode("utf-8")).hexdigest()
     register_public(digest)

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from tradewarden.config.risk import RiskConfig
 from tradewarden.domain.instrument import Instrument
 
 #: exchange option names that would smuggle credentials past the environment/secrets-file rule
@@ -188,7 +189,7 @@ class AppConfig(Section):
     instrument: InstrumentConfig = Field(default_factory=InstrumentConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
-    risk: dict[str, Any] = Field(default_factory=dict)  # validated by tradewarden.risk
+    risk: RiskConfig = Field(default_factory=RiskConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)

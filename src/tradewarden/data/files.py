@@ -25,12 +25,13 @@ from tradewarden.data.validation import (
     timeframe_of_step,
 )
 from tradewarden.domain.candles import TIMEFRAME_MS, CandleSeries, IntArray, timeframe_ms
+from tradewarden.errors import BadInput
 
 UNIFORM_HEADER = ["timestamp", "open", "high", "low", "close", "volume"]
 BINANCE_COLUMNS = 12
 
 
-class CandleFileError(ValueError):
+class CandleFileError(BadInput, ValueError):
     """A candle file that cannot be used; the message names file, line and problem."""
 
     def __init__(self, path: Path | str, line: int | None, problem: str) -> None:

@@ -169,3 +169,18 @@ def install_excepthooks() -> None:
     """Print uncaught exceptions (main thread and other threads) scrubbed of secrets."""
     sys.excepthook = _excepthook
     threading.excepthook = _thread_excepthook
+
+
+def current_log_file() -> Path | None:
+    """The log file :func:`setup_logging` writes to, or None when none is set up (yet)."""
+    for handler in logging.getLogger(CRASH_LOGGER).handlers:
+        if getattr(handler, _OURS, False) and isinstance(handler, logging.FileHandler):
+            return Path(handler.baseFilename)
+    return None
+
+
+def log_internal_error(exc: BaseException) -> Path | None:
+    """Write ``exc`` with its traceback (scrubbed) to the log file only; the file, or None when there is none."""
+    logging.getLogger(CRASH_LOGGER).critical("internal error %s", type(exc).__name__,
+                                             exc_info=(type(exc), exc, exc.__traceback__))
+    return current_log_file()

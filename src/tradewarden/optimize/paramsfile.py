@@ -16,12 +16,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tradewarden.errors import BadInput
 from tradewarden.strategies.base import Strategy
 
 FORMAT = "tradewarden.params/1"
 
 
-class ParamsFileError(ValueError):
+class ParamsFileError(BadInput, ValueError):
     """A parameter file that cannot be read or is malformed; the message names the file and the field."""
 
 

@@ -212,6 +212,13 @@ class StepWriter:
                               {"account": self.account, "name": name, "data": text, "updated_ts": ts})
 
 
+    def delete_snapshots(self, prefix: str) -> None:
+        """Remove every snapshot whose name starts with ``prefix`` (e.g. the chunks of a finished run)."""
+        self._conn.execute(delete(RuntimeSnapshotRow).where(
+            RuntimeSnapshotRow.account == self.account,
+            RuntimeSnapshotRow.name.startswith(prefix, autoescape=True)))
+
+
 # -- the store -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StoredState:

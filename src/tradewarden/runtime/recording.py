@@ -4,10 +4,16 @@ A recording is JSON lines: a header (format version, mode, the effective config 
 hash), then one line per event in the order the session received it (``candle`` for a closed candle,
 ``ticker`` and others as the feed delivers them). Lines are flushed as written, so a crash loses at most
 the line being written; a torn last line is ignored on reading.
+
+A session resumed after a crash continues its recording: the new run's file starts with the previous one up
+to the last candle the state database holds (:func:`continue_recording`; candles recorded after it were
+not stored, and come again), then a ``resumed`` line, then what the new process receives. So the last run's
+recording holds the whole session and replays to its orders.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,12 +66,53 @@ class Recording:
         for lineno, record in _records(self.path):
             if record.get("kind") != wanted:
                 continue
-            try:
-                ts, o, h, lo, c, v = record["c"]
-                yield record["symbol"], record["timeframe"], Candle(int(ts), float(o), float(h), float(lo),
-                                                                    float(c), float(v))
-            except (KeyError, TypeError, ValueError):
-                raise RecordingError(f"{self.path}:{lineno}: malformed candle record") from None
+            symbol, timeframe = record.get("symbol"), record.get("timeframe")
+            if not isinstance(symbol, str) or not isinstance(timeframe, str):
+                raise RecordingError(f"{self.path}:{lineno}: malformed candle record")
+            yield symbol, timeframe, _candle(record, self.path, lineno)
+
+    def steps(self) -> Iterator[tuple[bool, Candle]]:
+        """Every candle in the order the session received it: (history only, candle). History is the warm-up
+        before trading and candles that closed while a resumed bot was down (never traded)."""
+        for lineno, record in _records(self.path):
+            if record.get("kind") in ("warmup", "candle"):
+                yield record["kind"] == "warmup", _candle(record, self.path, lineno)
+
+    def resumes(self) -> list[dict[str, Any]]:
+        """The ``resumed`` records: where the session continued after a crash, with that run's config hash."""
+        return [record for _, record in _records(self.path) if record.get("kind") == "resumed"]
+
+
+def _candle(record: dict[str, Any], path: Path, lineno: int) -> Candle:
+    try:
+        ts, o, h, lo, c, v = record["c"]
+        return Candle(int(ts), float(o), float(h), float(lo), float(c), float(v))
+    except (KeyError, TypeError, ValueError):
+        raise RecordingError(f"{path}:{lineno}: malformed candle record") from None
+
+
+def continue_recording(path: Path, previous: Path, until_ts: int) -> bool:
+    """Start ``path`` (which may be ``previous`` itself) with ``previous`` up to the candle at ``until_ts``.
+
+    False, and nothing written, when ``previous`` is missing or unreadable. The file is replaced at once
+    (written aside, then renamed), so a crash meanwhile leaves the previous one as it was.
+    """
+    try:
+        records = list(_records(previous))
+    except (OSError, RecordingError):
+        return False
+    if not records or records[0][1].get("kind") != "header":
+        return False
+    kept = bytearray()
+    for lineno, record in records:
+        if record.get("kind") in ("warmup", "candle") and _candle(record, previous, lineno).ts > until_ts:
+            break  # received but never stored: the resumed session receives it again
+        kept += orjson.dumps(record) + b"\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(path.name + ".part")
+    aside.write_bytes(bytes(kept))
+    os.replace(aside, path)
+    return True
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -1,10 +1,11 @@
 """``tradewarden replay``: re-run a recorded session deterministically.
 
 The recording holds the session's effective config (secrets masked) and every candle it received, warm-up
-included. Replay feeds exactly those candles through a fresh engine with the same strategy, settings and
-risk gate, against the simulated venue (the paper fill model). A paper session replays to the same orders,
-fills and trading events; for shadow and live sessions the decisions (orders) are the same and the fills
-are the fill model's.
+included. Replay feeds exactly those candles, in the order received, through a fresh engine with the same
+strategy, settings and risk gate, against the simulated venue (the paper fill model). A paper session
+replays to the same orders, fills and trading events; for shadow and live sessions the decisions (orders)
+are the same and the fills are the fill model's. A session resumed after a crash recorded the whole session
+(see :mod:`tradewarden.runtime.recording`), so it replays as the one uninterrupted session it was.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ def replay_recording(path: Path, out_dir: Path | None = None) -> ReplayResult:
     from tradewarden.venues.simulated import SimulatedVenue
 
     recording = open_recording(path)
+    missing = recording.header.get("missing_before")
+    if missing:
+        raise RecordingError(f"{path}: this recording starts where a session resumed after a crash, and the "
+                             f"recording before it ({missing}) was not found: its orders cannot be reproduced")
+    for resumed in recording.resumes():
+        if resumed.get("config_hash") != recording.header.get("config_hash"):
+            raise RecordingError(f"{path}: the session resumed after candle {resumed.get('after')} with another "
+                                 f"config (hash {resumed.get('config_hash')}): one replay cannot reproduce both")
     cfg = _config_from_header(recording.header)
     run_dir = out_dir or path.parent / f"replay-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
     private_dir(run_dir)
@@ -70,9 +79,11 @@ def replay_recording(path: Path, out_dir: Path | None = None) -> ReplayResult:
         engine = Engine(strategy, instrument, venue, journal, settings.engine_settings(), settings.initial_cash,
                         cfg.market.timeframe, check=risk, risk=risk, keep_history=False)
         engine.history.max_bars = max(4 * strategy.lookback, 2_000)
-        engine.warm_up([c for _, _, c in recording.candles(warmup=True)])
         n = 0
-        for _, _, candle in recording.candles():
-            engine.on_candle(candle)
-            n += 1
+        for history_only, candle in recording.steps():
+            if history_only:
+                engine.warm_up([candle])
+            else:
+                engine.on_candle(candle)
+                n += 1
     return ReplayResult(run_dir, n, engine.orders_placed, len(engine.fills))

@@ -32,12 +32,12 @@ from tradewarden.domain.candles import Candle, timeframe_ms
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import OrderStatus
 from tradewarden.domain.ports import Venue
+from tradewarden.errors import BadInput
 from tradewarden.private_files import UnwritablePathError, private_dir, write_private
 from tradewarden.runtime.live_gate import LiveGateError, check_gate
 from tradewarden.runtime.lock import InstanceLock, account_lock_name
 from tradewarden.runtime.recording import Recorder
 
-SIM_DEFAULT_TIMEFRAME = "5m"
 #: exit code of a session that refused to start (live gate, another instance on the account): unlike a crash
 #: (1), starting again cannot help, so a supervisor must not retry it (deploy/tradewarden.service)
 REFUSED_TO_START = 3
@@ -54,7 +54,7 @@ def parse_duration(text: str | None) -> int | None:
         return None
     value = text.strip().lower()
     if len(value) < 2 or value[-1] not in DURATION_UNITS or not value[:-1].replace(".", "", 1).isdigit():
-        raise ValueError(f"duration {text!r}: use a number and a unit, e.g. 90s, 10m, 10h, 2d")
+        raise BadInput(f"duration {text!r}: use a number and a unit, e.g. 90s, 10m, 10h, 2d")
     return int(float(value[:-1]) * DURATION_UNITS[value[-1]])
 
 
@@ -116,11 +116,14 @@ class TradingSession:
     """Everything one ``tradewarden run`` holds; :meth:`run` drives it."""
 
     def __init__(self, opts: RunOptions, console_print: Callable[[str], None] = print) -> None:
-        from tradewarden.config import config_hash, load_config
+        from tradewarden.config import load_run_config
 
         self.opts = opts
         self.say = console_print
-        self.cfg = load_config(opts.config, opts.overrides, env=opts.env)
+        # the config as the session trades it (simulator timeframe applied) and its hash: what `config show`
+        # prints, so the hash an operator confirms is the one the gate checks
+        effective = load_run_config(opts.config, opts.overrides, env=opts.env)
+        self.cfg, self.config_hash = effective.config, effective.config_hash
         from tradewarden.observability import setup_logging
 
         # JSON lines to the log file, readable lines on the terminal, both scrubbed of secrets
@@ -129,10 +132,6 @@ class TradingSession:
 
         for chatty in ("alembic", "apscheduler"):  # their INFO lines say nothing an operator needs
             logging.getLogger(chatty).setLevel(logging.WARNING)
-        if self.cfg.exchange.id is None and "timeframe" not in self.cfg.market.model_fields_set:
-            # the built-in simulator replays 1m candles; 5m bars make a session of a few simulated hours trade
-            self.cfg.market.timeframe = SIM_DEFAULT_TIMEFRAME
-        self.config_hash = config_hash(self.cfg)
         self.duration_ms = parse_duration(opts.duration)
         root = opts.out_dir.parent if opts.out_dir else self.cfg.backtest.out_dir
         self.run_dir = opts.out_dir or _run_dir(root, opts.mode, self.cfg.market.symbol)
@@ -143,6 +142,14 @@ class TradingSession:
         self._completed = False
         self.trade_after: int | None = None  # the last warm-up bar, when the session knows it (simulator)
         self.protection: Any = None
+        from tradewarden.runtime.series import SessionSeries
+
+        # the session's per-bar results and trades, kept in the store so a resumed session reports on all of it
+        self.series = SessionSeries()
+        self.recording_path: Path | None = None       # the session's recording, kept in the resume snapshot
+        self.previous_recording: Path | None = None   # after a crash: the recording of the process before
+        self.recording_continued = False              # this run's recording continues the session's
+        self.resumed_after: int | None = None         # after a crash: the last candle the store holds
 
     # -- entry point -----------------------------------------------------------------------------------
     def run(self) -> SessionOutcome:
@@ -322,7 +329,7 @@ class TradingSession:
                 self._persist(engine, venue, engine.last_ts)
                 engine.before_submit = self._before_submit(engine)
             feed = CcxtFeed(pro, sink=journal, name=cfg.exchange.id or "simulator")
-            recorder = Recorder(self.run_dir / "recording.jsonl", {
+            recorder = self._recorder(engine, {
                 "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__})
             loop = asyncio.get_running_loop()
             stop = asyncio.Event()
@@ -567,6 +574,18 @@ class TradingSession:
         # after a crash everything continues exactly; after a clean stop the account carries over but the
         # strategy warms up on fresh history (never trading on candles that closed while the bot was away)
         engine.restore(snap["engine"], open_orders, with_history=not completed)
+        if completed:  # a new run: its results start afresh
+            from tradewarden.runtime.series import SERIES_PREFIX, TRADES_PREFIX
+
+            with self.store.step() as w:
+                w.delete_snapshots(SERIES_PREFIX)
+                w.delete_snapshots(TRADES_PREFIX)
+        else:  # the same session goes on: its results so far, and its recording, continue too
+            self.series.restore(state.snapshots, engine)
+            self.candles_seen = len(engine.candle_ts)
+            recording = snap.get("recording")
+            self.previous_recording = self.recording_path = Path(recording) if recording else None
+            self.resumed_after = engine.last_ts or None  # None: the crash came before the first candle
         if "venue" in snap and hasattr(venue, "restore"):
             venue.restore(snap["venue"])
         if "protection" in snap and self.protection is not None:
@@ -589,7 +608,8 @@ class TradingSession:
         orders, fills = engine.drain_changes()
         inst = engine.instrument
         snap: dict[str, Any] = {"engine": engine.snapshot(), "started_ts": self.started_ts,
-                                "completed": self._completed}
+                                "completed": self._completed,
+                                "recording": str(self.recording_path) if self.recording_path else None}
         if hasattr(venue, "snapshot"):
             snap["venue"] = venue.snapshot()
         if self.protection is not None:
@@ -601,10 +621,30 @@ class TradingSession:
                 w.record_fill(fill, f"{fill.client_id}#{self.fill_seq}")
                 self.fill_seq += 1
             snap["engine"]["fills"] = self.fill_seq
+            self.series.save(w, engine, ts)
             if self.opts.mode != "live":
                 w.save_balances({inst.quote: inst.from_atoms(engine.cash_atoms),
                                  inst.base: inst.from_steps(engine.pos_steps)}, ts)
             w.save_snapshot("session", snap, ts)
+
+    def _recorder(self, engine: Any, header: dict[str, Any]) -> Recorder:
+        """This run's recording. After a crash it continues the session's: the previous process's recording
+        up to the last stored candle, then a ``resumed`` line (see :mod:`tradewarden.runtime.recording`)."""
+        from tradewarden.runtime.recording import continue_recording
+
+        path = self.run_dir / "recording.jsonl"
+        resumed_after = self.resumed_after
+        if resumed_after is not None:
+            previous = self.previous_recording
+            if previous is not None and continue_recording(path, previous, resumed_after):
+                self.recording_continued = True
+            else:  # replay refuses such a recording rather than replaying half a session as if it were whole
+                header["missing_before"] = str(previous or "(not recorded)")
+        recorder = Recorder(path, header)
+        self.recording_path = path
+        if self.recording_continued:
+            recorder.event("resumed", after=resumed_after, config_hash=self.config_hash)
+        return recorder
 
     def _request_stop(self, stop: asyncio.Event, reason: str) -> None:
         if not self.stop_reason:
@@ -663,8 +703,9 @@ class TradingSession:
         catch_up_until: int | None = None
         if engine.last_ts:  # resumed: the history came from the snapshot; continue after its last candle
             after: int | None = engine.last_ts
-            for candle in engine.history.tail(engine.history.n).candle_list():
-                recorder.candle(symbol, tf, candle, warmup=True)
+            if not self.recording_continued:  # a continued recording holds this history already
+                for candle in engine.history.tail(engine.history.n).candle_list():
+                    recorder.candle(symbol, tf, candle, warmup=True)
             if self.cfg.exchange.id is not None:
                 # a real market went on while the bot was down: the candles that closed meanwhile are history,
                 # never traded hours late; trading resumes at the newest closed candle

@@ -21,13 +21,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tradewarden.domain.candles import CandleSeries, FloatArray
+from tradewarden.errors import BadInput
 
 
-class ParamError(ValueError):
+class ParamError(BadInput, ValueError):
     """A strategy parameter that is unknown or out of its declared range."""
 
 
-class LookaheadError(RuntimeError):
+class LookaheadError(BadInput, RuntimeError):
     """A strategy whose signal for a bar depends on later bars."""
 
 

@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tradewarden.errors import BadInput
 from tradewarden.strategies.base import Strategy
 from tradewarden.strategies.builtin import Donchian, Rsi, SmaAtr, SmaCross
 
 BUILTINS: dict[str, type[Strategy]] = {cls.name: cls for cls in (Donchian, SmaCross, SmaAtr, Rsi)}
 
 
-class StrategyLoadError(ValueError):
+class StrategyLoadError(BadInput, ValueError):
     """A strategy name or file that cannot be used; the message says why."""
 
 
