@@ -18,7 +18,7 @@ from tradewarden.persistence.runtime_store import RuntimeStore
 
 RISK_ONLY = "0001_risk_state"
 RUNTIME = "0002_runtime_state"
-FEE_BASE = "0003_fill_fee_base"
+HEAD = "0004_account_lease"
 RUNTIME_TABLES = {"runtime_orders", "runtime_fills", "runtime_balances", "runtime_snapshots"}
 
 
@@ -43,8 +43,8 @@ def test_a_risk_only_database_upgrades_and_keeps_its_rows(db_url: str | None, tm
     _database_at(db_url, tmp_path, RISK_ONLY)
     with Database.open(db_url, tmp_path) as db:
         assert db.migrated
-        assert (db.migration.from_revision, db.migration.to_revision) == (RISK_ONLY, FEE_BASE)
-        assert head_revision() == FEE_BASE
+        assert (db.migration.from_revision, db.migration.to_revision) == (RISK_ONLY, HEAD)
+        assert head_revision() == HEAD
         assert set(inspect(db.engine).get_table_names()) >= RUNTIME_TABLES
         with db.session() as s:
             assert repo.latest_kill_switch(s) == repo.KillSwitchRecord(True, "outage", "ops", 1000)
@@ -54,7 +54,7 @@ def test_a_risk_only_database_upgrades_and_keeps_its_rows(db_url: str | None, tm
             w.save_balances({"USDT": Decimal("10000")}, 3000)
         assert store.balances() == {"USDT": Decimal("10000")}
     with Database.open(db_url, tmp_path) as again:
-        assert not again.migrated and again.migration.from_revision == FEE_BASE
+        assert not again.migrated and again.migration.from_revision == HEAD
 
 
 def test_the_runtime_migration_goes_back_down(db_url: str | None, tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_fills_stored_before_fee_base_read_back_with_nothing_withheld(db_url: st
     finally:
         engine.dispose()
     with Database.open(db_url, tmp_path) as db:
-        assert (db.migration.from_revision, db.migration.to_revision) == (RUNTIME, FEE_BASE)
+        assert (db.migration.from_revision, db.migration.to_revision) == (RUNTIME, HEAD)
         store = RuntimeStore(db, "live:x")
         [fill] = store.fills()
         assert (fill.qty, fill.fee, fill.fee_base) == (Decimal("0.01000"), Decimal("0.4"), Decimal(0))
