@@ -148,7 +148,8 @@ class TradingSession:
         from tradewarden.venues.reconcile import ReconcileMemory
 
         self.reconcile_memory = ReconcileMemory()  # the periodic reconciliation's debounce
-        self.orders_at_boot: set[str | None] = set()  # exchange ids of the orders there before this bot started
+        # exchange ids of the orders there before this bot started (and of foreign ones already reported)
+        self.orders_at_boot: set[str | None] = set()
 
     # -- entry point -----------------------------------------------------------------------------------
     def run(self) -> SessionOutcome:
@@ -564,6 +565,9 @@ class TradingSession:
             self.journal.emit("FOREIGN_WRITER", now, orders=[d for d in details if d["kind"] == "FOREIGN_WRITER"])
             for m in verdict.foreign:
                 self.say(f"reconciliation: {m.describe()}")
+            # each foreign order is reported once; what it did to the balances stays a difference
+            reported = {m.subject for m in verdict.foreign}
+            self.orders_at_boot.update(o.exchange_id for o in view.recent_orders if o.client_id in reported)
         self.journal.emit("RECONCILE_MISMATCH", now, adopted=False, mismatches=details)
         reason = "FOREIGN_WRITER" if verdict.foreign else "RECONCILE_MISMATCH"
         risk.set_manual_state(now, "global", TradingState.HALTED, f"{reason}: see events")
