@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradewarden import __version__
 from tradewarden.domain.candles import Candle, timeframe_ms
@@ -36,6 +36,9 @@ from tradewarden.domain.ports import Venue
 from tradewarden.runtime.live_gate import LiveGateError, check_gate
 from tradewarden.runtime.lock import InstanceLockedError, account_key, session_lock
 from tradewarden.runtime.recording import Recorder
+
+if TYPE_CHECKING:
+    from tradewarden.runtime.lease_keeper import LeaseKeeper
 
 SIM_DEFAULT_TIMEFRAME = "5m"
 #: exit code of a session that refused to start (live gate, another instance on the account): unlike a crash
@@ -143,7 +146,7 @@ class TradingSession:
         self._completed = False
         self.trade_after: int | None = None  # the last warm-up bar, when the session knows it (simulator)
         self.protection: Any = None
-        self.lease_keeper: Any = None  # a LeaseKeeper while this session holds its account's lease
+        self.lease_keeper: LeaseKeeper | None = None  # while this session holds its account's lease
         self.lease_lost: str | None = None
         from tradewarden.venues.reconcile import ReconcileMemory
 
@@ -225,12 +228,12 @@ class TradingSession:
         if previous is not None:
             self.journal.emit("LEASE_TAKEN_OVER", _now_ms(), previous=previous.fields(),
                               why="its lease expired, or its process on this host is gone")
-        self.lease_keeper = LeaseKeeper(lease)
-        self.lease_keeper.start()
+        keeper = self.lease_keeper = LeaseKeeper(lease)
+        keeper.start()
         try:
             yield
         finally:
-            self.lease_keeper.stop()
+            keeper.stop()
 
     @contextlib.contextmanager
     def _exchange_endpoints(self) -> Iterator[dict[str, Any]]:
@@ -358,8 +361,9 @@ class TradingSession:
                     watcher.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await watcher
-                self._finish_orders(engine)
-                if engine.last_ts:
+                if self.lease_lost is None:  # else the account and its orders may be another bot's by now
+                    self._finish_orders(engine)
+                if engine.last_ts and self.lease_lost is None:
                     # a graceful stop: the account carries over, the next run starts a new --duration window
                     self.started_ts = None
                     self._completed = True
@@ -792,7 +796,7 @@ class TradingSession:
 
         while not stop.is_set():
             await asyncio.sleep(self.cfg.runtime.kill_switch_poll_s)
-            lost = self.lease_keeper.lost
+            lost = self.lease_keeper.lost if self.lease_keeper is not None else None
             if lost is None:
                 continue
             now = _now_ms()
