@@ -75,6 +75,13 @@ class MemoryEvents:
         return [f for t, _, f in self.events if t == type_]
 
 
+@pytest.fixture(autouse=True)
+def _own_lock_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Account locks are machine-wide (/run/lock/tradewarden): each test keeps its own, so tests running at
+    the same time with the simulator's default key never meet, and none writes into the real one."""
+    monkeypatch.setenv("TRADEWARDEN_LOCK_DIR", str(tmp_path / "machine-locks"))
+
+
 @pytest.fixture
 def events() -> MemoryEvents:
     return MemoryEvents()

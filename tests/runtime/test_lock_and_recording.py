@@ -1,4 +1,5 @@
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tradewarden.domain.candles import Candle
-from tradewarden.runtime.lock import InstanceLock, InstanceLockedError, account_lock_name
+from tradewarden.runtime.lock import InstanceLock, InstanceLockedError, account_lock_name, session_lock
 from tradewarden.runtime.recording import Recorder, RecordingError, open_recording
 
 
@@ -14,15 +15,18 @@ def test_second_instance_on_the_same_account_is_refused(tmp_path: Path) -> None:
     name = account_lock_name("binance", "key-1")
     assert "key-1" not in name
     with InstanceLock(tmp_path, name):
-        with pytest.raises(InstanceLockedError, match=str(os.getpid())):
+        with pytest.raises(InstanceLockedError, match=str(os.getpid())) as refused:
             InstanceLock(tmp_path, name).acquire()
+        assert refused.value.holder is not None and refused.value.holder.pid == os.getpid()
         InstanceLock(tmp_path, account_lock_name("binance", "key-2")).acquire()  # another account is fine
     with InstanceLock(tmp_path, name):  # released on exit
         pass
 
 
-def test_a_session_on_an_account_already_traded_refuses_to_start_with_code_3(
+def test_a_session_on_an_account_already_traded_refuses_to_start_with_code_3_and_an_event(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
     from typer.testing import CliRunner
 
     from tradewarden.cli.main import app
@@ -30,10 +34,14 @@ def test_a_session_on_an_account_already_traded_refuses_to_start_with_code_3(
     monkeypatch.setenv("TRADEWARDEN_DATA_DIR", str(tmp_path / "data"))
     for name in ("LIVE_TRADING", "TRADEWARDEN_EXCHANGE__API_KEY", "TRADEWARDEN_EXCHANGE__API_SECRET"):
         monkeypatch.delenv(name, raising=False)
-    with InstanceLock(tmp_path / "data" / "locks", account_lock_name("simulator", "paper-local")):
+    with session_lock("simulator", None, "paper", tmp_path / "data", {}, bot="first-run"):
         result = CliRunner().invoke(app, ["run", "--mode", "paper", "--duration", "1h", "--out", str(tmp_path / "p")])
     assert result.exit_code == 3, result.output
-    assert "InstanceLockedError" in result.output and "Traceback" not in result.output
+    assert "refused to start" in result.output and "Traceback" not in result.output
+    events = [json.loads(line) for line in (tmp_path / "p" / "events.jsonl").read_text().splitlines()]
+    (refused,) = [e for e in events if e["type"] == "INSTANCE_REFUSED"]
+    assert refused["holder"]["pid"] == os.getpid() and refused["holder"]["bot"] == "first-run"
+    assert refused["holder"]["host"] == socket.gethostname()
 
 
 def test_lock_of_a_killed_process_is_released(tmp_path: Path) -> None:

@@ -71,13 +71,14 @@ def test_unit_defaults_to_paper_and_arms_live_only_from_the_env_file() -> None:
 def test_unit_is_hardened_to_its_data_directory() -> None:
     service = dict(parse_unit(UNIT)["Service"])
     expected = {
-        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ReadWritePaths": "/var/lib/tradewarden",
+        "NoNewPrivileges": "yes", "ProtectSystem": "strict",
         "PrivateTmp": "yes", "ProtectHome": "yes", "StateDirectory": "tradewarden", "UMask": "0077",
         "WorkingDirectory": "/var/lib/tradewarden", "CapabilityBoundingSet": "",
     }
     assert {k: service.get(k) for k in expected} == expected
     env = dict(v.split("=", 1) for k, v in parse_unit(UNIT)["Service"] if k == "Environment")
-    assert env["TRADEWARDEN_DATA_DIR"] == service["ReadWritePaths"]
+    # its data directory, and the machine-wide account locks every bot of the machine shares
+    assert service["ReadWritePaths"].split() == [env["TRADEWARDEN_DATA_DIR"], "/run/lock"]
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")

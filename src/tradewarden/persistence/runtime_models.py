@@ -100,3 +100,21 @@ class RuntimeSnapshotRow(Base):
     name: Mapped[str] = mapped_column(String(SNAPSHOT_NAME_LEN), primary_key=True)
     data: Mapped[str] = mapped_column(Text, nullable=False)
     updated_ts: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class AccountLeaseRow(Base):
+    """Who trades an exchange account (``account_key``: a hash of exchange id and API key) through this database:
+    taken at start, renewed by a heartbeat, released at a clean stop; a holder that stopped renewing loses it
+    at ``expires_ms`` (see :mod:`tradewarden.persistence.lease`)."""
+
+    __tablename__ = "account_leases"
+
+    account_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), nullable=False)   # this holding, unique per session start
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    boot_id: Mapped[str] = mapped_column(String(64), nullable=False)  # the host's boot: a reboot ended the holder
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    bot: Mapped[str] = mapped_column(String(255), nullable=False)
+    since_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    heartbeat_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    expires_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -1,7 +1,9 @@
 """A trading session: paper, shadow or live, on the one engine, from boot to report.
 
 Boot sequence (each step an event): the hard live gate (``LIVE_ARM_FAILED`` when it refuses), the account
-lock, the state database (``STATE_MIGRATED`` when its schema was upgraded), ``BOOT_SEAL``, safety checks
+lock (machine-wide; ``INSTANCE_REFUSED`` naming the holder when another bot has the account), the state
+database (``STATE_MIGRATED`` when its schema was upgraded) and, with an API key, the account's lease in it
+(``INSTANCE_REFUSED`` too: a bot on another machine sharing the database), ``BOOT_SEAL``, safety checks
 (clock offset against the exchange, keys only where needed, kill switch, stage limits; ``SHADOW_SAFETY_OK``
 in shadow mode), reconciliation (live), warm-up of the candle history the strategy needs, then trading:
 every closed candle from the feed goes through the engine, is recorded, and the state is persisted. A
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradewarden import __version__
 from tradewarden.domain.candles import Candle, timeframe_ms
@@ -35,8 +37,11 @@ from tradewarden.domain.ports import Venue
 from tradewarden.errors import BadInput
 from tradewarden.private_files import UnwritablePathError, private_dir, write_private
 from tradewarden.runtime.live_gate import LiveGateError, check_gate
-from tradewarden.runtime.lock import InstanceLock, account_lock_name
+from tradewarden.runtime.lock import InstanceLockedError, account_key, session_lock
 from tradewarden.runtime.recording import Recorder
+
+if TYPE_CHECKING:
+    from tradewarden.runtime.lease_keeper import LeaseKeeper
 
 #: exit code of a session that refused to start (live gate, another instance on the account): unlike a crash
 #: (1), starting again cannot help, so a supervisor must not retry it (deploy/tradewarden.service)
@@ -150,6 +155,13 @@ class TradingSession:
         self.previous_recording: Path | None = None   # after a crash: the recording of the process before
         self.recording_continued = False              # this run's recording continues the session's
         self.resumed_after: int | None = None         # after a crash: the last candle the store holds
+        self.lease_keeper: LeaseKeeper | None = None  # while this session holds its account's lease
+        self.lease_lost: str | None = None
+        from tradewarden.venues.reconcile import ReconcileMemory
+
+        self.reconcile_memory = ReconcileMemory()  # the periodic reconciliation's debounce
+        # exchange ids of the orders there before this bot started (and of foreign ones already reported)
+        self.orders_at_boot: set[str | None] = set()
 
     # -- entry point -----------------------------------------------------------------------------------
     def run(self) -> SessionOutcome:
@@ -167,21 +179,33 @@ class TradingSession:
                 check_gate(self.opts.mode, self.config_hash, self.opts.live_confirm, self.opts.env,
                            self.cfg.exchange.key_material(), self.cfg.exchange.id)
             except LiveGateError as exc:
-                return self._refused(exc)
-            lock_name = account_lock_name(self.cfg.exchange.id or "simulator",
-                                          self._secret(self.cfg.exchange.api_key) or f"{self.opts.mode}-local")
-            with InstanceLock(self.cfg.data_dir / "locks", lock_name):
-                try:
-                    return asyncio.run(self._main())
-                except LiveGateError as exc:  # what the exchange told the boot checks (live_checks)
-                    return self._refused(exc)
+                return self._not_armed(exc)
+            lock = session_lock(self.cfg.exchange.id or "simulator", self._secret(self.cfg.exchange.api_key),
+                                self.opts.mode, self.cfg.data_dir, self.opts.env, bot=self.run_dir.name)
+            try:
+                lock.acquire()
+            except InstanceLockedError as exc:
+                return self._refused(str(exc), exc.holder.fields() if exc.holder else None, lock=exc.where)
+            try:
+                return asyncio.run(self._main())
+            except LiveGateError as exc:  # what the exchange told the boot checks (live_checks)
+                return self._not_armed(exc)
+            finally:
+                lock.release()
 
-    def _refused(self, exc: LiveGateError) -> SessionOutcome:
+    def _not_armed(self, exc: LiveGateError) -> SessionOutcome:
         self.journal.emit("LIVE_ARM_FAILED", _now_ms(), mode=self.opts.mode, reason=exc.reason, message=str(exc),
                           config_hash=self.config_hash)
         self.say(f"live trading not armed: {exc}")
         self.say(f"this config's hash: {self.config_hash}")
         return SessionOutcome(REFUSED_TO_START, self.run_dir, exc.reason, self.config_hash)
+
+    def _refused(self, message: str, holder: dict[str, str | int] | None, **where: str) -> SessionOutcome:
+        """Another bot trades this account: say who, in the run's events and on the console, and exit 3."""
+        self.journal.emit("INSTANCE_REFUSED", _now_ms(), mode=self.opts.mode, reason="ACCOUNT_LOCKED",
+                          holder=holder, message=message, **where)
+        self.say(f"refused to start: {message}")
+        return SessionOutcome(REFUSED_TO_START, self.run_dir, "ACCOUNT_LOCKED", self.config_hash)
 
     @staticmethod
     def _secret(value: Any) -> str | None:
@@ -199,14 +223,41 @@ class TradingSession:
         from sqlalchemy.exc import SQLAlchemyError
 
         from tradewarden.persistence.database import DatabaseError, error_line
+        from tradewarden.persistence.lease import LeaseHeldError
 
         try:
-            with self._exchange_endpoints() as endpoints:
+            with self._account_lease(db), self._exchange_endpoints() as endpoints:
                 return await self._trade(db, endpoints)
+        except LeaseHeldError as exc:
+            return self._refused(str(exc), exc.holder.fields(), database=db.url)
         except SQLAlchemyError as exc:  # each step is one transaction: a failed one is rolled back whole
             raise DatabaseError(f"database {db.location}: {error_line(exc)}") from None
         finally:
             db.close()
+
+    @contextlib.contextmanager
+    def _account_lease(self, db: Any) -> Iterator[None]:
+        """Hold the account's lease in the database while trading (a session with an API key): across every
+        machine sharing the database, one bot per account. Raises LeaseHeldError when another holds it."""
+        key = self._secret(self.cfg.exchange.api_key)
+        if not key:
+            yield
+            return
+        from tradewarden.persistence.lease import AccountLease, LeaseHolder
+        from tradewarden.runtime.lease_keeper import LeaseKeeper
+
+        lease = AccountLease(db, account_key(self.cfg.exchange.id or "simulator", key),
+                             LeaseHolder.me(self.run_dir.name))
+        previous = lease.acquire()
+        if previous is not None:
+            self.journal.emit("LEASE_TAKEN_OVER", _now_ms(), previous=previous.fields(),
+                              why="its lease expired, or its process on this host is gone")
+        keeper = self.lease_keeper = LeaseKeeper(lease)
+        keeper.start()
+        try:
+            yield
+        finally:
+            keeper.stop()
 
     @contextlib.contextmanager
     def _exchange_endpoints(self) -> Iterator[dict[str, Any]]:
@@ -337,6 +388,8 @@ class TradingSession:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, self._request_stop, stop, f"signal {sig.name}")
             watchers = [asyncio.create_task(self._watch_kill_switch(engine, risk, stop))]
+            if self.lease_keeper is not None:
+                watchers.append(asyncio.create_task(self._watch_lease(risk, stop)))
             if mode == "live":
                 watchers.append(asyncio.create_task(self._follow_orders(engine, stop)))
             scheduler = self._schedule(db, engine, rest, risk, loop)
@@ -348,8 +401,9 @@ class TradingSession:
                     watcher.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await watcher
-                self._finish_orders(engine)
-                if engine.last_ts:
+                if self.lease_lost is None:  # else the account and its orders may be another bot's by now
+                    self._finish_orders(engine)
+                if engine.last_ts and self.lease_lost is None:
                     # a graceful stop: the account carries over, the next run starts a new --duration window
                     self.started_ts = None
                     self._completed = True
@@ -365,7 +419,9 @@ class TradingSession:
         journal.emit("RunFinished", engine.last_ts or _now_ms(), mode=mode, reason=self.stop_reason,
                      candles=self.candles_seen, trades=len(engine.trades.trades),
                      final_equity=metrics.get("final_equity", {}).get("value"), run_dir=str(self.run_dir))
-        return SessionOutcome(0, self.run_dir, self.stop_reason, self.config_hash, self.candles_seen, metrics)
+        # a lost lease is a runtime failure (exit 1): a supervisor's restart then meets the new holder and stops
+        return SessionOutcome(1 if self.lease_lost else 0, self.run_dir, self.stop_reason, self.config_hash,
+                              self.candles_seen, metrics)
 
     def _protection(self, mode: str, settings: Any) -> Any:
         """Exchange-side stops for a live position (paper and shadow: the fill model applies the levels)."""
@@ -401,7 +457,9 @@ class TradingSession:
         inst = engine.instrument
         if resumed:
             engine.apply_updates(engine.venue.poll(), engine.last_ts)
-        view = fetch_exchange_view(rest, inst.symbol, retry=self.retry)
+        view = fetch_exchange_view(rest, inst.symbol, retry=self.retry, recent_orders=True)
+        # orders already there are earlier runs' (or the operator's): only later ones can be another writer's
+        self.orders_at_boot = {o.exchange_id for o in view.recent_orders}
         if not resumed:
             engine.cash_atoms = inst.to_atoms(view.balances.get(inst.quote, Decimal(0)))
         mismatches = self._differences(engine, view)
@@ -523,39 +581,52 @@ class TradingSession:
         self.audit.operator_action(_now_ms(), "params_reload", file_owner(path), file=str(path), params=params)
 
     def _periodic_reconcile(self, engine: Any, rest: Any, risk: Any) -> None:
-        """Open orders and balances on the exchange against the bot's books, every few minutes."""
+        """Open orders and balances on the exchange against the bot's books, every few minutes; and the
+        account's recent orders for another writer's under our client ids."""
+        from tradewarden.engine.ids import CLIENT_ID_PREFIX
         from tradewarden.risk import TradingState
         from tradewarden.venues.exchange_state import fetch_exchange_view
+        from tradewarden.venues.reconcile import foreign_orders, judge
 
         inst = engine.instrument
         engine.apply_updates(engine.venue.poll(), engine.last_ts)  # book what the venue knows first
         try:
-            view = fetch_exchange_view(rest, inst.symbol, retry=self.retry)
+            view = fetch_exchange_view(rest, inst.symbol, retry=self.retry, recent_orders=True)
         except Exception as exc:  # the exchange may be unreachable: try again next time
             self.journal.emit("ReconcileSkipped", _now_ms(), error=str(exc))
             return
-        mismatches = self._differences(engine, view)
-        ours = [o for o in engine.open_orders.values() if o.status is not OrderStatus.SUBMITTED]
+        mismatches = foreign_orders(view.recent_orders, engine.venue.orders_sent, self.orders_at_boot,
+                                    CLIENT_ID_PREFIX) + self._differences(engine, view)
+        verdict = judge(self.reconcile_memory, mismatches)
+        self.reconcile_memory = verdict.memory
         now = _now_ms()
         if not mismatches:
-            self._suspect: set[tuple[str, str]] = set()
+            ours = [o for o in engine.open_orders.values() if o.status is not OrderStatus.SUBMITTED]
             self.journal.emit("ReconcileOk", now, open_orders=len(ours))
             return
-        # an order that filled between our poll and the exchange's answer looks like a mismatch for a moment:
-        # only a difference seen on two reconciliations in a row halts the bot
-        seen = {(m.kind, m.subject) for m in mismatches}
-        confirmed = [m for m in mismatches if (m.kind, m.subject) in getattr(self, "_suspect", set())]
-        self._suspect = seen
-        if not confirmed:
-            self.journal.emit("ReconcileSuspect", now, differences=sorted(f"{k} {s}" for k, s in seen))
+        if verdict.suspect:
+            # an order that filled between our poll and the exchange's answer looks like a difference for a
+            # moment: one seen again within a few reconciliations halts the bot (reconcile.judge)
+            self.journal.emit("ReconcileSuspect", now, differences=sorted(f"{m.kind} {m.subject}"
+                                                                          for m in verdict.suspect))
+        if not verdict.confirmed:
             return
-        mismatches = confirmed
-        self.journal.emit("RECONCILE_MISMATCH", now, adopted=False, mismatches=[
-            {"kind": m.kind, "subject": m.subject, "ours": m.ours, "exchange": m.theirs, "suggestion": m.suggestion}
-            for m in mismatches])
-        risk.set_manual_state(now, "global", TradingState.HALTED, "RECONCILE_MISMATCH: see events")
-        self.journal.emit("HALTED_OPS", now, reason="RECONCILE_MISMATCH",
-                          what_to_do="resolve the differences on the exchange, or restart with --adopt")
+        details = [{"kind": m.kind, "subject": m.subject, "ours": m.ours, "exchange": m.theirs,
+                    "suggestion": m.suggestion} for m in verdict.confirmed]
+        if verdict.foreign:
+            self.journal.emit("FOREIGN_WRITER", now, orders=[d for d in details if d["kind"] == "FOREIGN_WRITER"])
+            for m in verdict.foreign:
+                self.say(f"reconciliation: {m.describe()}")
+            # each foreign order is reported once; what it did to the balances stays a difference
+            reported = {m.subject for m in verdict.foreign}
+            self.orders_at_boot.update(o.exchange_id for o in view.recent_orders if o.client_id in reported)
+        self.journal.emit("RECONCILE_MISMATCH", now, adopted=False, mismatches=details)
+        reason = "FOREIGN_WRITER" if verdict.foreign else "RECONCILE_MISMATCH"
+        risk.set_manual_state(now, "global", TradingState.HALTED, f"{reason}: see events")
+        self.journal.emit("HALTED_OPS", now, reason=reason,
+                          what_to_do="stop the other writer on this account (a second bot with this API key?), "
+                                     "then restart with --adopt" if verdict.foreign else
+                                     "resolve the differences on the exchange, or restart with --adopt")
 
     def _resume(self, engine: Any, venue: Any) -> bool:
         """Continue where a previous process of this account stopped (crash or not)."""
@@ -816,6 +887,25 @@ class TradingSession:
                 engine.place(order, last)
             engine.apply_updates(engine.venue.poll(), engine.last_ts)
             risk.acknowledge_kill_switch(_now_ms(), bot)
+
+    async def _watch_lease(self, risk: Any, stop: asyncio.Event) -> None:
+        """Once the lease is lost another bot may trade the account: halt new orders and stop the session."""
+        from tradewarden.risk import TradingState
+
+        while not stop.is_set():
+            await asyncio.sleep(self.cfg.runtime.kill_switch_poll_s)
+            lost = self.lease_keeper.lost if self.lease_keeper is not None else None
+            if lost is None:
+                continue
+            now = _now_ms()
+            self.lease_lost = lost
+            self.journal.emit("LEASE_LOST", now, message=lost)
+            risk.set_manual_state(now, "global", TradingState.HALTED, f"LEASE_LOST: {lost}")
+            self.journal.emit("HALTED_OPS", now, reason="LEASE_LOST",
+                              what_to_do="make sure only one bot trades this account, then start it again")
+            self.say(f"account lease lost: {lost}; stopping")
+            self._request_stop(stop, "account lease lost")
+            return
 
     def _finish_orders(self, engine: Any) -> None:
         """A graceful stop cancels the open orders (``runtime.on_stop``), except the stop that protects a

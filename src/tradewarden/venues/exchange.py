@@ -133,7 +133,7 @@ class ExchangeVenue:
         self._monotonic = monotonic
         self._tracked: dict[str, _Tracked] = {}
         self._pending: list[OrderUpdate] = []
-        self._done: set[str] = set()               # client ids that reached their end in this process
+        self._done: dict[str, str | None] = {}     # client id -> exchange id of orders that ended in this process
         self.base_fees = ZERO                      # base asset the exchange withheld as fees
         self.other_fees: dict[str, Decimal] = {}   # fees in assets that are neither base nor quote
 
@@ -191,6 +191,12 @@ class ExchangeVenue:
             tracked.sends = 1                           # it may have been sent: never resend before a lookup
             tracked.last_send = self._monotonic()       # and a request may still be in flight
         self._tracked[order.client_id] = tracked
+
+    @property
+    def orders_sent(self) -> dict[str, str | None]:
+        """Client id -> exchange order id (None until known) of every order this process sent or took over:
+        what reconciliation tells this bot's orders from another writer's by."""
+        return {**self._done, **{cid: t.exchange_id for cid, t in self._tracked.items()}}
 
     @property
     def open_client_ids(self) -> list[str]:
@@ -412,7 +418,7 @@ class ExchangeVenue:
 
     def _forget(self, tracked: _Tracked) -> None:
         self._tracked.pop(tracked.order.client_id, None)
-        self._done.add(tracked.order.client_id)
+        self._done[tracked.order.client_id] = tracked.exchange_id
 
     def _emit(self, type_: str, client_id: str, **fields: Any) -> None:
         self.events.emit(type_, self.clock(), client_id=client_id, symbol=self.instrument.symbol, **fields)

@@ -7,14 +7,16 @@ fields (through ``str``, which gives back the shortest decimal the float came fr
 
 What comes back is shaped for :func:`tradewarden.venues.reconcile.reconcile`: open orders as
 :class:`OpenOrderView` (keyed by client order id), balances as total (free + locked) per asset, and the
-recent fills as :class:`ExchangeFill` with the exchange's trade id, the thing fills are deduplicated by.
+recent fills as :class:`ExchangeFill` with the exchange's trade id, the thing fills are deduplicated by; on
+request also the recent orders, open or not (:func:`tradewarden.venues.reconcile.foreign_orders` looks in
+them for another writer's).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -97,11 +99,13 @@ class ExchangeFill:
 
 @dataclass(frozen=True)
 class ExchangeView:
-    """Open orders, total balances per asset, and recent fills (oldest first) of one symbol."""
+    """Open orders, total balances per asset, recent fills (oldest first) and, when asked for, the recent
+    orders whatever their status, of one symbol."""
 
     open_orders: list[OpenOrderView]
     balances: dict[str, Decimal]
     fills: list[ExchangeFill]
+    recent_orders: list[OpenOrderView] = field(default_factory=list)
 
 
 def open_order_view(order: Mapping[str, Any]) -> OpenOrderView:
@@ -160,8 +164,10 @@ def read(policy: RetryPolicy, what: str, fn: Callable[..., T], *args: Any, **kwa
 
 
 def fetch_exchange_view(exchange: Any, symbol: str, *, since_ms: int | None = None,
-                        retry: RetryPolicy | None = None, include_zero: bool = False) -> ExchangeView:
-    """Read open orders, balances and fills (since ``since_ms``, else the exchange's recent ones) of ``symbol``.
+                        retry: RetryPolicy | None = None, include_zero: bool = False,
+                        recent_orders: bool = False) -> ExchangeView:
+    """Read open orders, balances and fills (since ``since_ms``, else the exchange's recent ones) of ``symbol``;
+    with ``recent_orders`` also its recent orders of any status (Binance: the newest 500).
 
     Raises :class:`ExchangeViewError` naming the call and the exchange when a read keeps failing.
     """
@@ -172,10 +178,12 @@ def fetch_exchange_view(exchange: Any, symbol: str, *, since_ms: int | None = No
     balance = read(policy, f"{name} fetch_balance", exchange.fetch_balance)
     trades = read(policy, f"{name} fetch_my_trades {symbol}", exchange.fetch_my_trades, symbol, since_ms, 1000)
     fills = sorted((ExchangeFill.from_ccxt(t) for t in trades), key=lambda f: (f.ts, _id_key(f.trade_id)))
+    recent = read(policy, f"{name} fetch_orders {symbol}", exchange.fetch_orders, symbol) if recent_orders else []
     return ExchangeView(
         open_orders=[open_order_view(o) for o in orders],
         balances=total_balances(balance, include_zero),
         fills=fills,
+        recent_orders=[open_order_view(o) for o in recent],
     )
 
 

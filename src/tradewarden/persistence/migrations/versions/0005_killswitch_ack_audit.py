@@ -6,7 +6,7 @@ recomputed chain is found); and every operator action (kill switch, breaker rese
 a row that each running bot copies into its audit trail.
 
 Revision ID: 0005_killswitch_ack_audit
-Revises: 0003_fill_fee_base
+Revises: 0004_account_lease
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_killswitch_ack_audit"
-down_revision: str | None = "0003_fill_fee_base"
+down_revision: str | None = "0004_account_lease"
 branch_labels: str | None = None
 depends_on: str | None = None
 
