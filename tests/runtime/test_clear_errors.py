@@ -108,12 +108,12 @@ def test_a_paper_session_creates_owner_only_files_under_umask_0_and_prints_no_tr
     created = {**{f"data/{k}": v for k, v in _modes(data_dir).items()},
                **{f"runs/{k}": v for k, v in _modes(runs).items()}}
     for name in ("data/tradewarden.db", "data/logs/tradewarden.jsonl", "runs/paper/events.jsonl",
-                 "runs/paper/audit.jsonl", "runs/paper/recording.jsonl", "runs/paper/summary.html",
+                 "runs/paper/recording.jsonl", "runs/paper/summary.html",
                  "runs/paper/equity.csv", "runs/paper/trades.csv", "runs/paper/summary.json"):
         assert name in created, sorted(created)
-    # the account lock's directory is the lock's own business (issue 11 point 1 moves it machine-wide)
-    exposed = {name: oct(mode) for name, mode in created.items()
-               if mode & 0o077 and name not in ("data/locks",)}
+    # the account's audit trail, one per account in the data directory
+    assert [n for n in created if n.startswith("data/audit/") and n.endswith(".jsonl")], sorted(created)
+    exposed = {name: oct(mode) for name, mode in created.items() if mode & 0o077}
     assert exposed == {}
     log = (data_dir / "logs" / "tradewarden.jsonl").read_text()
     for noise in ("Traceback", "Task exception was never retrieved"):

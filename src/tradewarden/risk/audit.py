@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from tradewarden.private_files import open_private
+from tradewarden.private_files import open_private, private_dir
 
 GENESIS = "0" * 64
 RESERVED = frozenset({"seq", "ts", "type", "prev_hash", "hash"})
@@ -90,7 +90,7 @@ class AuditTrail:
         self.fsync = fsync
         self.seq = 0
         self.last_hash = GENESIS
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, "audit directory")  # 0700 whatever the umask: the trail is the owner's
         if expected is not None and expected.seq > 0:
             self._check(expected)
         if path.exists():

@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from tradewarden.private_files import private_dir
+
 LOCK_DIR_ENV = "TRADEWARDEN_LOCK_DIR"
 #: the system's lock directories, in order of preference (both are world-writable tmpfs on most Linuxes)
 SYSTEM_LOCK_DIRS = (Path("/run/lock"), Path("/var/lock"))
@@ -115,8 +117,8 @@ class InstanceLock:
     def acquire(self) -> None:
         if self.shared:
             _make_shared_dir(self.path.parent)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        else:  # the data directory's own locks: private like the rest of it
+            private_dir(self.path.parent, "lock directory")
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except PermissionError:
