@@ -20,6 +20,7 @@ So a slow or broken subscriber (the coming API, metrics, notifier) costs the tra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -177,10 +178,10 @@ class EventBus:
             subs = list(self._subs.values())
         stuck = []
         for sub in subs:
-            try:
-                sub.queue.put(None, timeout=timeout)  # after everything queued: the subscriber drains first
-            except queue.Full:
-                pass
+            # the end mark goes after everything queued, so the subscriber drains first; a queue still full
+            # after the timeout belongs to a stuck subscriber, left behind below
+            with contextlib.suppress(queue.Full):
+                sub.queue.put(None, timeout=timeout)
             sub.thread.join(timeout)
             if sub.thread.is_alive():
                 log.warning("event subscriber %r did not finish within %s s; left behind", sub.name, timeout)
