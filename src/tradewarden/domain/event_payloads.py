@@ -33,7 +33,7 @@ class RunStarted(TypedDict):
 
 class RunFinished(TypedDict):
     trades: int
-    final_equity: Amount | None
+    final_equity: float | None           # the summary's metric (a number), not an exact amount
     run_dir: str
     open_position: NotRequired[bool]
     seconds: NotRequired[float]
