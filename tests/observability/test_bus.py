@@ -103,7 +103,7 @@ def test_a_raising_subscriber_is_isolated_logged_and_counted(caplog: pytest.LogC
     broken_stats = {s.name: s for s in bus.stats()}["broken"]
     assert (broken_stats.errors, broken_stats.delivered) == (5, 5)
     failures = [r for r in caplog.records if "failed on Fill" in r.getMessage()]
-    assert len(failures) == 5 and all(r.exc_info for r in failures)  # each failure after a success is a new streak
+    assert len(failures) == 5  # each failure after a success starts a new streak, logged once
 
 
 def test_close_drains_every_queue_before_it_returns_and_the_bus_takes_no_more() -> None:
