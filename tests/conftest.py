@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tradewarden.domain.events import EventType, payload_problems
+
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src"
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -63,12 +65,14 @@ def shared_data() -> Path:
 
 
 class MemoryEvents:
-    """An EventSink that keeps events in a list (type, ts, fields)."""
+    """An EventSink that keeps events in a list (type, ts, fields), each checked against its payload type."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, int, dict[str, object]]] = []
 
-    def emit(self, type_: str, ts: int, **fields: object) -> None:
+    def emit(self, type_: EventType, ts: int, **fields: object) -> None:
+        problems = payload_problems(type_, fields)
+        assert not problems, problems  # every event carries exactly its payload type's fields
         self.events.append((type_, ts, fields))
 
     def of(self, type_: str) -> list[dict[str, object]]:

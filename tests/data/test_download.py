@@ -14,6 +14,7 @@ import pytest
 from tradewarden.data.download import download
 from tradewarden.data.retry import RetryPolicy
 from tradewarden.data.store_arrow import ArrowCandleStore
+from tradewarden.domain.events import EventType, payload_problems
 
 sim_testing = pytest.importorskip("tradewarden.simulator.testing")
 SYMBOL, TF, HOUR = "BTC/USDT", "1h", 3_600_000
@@ -24,7 +25,9 @@ class Events:
     def __init__(self) -> None:
         self.items: list[tuple[str, dict[str, Any]]] = []
 
-    def emit(self, type_: str, ts: int, **fields: Any) -> None:
+    def emit(self, type_: EventType, ts: int, **fields: Any) -> None:
+        problems = payload_problems(type_, fields)
+        assert not problems, problems  # every event carries exactly its payload type's fields
         self.items.append((type_, fields))
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from tradewarden.data.feed_ccxt import CcxtFeed, FeedSettings
 from tradewarden.domain.candles import Candle
+from tradewarden.domain.events import EventType, payload_problems
 
 sim_testing = pytest.importorskip("tradewarden.simulator.testing")
 pytestmark = pytest.mark.slow  # each test streams for a few seconds
@@ -34,8 +35,11 @@ FAST = FeedSettings(
 class Events:
     def __init__(self) -> None:
         self.items: list[tuple[str, dict[str, Any]]] = []
+        self.problems: list[str] = []
 
-    def emit(self, type_: str, ts: int, **fields: Any) -> None:
+    def emit(self, type_: EventType, ts: int, **fields: Any) -> None:
+        # emitted inside the feed's tasks, where a raised error could be swallowed: collected, asserted after
+        self.problems += payload_problems(type_, fields)
         self.items.append((type_, fields))
 
     def types(self) -> list[str]:
@@ -109,6 +113,7 @@ async def scenario(sim: Any, body: Callable[[Run], Awaitable[None]], settings: F
         assert len(want) >= 4
     finally:
         await run.stop()
+    assert run.events.problems == []  # every event carried exactly its payload type's fields
     return run
 
 

@@ -10,13 +10,16 @@ import ccxt
 import pytest
 
 from tradewarden.data.retry import GIVE_UP_EVENT, RETRY_EVENT, RetryPolicy, retry_after_seconds
+from tradewarden.domain.events import EventType, payload_problems
 
 
 class Events:
     def __init__(self) -> None:
         self.items: list[tuple[str, dict[str, Any]]] = []
 
-    def emit(self, type_: str, ts: int, **fields: Any) -> None:
+    def emit(self, type_: EventType, ts: int, **fields: Any) -> None:
+        problems = payload_problems(type_, fields)
+        assert not problems, problems  # every event carries exactly its payload type's fields
         self.items.append((type_, fields))
 
     def types(self) -> list[str]:

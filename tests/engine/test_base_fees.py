@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from tradewarden.domain.candles import Candle, CandleSeries
+from tradewarden.domain.events import EventType, payload_problems
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import Order, OrderSide, OrderStatus
 from tradewarden.domain.portfolio import Fill
@@ -83,7 +84,9 @@ class Events:
     def __init__(self) -> None:
         self.log: list[tuple[str, dict[str, Any]]] = []
 
-    def emit(self, type_: str, ts: int, **fields: Any) -> None:
+    def emit(self, type_: EventType, ts: int, **fields: Any) -> None:
+        problems = payload_problems(type_, fields)
+        assert not problems, problems  # every event carries exactly its payload type's fields
         self.log.append((type_, fields))
 
 

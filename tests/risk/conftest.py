@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tradewarden.domain.events import EventType, payload_problems
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import Order, OrderSide, OrderType
 from tradewarden.domain.ports import CheckContext
@@ -77,7 +78,9 @@ class MemoryEvents:
     def __init__(self) -> None:
         self.events: list[tuple[str, int, dict[str, Any]]] = []
 
-    def emit(self, type_: str, ts: int, **fields: Any) -> None:
+    def emit(self, type_: EventType, ts: int, **fields: Any) -> None:
+        problems = payload_problems(type_, fields)
+        assert not problems, problems  # every event carries exactly its payload type's fields
         self.events.append((type_, ts, fields))
 
     def of(self, type_: str) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from tradewarden.backtest.fast import (
 )
 from tradewarden.backtest.settings import BacktestSettings
 from tradewarden.domain.candles import CandleSeries, timeframe_ms
+from tradewarden.domain.events import EventType
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import PROTECTIVE_SUFFIX, OrderStatus
 from tradewarden.domain.ports import EventSink, PreTradeCheck
@@ -168,7 +169,7 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
             if want_records:
                 fills.append((bar_ts, cid, side, qty, px, fee, reason))
             if collected is not None:
-                collected.emit("Fill", bar_ts, client_id=cid, symbol=sym, side="buy" if side > 0 else "sell",
+                collected.emit(EventType.FILL, bar_ts, client_id=cid, symbol=sym, side="buy" if side > 0 else "sell",
                                qty=inst.steps_text(qty), price=inst.ticks_text(px), fee=inst.atoms_text(fee),
                                liquidity="maker" if row[F_MAKER] else "taker", reason=reason)
             book.on_fill_ints(bar_ts, side, qty, px, fee, reason)
@@ -184,7 +185,7 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
             k = by_placed[pi]
             if collected is not None:
                 row = rows[k]
-                collected.emit("OrderPlaced", bar_ts + tf_ms, client_id=ids[k], symbol=sym,
+                collected.emit(EventType.ORDER_PLACED, bar_ts + tf_ms, client_id=ids[k], symbol=sym,
                                side="buy" if row[L_SIDE] > 0 else "sell", order_type="market",
                                qty=inst.steps_text(row[L_QTY]), price=None, stop_price=None,
                                stop_loss=inst.ticks_text(row[L_SL]) if row[L_SL] else None,
@@ -203,9 +204,9 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
                       res.exposed_bars, fills, orders)
 
 
-_ENDINGS = {ST_CANCELLED_FUNDS: ("OrderRejected", "insufficient balance"),
-            ST_NOTHING_TO_REDUCE: ("OrderCancelled", "nothing to reduce"),
-            ST_CANCELLED: ("OrderCancelled", "cancelled")}
+_ENDINGS = {ST_CANCELLED_FUNDS: (EventType.ORDER_REJECTED, "insufficient balance"),
+            ST_NOTHING_TO_REDUCE: (EventType.ORDER_CANCELLED, "nothing to reduce"),
+            ST_CANCELLED: (EventType.ORDER_CANCELLED, "cancelled")}
 
 
 class _Collector:
@@ -214,10 +215,10 @@ class _Collector:
     def __init__(self, sink: EventSink, block: int = 4096) -> None:
         self.sink = sink
         self.block = block
-        self.events: list[tuple[str, int, dict[str, Any]]] = []
+        self.events: list[tuple[EventType, int, dict[str, Any]]] = []
         self._emit_many = getattr(sink, "emit_many", None)
 
-    def emit(self, type_: str, ts: int, **fields: Any) -> None:
+    def emit(self, type_: EventType, ts: int, **fields: Any) -> None:
         self.events.append((type_, ts, fields))
         if len(self.events) >= self.block:
             self.flush()

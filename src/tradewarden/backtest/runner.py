@@ -82,6 +82,7 @@ def run_dir_for(req: BacktestRequest) -> Path:
 
 def run_backtest(req: BacktestRequest, progress: Callable[[int, int], None] | None = None) -> BacktestOutcome:
     from tradewarden.backtest.reports import write_run_reports
+    from tradewarden.domain.events import EventType
     from tradewarden.observability import EventJournal
 
     started = time.perf_counter()
@@ -106,9 +107,9 @@ def run_backtest(req: BacktestRequest, progress: Callable[[int, int], None] | No
         **req.extra_info,
     }
     with EventJournal(run_dir / "events.jsonl") as journal:
-        journal.emit("RunStarted", int(series.ts[0]), **info)
+        journal.emit(EventType.RUN_STARTED, int(series.ts[0]), **info)
         for gap in gaps:
-            journal.emit("DataGap", gap.after_ts, symbol=req.symbol, after=_iso(gap.after_ts),
+            journal.emit(EventType.DATA_GAP, gap.after_ts, symbol=req.symbol, after=_iso(gap.after_ts),
                          before=_iso(gap.before_ts), missing_candles=gap.count)
         risk = None
         if path == "batch":
@@ -136,7 +137,7 @@ def run_backtest(req: BacktestRequest, progress: Callable[[int, int], None] | No
             timeframe_ms=timeframe_ms(req.timeframe), initial_cash=req.settings.initial_cash,
             quote=req.instrument.quote, run_info=info, extra=_risk_extra(risk))
         elapsed = time.perf_counter() - started
-        journal.emit("RunFinished", int(series.ts[-1]), trades=len(sim.trades),
+        journal.emit(EventType.RUN_FINISHED, int(series.ts[-1]), trades=len(sim.trades),
                      open_position=sim.open_trade is not None,
                      final_equity=metrics.get("final_equity", {}).get("value"), seconds=round(elapsed, 3),
                      run_dir=str(run_dir))

@@ -40,6 +40,7 @@ from tradewarden.data.cache import RedisCandleCache
 from tradewarden.data.messages import RejectedMessageError, check_raw, row_to_candle
 from tradewarden.data.retry import RetryPolicy
 from tradewarden.domain.candles import Candle, timeframe_ms
+from tradewarden.domain.events import EventType
 from tradewarden.domain.ports import EventSink
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ class CcxtFeed:
             await self.exchange.close()
 
     # -- events and validation ----------------------------------------------------------------------
-    def _emit(self, type_: str, **fields: Any) -> None:
+    def _emit(self, type_: EventType, **fields: Any) -> None:
         if self.sink is not None:
             self.sink.emit(type_, self.clock_ms(), exchange=self.name, **fields)
 
@@ -198,7 +199,8 @@ class CcxtFeed:
         for sub in self._subs.values():
             sub.suspect = True  # the lost frame may have been a bar's final update
         log.warning("%s: rejected market-data message: %s", self.name, reason)
-        self._emit("MessageRejected", symbol=symbol, reason=reason, rejected_total=self.rejected)
+        self._emit(EventType.MESSAGE_REJECTED, source="feed", symbol=symbol, reason=reason,
+                   rejected_total=self.rejected)
 
     def _install_guards(self) -> None:
         """Validate raw frames before ccxt parses them, and survive frames ccxt cannot even decode.
@@ -321,7 +323,7 @@ class CcxtFeed:
             self._put(sub, c)
         if fresh and announce:
             self._emit(
-                "CandleBackfilled",
+                EventType.CANDLE_BACKFILLED,
                 symbol=sub.symbol,
                 timeframe=sub.timeframe,
                 count=len(fresh),
@@ -369,10 +371,10 @@ class CcxtFeed:
         try:
             while not self._closing:
                 if failures >= self.settings.failures_before_fallback:
-                    self._emit("FeedFallbackRest", failures=failures)
+                    self._emit(EventType.FEED_FALLBACK_REST, failures=failures)
                     got = await self._rest_mode()
                 else:
-                    event = "FeedReconnected" if connected_before else "FeedConnected"
+                    event = EventType.FEED_RECONNECTED if connected_before else EventType.FEED_CONNECTED
                     got = await self._ws_session(event, failures)
                 connected_before = connected_before or got
                 failures = 1 if got else failures + 1
@@ -389,7 +391,7 @@ class CcxtFeed:
         cap = min(self.settings.reconnect_cap_s, self.settings.reconnect_base_s * 2 ** (failures - 1))
         return self._rng.uniform(cap / 2, cap)
 
-    async def _ws_session(self, first_event: str, failures: int) -> bool:
+    async def _ws_session(self, first_event: EventType, failures: int) -> bool:
         """One WebSocket connection's life; returns whether it delivered any data.
 
         Each stream has its own ``watch_ohlcv`` loop (ccxt multiplexes them on one connection and gives each
@@ -427,7 +429,7 @@ class CcxtFeed:
                         raise error
         except _StaleError:
             self._emit(
-                "FeedStale", silence_s=self.settings.heartbeat_s, mode="ws", had_data=self._session_got
+                EventType.FEED_STALE, silence_s=self.settings.heartbeat_s, mode="ws", had_data=self._session_got
             )
         except ccxt.NetworkError as exc:
             log.warning("%s: WebSocket failed: %s", self.name, exc)
@@ -439,13 +441,13 @@ class CcxtFeed:
                 await self.exchange.close_ws_clients()
         return self._session_got
 
-    async def _watch_stream(self, sub: _Sub, first_event: str, failures: int, started: float) -> None:
+    async def _watch_stream(self, sub: _Sub, first_event: EventType, failures: int, started: float) -> None:
         while True:
             rows = await self.exchange.watch_ohlcv(sub.symbol, sub.timeframe)
             self._session_last = self._last_data = time.monotonic()
             if not self._session_got:
                 self._session_got = True
-                if first_event == "FeedRecovered" and self._poller is not None:
+                if first_event is EventType.FEED_RECOVERED and self._poller is not None:
                     self._poller.cancel()
                 self.mode = "ws"
                 self._emit(first_event, attempts=failures, waited_s=round(time.monotonic() - started, 3))
@@ -479,7 +481,7 @@ class CcxtFeed:
         try:
             while not self._closing:
                 await asyncio.sleep(self.settings.ws_probe_s)
-                if await self._ws_session("FeedRecovered", 0):
+                if await self._ws_session(EventType.FEED_RECOVERED, 0):
                     return True
                 self.mode = "rest"
             return False

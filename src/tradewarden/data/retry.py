@@ -37,12 +37,13 @@ from tenacity import (
     stop_after_delay,
 )
 
+from tradewarden.domain.events import EventType
 from tradewarden.domain.ports import EventSink
 
 T = TypeVar("T")
 
-RETRY_EVENT = "ExchangeRetry"
-GIVE_UP_EVENT = "ExchangeGaveUp"
+RETRY_EVENT = EventType.EXCHANGE_RETRY
+GIVE_UP_EVENT = EventType.EXCHANGE_GAVE_UP
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -125,7 +126,7 @@ class RetryPolicy:
 
         return emit
 
-    def _emit(self, type_: str, **fields: Any) -> None:
+    def _emit(self, type_: EventType, **fields: Any) -> None:
         if self.sink is not None:
             fields.setdefault("exchange", getattr(self.exchange, "id", None))
             self.sink.emit(type_, self.clock_ms(), **fields)

@@ -14,12 +14,15 @@ from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from tradewarden.domain.candles import Candle
+from tradewarden.domain.events import EventType
 from tradewarden.domain.orders import Order
 from tradewarden.domain.portfolio import Fill
 
 
 class EventSink(Protocol):
-    def emit(self, type_: str, ts: int, **fields: Any) -> object: ...
+    """Where events go (the journal, the bus). ``fields`` are the payload ``PAYLOADS[type_]`` declares."""
+
+    def emit(self, type_: EventType, ts: int, **fields: Any) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from tradewarden.domain.candles import Candle, CandleSeries, timeframe_ms
+from tradewarden.domain.events import EventType
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import InvalidTransition, Order, OrderSide, OrderStatus, OrderType
 from tradewarden.domain.portfolio import Fill, Position
@@ -249,7 +250,7 @@ class Engine:
             if result.order is not None and result.order is not order:
                 order = result.order
                 self._track(order)
-        self.events.emit("OrderPlaced", order.created_ts, client_id=order.client_id, symbol=order.symbol,
+        self.events.emit(EventType.ORDER_PLACED, order.created_ts, client_id=order.client_id, symbol=order.symbol,
                          side=order.side.value, order_type=order.type.value, qty=order.qty, price=order.price,
                          stop_price=order.stop_price, stop_loss=order.stop_loss, take_profit=order.take_profit,
                          reduce_only=order.reduce_only)
@@ -266,7 +267,7 @@ class Engine:
     def adopt_order(self, order: Order) -> None:
         """Follow an order this engine did not place (an operator's ``--adopt``): its fills are booked."""
         self._track(order)
-        self.events.emit("OrderAdopted", self.last_ts, client_id=order.client_id, symbol=order.symbol,
+        self.events.emit(EventType.ORDER_ADOPTED, self.last_ts, client_id=order.client_id, symbol=order.symbol,
                          side=order.side.value, order_type=order.type.value, qty=order.qty, price=order.price,
                          filled=order.filled_qty)
 
@@ -279,7 +280,7 @@ class Engine:
         self.position.qty = held
         self.position.avg_price = price if held else Decimal(0)
         self.trades.adopt(ts, whole, inst.to_ticks(price))
-        self.events.emit("PositionAdopted", ts, symbol=inst.symbol, before=inst.from_steps(before),
+        self.events.emit(EventType.POSITION_ADOPTED, ts, symbol=inst.symbol, before=inst.from_steps(before),
                          after=inst.from_steps(whole), dust=self.base_dust, mark_price=price)
 
     def _track(self, order: Order) -> None:
@@ -314,8 +315,9 @@ class Engine:
                     and not order.status.is_final:
                 order.transition(status, update.reason)
                 self._settle(order)
-                kind = "OrderRejected" if status is OrderStatus.REJECTED or update.reason == "insufficient balance" \
-                    else "OrderCancelled"
+                kind = EventType.ORDER_REJECTED \
+                    if status is OrderStatus.REJECTED or update.reason == "insufficient balance" \
+                    else EventType.ORDER_CANCELLED
                 self.events.emit(kind, ts, client_id=order.client_id, symbol=order.symbol, reason=update.reason)
 
     def _protective_order(self, fill: Fill) -> Order:
@@ -333,7 +335,7 @@ class Engine:
         try:
             order.record_fill(fill.qty)
         except (InvalidTransition, ValueError) as exc:  # the venue reported more than we asked for
-            self.events.emit("MessageRejected", fill.ts, source="venue", reason=str(exc))
+            self.events.emit(EventType.MESSAGE_REJECTED, fill.ts, source="venue", reason=str(exc))
             return
         self._settle(order)
         inst = self.instrument
@@ -347,7 +349,7 @@ class Engine:
         self.position.apply(fill)
         self.fills.append(fill)
         fields: dict[str, Any] = {"fee_base": fill.fee_base} if fill.fee_base else {}
-        self.events.emit("Fill", fill.ts, client_id=fill.client_id, symbol=fill.symbol, side=fill.side.value,
+        self.events.emit(EventType.FILL, fill.ts, client_id=fill.client_id, symbol=fill.symbol, side=fill.side.value,
                          qty=fill.qty, price=fill.price, fee=fill.fee, liquidity=fill.liquidity, reason=fill.reason,
                          **fields)
         closed = self.trades.on_fill(fill)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from tradewarden.domain.events import EventType
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.portfolio import Fill
 from tradewarden.domain.ports import EventSink
@@ -54,7 +55,7 @@ class TradeBook:
             self.side = side
             self.entry_ts = ts
             if self.events is not None:
-                self.events.emit("PositionOpened", ts, symbol=self.instrument.symbol,
+                self.events.emit(EventType.POSITION_OPENED, ts, symbol=self.instrument.symbol,
                                  side="long" if side > 0 else "short", qty=self.instrument.from_steps(qty),
                                  price=self.instrument.from_ticks(px))
         self.fees += fee
@@ -123,7 +124,7 @@ class TradeBook:
         )
         self.trades.append(trade)
         if self.events is not None:
-            self.events.emit("PositionClosed", ts, symbol=trade.symbol, side=trade.side, qty=trade.qty,
+            self.events.emit(EventType.POSITION_CLOSED, ts, symbol=trade.symbol, side=trade.side, qty=trade.qty,
                              entry_price=trade.entry_price, exit_price=trade.exit_price, pnl=trade.pnl,
                              fees=trade.fees, reason=reason)
         if self.on_trade is not None:

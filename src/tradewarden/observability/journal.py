@@ -14,6 +14,7 @@ from typing import IO, Any
 
 import orjson
 
+from tradewarden.domain.events import EventType
 from tradewarden.observability.scrub import SCRUBBER
 from tradewarden.private_files import open_private
 
@@ -88,7 +89,7 @@ class EventJournal:
             self._file = open_private(self.path)
         self._closed = False
 
-    def emit(self, type_: str, ts: int, **fields: Any) -> dict[str, Any]:
+    def emit(self, type_: EventType, ts: int, **fields: Any) -> dict[str, Any]:
         """Write ``{"ts", "time", "type", **fields}``; return the record as written (JSON types, scrubbed)."""
         if self._closed:
             raise RuntimeError(f"event journal {self.path} is closed; cannot write {type_}")
@@ -106,7 +107,7 @@ class EventJournal:
                 self.events.append(record)
         return record
 
-    def emit_many(self, events: Iterable[tuple[str, int, dict[str, Any]]]) -> int:
+    def emit_many(self, events: Iterable[tuple[EventType, int, dict[str, Any]]]) -> int:
         """Write many events at once (a backtest's whole history): one scrub and one write for the block.
 
         The result is the same bytes as calling :meth:`emit` for each; secrets never span lines, so

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Protocol
 
+from tradewarden.domain.events import EventType
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import Order
 from tradewarden.domain.ports import CheckContext, CheckResult, EventSink
@@ -82,7 +83,7 @@ class RiskManager:
             code, message = verdict.denial.code.value, verdict.denial.message
             self.counters.denials[code] += 1
             self._dirty = True
-            self.events.emit("OrderDenied", ts, client_id=order.client_id, symbol=order.symbol,
+            self.events.emit(EventType.ORDER_DENIED, ts, client_id=order.client_id, symbol=order.symbol,
                              side=order.side.value, qty=order.qty, reason_code=code, message=message)
             self._audit("TRADE_REJECTED", ts, client_id=order.client_id, symbol=order.symbol,
                         side=order.side.value, order_type=order.type.value, qty=order.qty, price=order.price,
@@ -144,7 +145,7 @@ class RiskManager:
             self.book.announced[scope] = (new, why, ts)
             self._dirty = True
             change = {"scope": scope, "from": old.value, "to": new.value, "reason": why}
-            self.events.emit("TradingStateChanged", ts, **change)
+            self.events.emit(EventType.TRADING_STATE_CHANGED, ts, **change)
             self._audit("STATE_CHANGED", ts, **change)
 
     # -- hooks the engine calls ------------------------------------------------------------------------
@@ -282,10 +283,10 @@ class RiskManager:
         if status.active:
             self.counters.kill_switch_activations += 1
             close = self.config.kill_switch_close_positions
-            self.events.emit("KillSwitchActivated", ts, close_positions=close, **fields)
+            self.events.emit(EventType.KILL_SWITCH_ACTIVATED, ts, close_positions=close, **fields)
             self._audit("KILL_SWITCH_ACTIVATED", ts, close_positions=close, **fields)
         else:
-            self.events.emit("KillSwitchDeactivated", ts, **fields)
+            self.events.emit(EventType.KILL_SWITCH_DEACTIVATED, ts, **fields)
             self._audit("KILL_SWITCH_DEACTIVATED", ts, **fields)
         self._announce(ts)
 
@@ -352,7 +353,7 @@ class RiskManager:
         self._dirty = True
         fields = {"breaker": name, "scope": scope, "action": b.action.value, "reason": reason, "reset": reset,
                   "reset_after_ts": b.reset_after_ts}
-        self.events.emit("CircuitBreakerTripped", ts, **fields)
+        self.events.emit(EventType.CIRCUIT_BREAKER_TRIPPED, ts, **fields)
         self._audit("BREAKER_TRIPPED", ts, **fields)
         self._announce(ts)
 
@@ -375,7 +376,7 @@ class RiskManager:
             book.unhealthy_since = None
         self._dirty = True
         fields = {"breaker": name, "scope": scope, "by": by}
-        self.events.emit("CircuitBreakerReset", ts, **fields)
+        self.events.emit(EventType.CIRCUIT_BREAKER_RESET, ts, **fields)
         self._audit("BREAKER_RESET", ts, **fields)
         self._announce(ts)
         return True

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradewarden import __version__
 from tradewarden.domain.candles import Candle, timeframe_ms
+from tradewarden.domain.events import EventType
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import OrderStatus
 from tradewarden.domain.ports import Venue
@@ -194,7 +195,8 @@ class TradingSession:
                 lock.release()
 
     def _not_armed(self, exc: LiveGateError) -> SessionOutcome:
-        self.journal.emit("LIVE_ARM_FAILED", _now_ms(), mode=self.opts.mode, reason=exc.reason, message=str(exc),
+        self.journal.emit(EventType.LIVE_ARM_FAILED, _now_ms(), mode=self.opts.mode, reason=exc.reason,
+                          message=str(exc),
                           config_hash=self.config_hash)
         self.say(f"live trading not armed: {exc}")
         self.say(f"this config's hash: {self.config_hash}")
@@ -202,7 +204,7 @@ class TradingSession:
 
     def _refused(self, message: str, holder: dict[str, str | int] | None, **where: str) -> SessionOutcome:
         """Another bot trades this account: say who, in the run's events and on the console, and exit 3."""
-        self.journal.emit("INSTANCE_REFUSED", _now_ms(), mode=self.opts.mode, reason="ACCOUNT_LOCKED",
+        self.journal.emit(EventType.INSTANCE_REFUSED, _now_ms(), mode=self.opts.mode, reason="ACCOUNT_LOCKED",
                           holder=holder, message=message, **where)
         self.say(f"refused to start: {message}")
         return SessionOutcome(REFUSED_TO_START, self.run_dir, "ACCOUNT_LOCKED", self.config_hash)
@@ -218,7 +220,7 @@ class TradingSession:
         cfg = self.cfg
         db = Database.open(cfg.database.url, cfg.data_dir)
         if db.migrated:
-            self.journal.emit("STATE_MIGRATED", _now_ms(), from_revision=db.migration.from_revision,
+            self.journal.emit(EventType.STATE_MIGRATED, _now_ms(), from_revision=db.migration.from_revision,
                               to_revision=db.migration.to_revision)
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -250,7 +252,7 @@ class TradingSession:
                              LeaseHolder.me(self.run_dir.name))
         previous = lease.acquire()
         if previous is not None:
-            self.journal.emit("LEASE_TAKEN_OVER", _now_ms(), previous=previous.fields(),
+            self.journal.emit(EventType.LEASE_TAKEN_OVER, _now_ms(), previous=previous.fields(),
                               why="its lease expired, or its process on this host is gone")
         keeper = self.lease_keeper = LeaseKeeper(lease)
         keeper.start()
@@ -341,7 +343,7 @@ class TradingSession:
         instrument = self._instrument()
         strategy = load_strategy(cfg.strategy.name, self._params())
         risk_cfg = load_risk_config(cfg.risk)
-        journal.emit("BOOT_SEAL", _now_ms(), version=__version__, mode=mode, config_hash=self.config_hash,
+        journal.emit(EventType.BOOT_SEAL, _now_ms(), version=__version__, mode=mode, config_hash=self.config_hash,
                      stage=risk_cfg.active_stage, strategy=strategy.name, params=dict(strategy.params),
                      symbol=instrument.symbol, timeframe=cfg.market.timeframe,
                      exchange=endpoints["exchange"], exchange_simulated=endpoints["simulated"])
@@ -351,7 +353,7 @@ class TradingSession:
             # one trail per account, continued across runs; refused when it is not the trail the database knows
             self.audit = AccountAuditTrail(trail_path(cfg.data_dir, account), risk_store, account)
         except AuditError as exc:
-            journal.emit("AUDIT_TRAIL_REFUSED", _now_ms(), account=account, message=str(exc))
+            journal.emit(EventType.AUDIT_TRAIL_REFUSED, _now_ms(), account=account, message=str(exc))
             self.say(f"refusing to start: {exc}")
             return SessionOutcome(REFUSED_TO_START, self.run_dir, "audit trail damaged", self.config_hash)
         self.audit.sync(_now_ms())
@@ -416,7 +418,7 @@ class TradingSession:
             self.audit.sync(_now_ms())
             self.audit.close()
         metrics = self._report(engine, instrument, settings)
-        journal.emit("RunFinished", engine.last_ts or _now_ms(), mode=mode, reason=self.stop_reason,
+        journal.emit(EventType.RUN_FINISHED, engine.last_ts or _now_ms(), mode=mode, reason=self.stop_reason,
                      candles=self.candles_seen, trades=len(engine.trades.trades),
                      final_equity=metrics.get("final_equity", {}).get("value"), run_dir=str(self.run_dir))
         # a lost lease is a runtime failure (exit 1): a supervisor's restart then meets the new holder and stops
@@ -465,12 +467,12 @@ class TradingSession:
         mismatches = self._differences(engine, view)
         now = _now_ms()
         if not mismatches:
-            self.journal.emit("ReconcileOk", now, open_orders=len(engine.open_orders),
+            self.journal.emit(EventType.RECONCILE_OK, now, open_orders=len(engine.open_orders),
                               balances={k: str(v) for k, v in view.balances.items()})
             return
         details = [{"kind": m.kind, "subject": m.subject, "ours": m.ours, "exchange": m.theirs,
                     "suggestion": m.suggestion} for m in mismatches]
-        self.journal.emit("RECONCILE_MISMATCH", now, adopted=self.opts.adopt, mismatches=details)
+        self.journal.emit(EventType.RECONCILE_MISMATCH, now, adopted=self.opts.adopt, mismatches=details)
         for m in mismatches:
             self.say(f"reconciliation: {m.describe()}")
         if self.opts.adopt:
@@ -481,7 +483,7 @@ class TradingSession:
             risk.set_manual_state(now, "global", TradingState.ACTIVE, "operator adopted the exchange's view")
             return
         risk.set_manual_state(now, "global", TradingState.HALTED, "RECONCILE_MISMATCH: see events")
-        self.journal.emit("HALTED_OPS", now, reason="RECONCILE_MISMATCH",
+        self.journal.emit(EventType.HALTED_OPS, now, reason="RECONCILE_MISMATCH",
                           what_to_do="resolve the differences on the exchange, or restart with --adopt "
                                      "to take the exchange's view")
         self.say("new orders are HALTED until the operator resolves this (or restarts with --adopt)")
@@ -562,7 +564,8 @@ class TradingSession:
     def _daily_summary(self, engine: Any) -> None:
         inst = engine.instrument
         last = engine.equity_atoms[-1] if engine.equity_atoms else engine.cash_atoms
-        self.journal.emit("DailySummary", _now_ms(), candles=self.candles_seen, trades=len(engine.trades.trades),
+        self.journal.emit(EventType.DAILY_SUMMARY, _now_ms(), candles=self.candles_seen,
+                          trades=len(engine.trades.trades),
                           position=inst.from_steps(engine.pos_steps), equity=inst.from_atoms(last),
                           fees=inst.from_atoms(engine.fees_atoms))
 
@@ -573,9 +576,9 @@ class TradingSession:
             params = self._params()
             engine.strategy = load_strategy(self.cfg.strategy.name, params)
         except Exception as exc:  # a bad file keeps the running parameters
-            self.journal.emit("ParamsReloadFailed", _now_ms(), file=str(path), error=str(exc))
+            self.journal.emit(EventType.PARAMS_RELOAD_FAILED, _now_ms(), file=str(path), error=str(exc))
             return
-        self.journal.emit("ParamsReloaded", _now_ms(), file=str(path), params=params)
+        self.journal.emit(EventType.PARAMS_RELOADED, _now_ms(), file=str(path), params=params)
         from tradewarden.risk.account_audit import file_owner
 
         self.audit.operator_action(_now_ms(), "params_reload", file_owner(path), file=str(path), params=params)
@@ -593,7 +596,7 @@ class TradingSession:
         try:
             view = fetch_exchange_view(rest, inst.symbol, retry=self.retry, recent_orders=True)
         except Exception as exc:  # the exchange may be unreachable: try again next time
-            self.journal.emit("ReconcileSkipped", _now_ms(), error=str(exc))
+            self.journal.emit(EventType.RECONCILE_SKIPPED, _now_ms(), error=str(exc))
             return
         mismatches = foreign_orders(view.recent_orders, engine.venue.orders_sent, self.orders_at_boot,
                                     CLIENT_ID_PREFIX) + self._differences(engine, view)
@@ -602,28 +605,29 @@ class TradingSession:
         now = _now_ms()
         if not mismatches:
             ours = [o for o in engine.open_orders.values() if o.status is not OrderStatus.SUBMITTED]
-            self.journal.emit("ReconcileOk", now, open_orders=len(ours))
+            self.journal.emit(EventType.RECONCILE_OK, now, open_orders=len(ours))
             return
         if verdict.suspect:
             # an order that filled between our poll and the exchange's answer looks like a difference for a
             # moment: one seen again within a few reconciliations halts the bot (reconcile.judge)
-            self.journal.emit("ReconcileSuspect", now, differences=sorted(f"{m.kind} {m.subject}"
+            self.journal.emit(EventType.RECONCILE_SUSPECT, now, differences=sorted(f"{m.kind} {m.subject}"
                                                                           for m in verdict.suspect))
         if not verdict.confirmed:
             return
         details = [{"kind": m.kind, "subject": m.subject, "ours": m.ours, "exchange": m.theirs,
                     "suggestion": m.suggestion} for m in verdict.confirmed]
         if verdict.foreign:
-            self.journal.emit("FOREIGN_WRITER", now, orders=[d for d in details if d["kind"] == "FOREIGN_WRITER"])
+            foreign = [d for d in details if d["kind"] == "FOREIGN_WRITER"]
+            self.journal.emit(EventType.FOREIGN_WRITER, now, orders=foreign)
             for m in verdict.foreign:
                 self.say(f"reconciliation: {m.describe()}")
             # each foreign order is reported once; what it did to the balances stays a difference
             reported = {m.subject for m in verdict.foreign}
             self.orders_at_boot.update(o.exchange_id for o in view.recent_orders if o.client_id in reported)
-        self.journal.emit("RECONCILE_MISMATCH", now, adopted=False, mismatches=details)
+        self.journal.emit(EventType.RECONCILE_MISMATCH, now, adopted=False, mismatches=details)
         reason = "FOREIGN_WRITER" if verdict.foreign else "RECONCILE_MISMATCH"
         risk.set_manual_state(now, "global", TradingState.HALTED, f"{reason}: see events")
-        self.journal.emit("HALTED_OPS", now, reason=reason,
+        self.journal.emit(EventType.HALTED_OPS, now, reason=reason,
                           what_to_do="stop the other writer on this account (a second bot with this API key?), "
                                      "then restart with --adopt" if verdict.foreign else
                                      "resolve the differences on the exchange, or restart with --adopt")
@@ -666,7 +670,8 @@ class TradingSession:
                 venue.adopt(order, order.exchange_id)
         self.started_ts = snap.get("started_ts")
         self.fill_seq = int(snap["engine"]["fills"])
-        self.journal.emit("SessionResumed", _now_ms(), last_candle=engine.last_ts, open_orders=len(open_orders),
+        self.journal.emit(EventType.SESSION_RESUMED, _now_ms(), last_candle=engine.last_ts,
+                          open_orders=len(open_orders),
                           fills=self.fill_seq)
         if completed:
             self.say(f"carried over the account of the previous run with {len(open_orders)} open order(s)")
@@ -747,11 +752,11 @@ class TradingSession:
             account, refusal = await asyncio.to_thread(live_account_checks, rest, self._instrument(), self.retry,
                                                        self.cfg.exchange.allow_withdrawal_keys)
             checks.update(account)
-        journal.emit("SAFETY_CHECKS", _now_ms(), mode=mode, **checks)
+        journal.emit(EventType.SAFETY_CHECKS, _now_ms(), mode=mode, **checks)
         if refusal is not None:
             raise refusal
         if mode == "shadow":
-            journal.emit("SHADOW_SAFETY_OK", _now_ms(), **checks)
+            journal.emit(EventType.SHADOW_SAFETY_OK, _now_ms(), **checks)
 
     def _venue(self, mode: str, instrument: Instrument, settings: Any, rest: Any) -> Venue:
         from tradewarden.venues.shadow import ShadowVenue
@@ -793,7 +798,7 @@ class TradingSession:
                 recorder.candle(symbol, tf, candle, warmup=True)
             engine.warm_up(history)
             after = history[-1].ts if history else None
-            self.journal.emit("WarmUpDone", _now_ms(), candles=len(history), last=after)
+            self.journal.emit(EventType.WARM_UP_DONE, _now_ms(), candles=len(history), last=after)
         end_ms: int | None = None
         if self.started_ts is not None and self.duration_ms is not None:
             end_ms = self.started_ts + self.duration_ms
@@ -816,7 +821,7 @@ class TradingSession:
                         engine.warm_up([candle])
                         skipped.append(candle.ts)
                         continue
-                    self.journal.emit("CaughtUp", _now_ms(), history_only=len(skipped),
+                    self.journal.emit(EventType.CAUGHT_UP, _now_ms(), history_only=len(skipped),
                                       first=skipped[0] if skipped else None, last=skipped[-1] if skipped else None,
                                       trading_from=candle.ts)
                     catch_up_until = None
@@ -899,9 +904,9 @@ class TradingSession:
                 continue
             now = _now_ms()
             self.lease_lost = lost
-            self.journal.emit("LEASE_LOST", now, message=lost)
+            self.journal.emit(EventType.LEASE_LOST, now, message=lost)
             risk.set_manual_state(now, "global", TradingState.HALTED, f"LEASE_LOST: {lost}")
-            self.journal.emit("HALTED_OPS", now, reason="LEASE_LOST",
+            self.journal.emit(EventType.HALTED_OPS, now, reason="LEASE_LOST",
                               what_to_do="make sure only one bot trades this account, then start it again")
             self.say(f"account lease lost: {lost}; stopping")
             self._request_stop(stop, "account lease lost")

@@ -41,6 +41,7 @@ from typing import Any
 
 from tradewarden.data.retry import RetryPolicy
 from tradewarden.domain.candles import Candle
+from tradewarden.domain.events import EventType
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import Order, OrderStatus, protective_reason
 from tradewarden.domain.portfolio import Fill
@@ -142,7 +143,7 @@ class ExchangeVenue:
         if order.client_id in self._tracked or order.client_id in self._done:
             # once a market order is closed the exchange would take the same client id again
             log.warning("order %s was already submitted; not sent again", order.client_id)
-            self._emit("VenueError", order.client_id, call="submit", error="DuplicateSubmit",
+            self._emit(EventType.VENUE_ERROR, order.client_id, call="submit", error="DuplicateSubmit",
                        message="this client order id was already submitted")
             return
         tracked = _Tracked(order)
@@ -230,7 +231,7 @@ class ExchangeVenue:
                 self._finish(tracked, OrderStatus.REJECTED, rejection_reason(exc, self._last_answer()))
                 return
             # an earlier send of this client id did arrive: find it instead of guessing
-            self._emit("OrderAmbiguous", order.client_id, error="duplicate", message=short_error(exc))
+            self._emit(EventType.ORDER_AMBIGUOUS, order.client_id, error="duplicate", message=short_error(exc))
             self._resolve(tracked)
             return
         except ccxt.InvalidNonce as exc:
@@ -241,7 +242,7 @@ class ExchangeVenue:
         except ccxt.OperationFailed as exc:
             # no usable answer (timeout, 5xx, dropped connection, bad body): it may have been placed
             tracked.last_error = short_error(exc)
-            self._emit("OrderAmbiguous", order.client_id, error=type(exc).__name__, message=tracked.last_error)
+            self._emit(EventType.ORDER_AMBIGUOUS, order.client_id, error=type(exc).__name__, message=tracked.last_error)
             self._resolve(tracked)
             return
         except ccxt.BaseError as exc:
@@ -258,7 +259,7 @@ class ExchangeVenue:
                 self._sleep(wait)  # a request still in flight could land until then
                 found = self._lookup(tracked)
         if found is not None:
-            self._emit("OrderResolved", tracked.order.client_id, exchange_id=str(found.get("id")),
+            self._emit(EventType.ORDER_RESOLVED, tracked.order.client_id, exchange_id=str(found.get("id")),
                        status=str(found.get("status")))
             self._known(tracked, found)
             return
@@ -271,7 +272,7 @@ class ExchangeVenue:
             self._finish(tracked, OrderStatus.REJECTED,
                          f"never reached the exchange after {tracked.sends} sends ({tracked.last_error})")
         else:
-            self._emit("OrderResent", cid, attempt=tracked.sends + 1)
+            self._emit(EventType.ORDER_RESENT, cid, attempt=tracked.sends + 1)
             self._send(tracked)
 
     def _lookup(self, tracked: _Tracked) -> dict[str, Any] | None:
@@ -295,7 +296,7 @@ class ExchangeVenue:
         except (self._ccxt.BaseError, AttributeError) as exc:
             log.warning("clock resync failed: %s", short_error(exc))
             return
-        self.events.emit("ClockResynced", self.clock(), exchange=getattr(self.exchange, "id", None),
+        self.events.emit(EventType.CLOCK_RESYNCED, self.clock(), exchange=getattr(self.exchange, "id", None),
                          offset_ms=offset)
 
     # -- following an order ------------------------------------------------------------------------
@@ -345,7 +346,7 @@ class ExchangeVenue:
             if tracked.unmatched > 0:  # booked by the previous process
                 tracked.unmatched -= ex.qty
                 if tracked.unmatched < 0:
-                    self._emit("VenueError", tracked.order.client_id, call="adopt",
+                    self._emit(EventType.VENUE_ERROR, tracked.order.client_id, call="adopt",
                                error="FillMismatch", message=f"trades before the restart do not add up to "
                                f"{tracked.order.filled_qty}; trade {ex.trade_id} straddles it")
                     tracked.unmatched = ZERO
@@ -370,7 +371,7 @@ class ExchangeVenue:
                     reason=protective_reason(tracked.order.client_id),
                     fee_base=fee_base)
         status = OrderStatus.FILLED if tracked.booked >= tracked.order.qty else OrderStatus.PARTIALLY_FILLED
-        self.events.emit("ExchangeFill", fill.ts, client_id=fill.client_id, exchange_id=ex.order_id,
+        self.events.emit(EventType.EXCHANGE_FILL, fill.ts, client_id=fill.client_id, exchange_id=ex.order_id,
                          trade_id=ex.trade_id, qty=ex.qty, price=ex.price, fee=ex.fee, fee_asset=ex.fee_asset,
                          fee_quote=fee)
         self._pending.append(OrderUpdate(fill.client_id, status.value, fill=fill))
@@ -394,7 +395,7 @@ class ExchangeVenue:
             self._read("cancel_order", self.exchange.cancel_order, None, self.instrument.symbol,
                        {"origClientOrderId": client_id})
         except self._ccxt.BaseError as exc:
-            self._emit("VenueError", client_id, call="cancel_order", error=type(exc).__name__,
+            self._emit(EventType.VENUE_ERROR, client_id, call="cancel_order", error=type(exc).__name__,
                        message=short_error(exc))
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -411,7 +412,7 @@ class ExchangeVenue:
             fn(tracked)
         except (self._ccxt.BaseError, ExchangeViewError) as exc:
             tracked.last_error = short_error(exc)
-            self._emit("VenueError", tracked.order.client_id, call=call, error=type(exc).__name__,
+            self._emit(EventType.VENUE_ERROR, tracked.order.client_id, call=call, error=type(exc).__name__,
                        message=tracked.last_error)
             log.warning("order %s: %s failed (%s); will try again at the next poll", tracked.order.client_id,
                         call, tracked.last_error)
@@ -420,7 +421,7 @@ class ExchangeVenue:
         self._tracked.pop(tracked.order.client_id, None)
         self._done[tracked.order.client_id] = tracked.exchange_id
 
-    def _emit(self, type_: str, client_id: str, **fields: Any) -> None:
+    def _emit(self, type_: EventType, client_id: str, **fields: Any) -> None:
         self.events.emit(type_, self.clock(), client_id=client_id, symbol=self.instrument.symbol, **fields)
 
     def _finish(self, tracked: _Tracked, status: OrderStatus, reason: str) -> None:

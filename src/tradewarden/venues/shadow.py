@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from tradewarden.domain.candles import Candle
+from tradewarden.domain.events import EventType
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import Order
 from tradewarden.domain.ports import EventSink, OrderUpdate
@@ -44,13 +45,13 @@ class ShadowVenue:
         self._ts = 0
 
     def submit(self, order: Order) -> None:
-        self._events.emit("SHADOW_ORDER", order.created_ts, client_id=order.client_id,
+        self._events.emit(EventType.SHADOW_ORDER, order.created_ts, client_id=order.client_id,
                           would_send=ccxt_order_arguments(order), reduce_only=order.reduce_only,
                           stop_loss=order.stop_loss, take_profit=order.take_profit)
         self._virtual.submit(order)
 
     def cancel(self, client_id: str) -> None:
-        self._events.emit("SHADOW_ORDER", self._ts, client_id=client_id, would_send={"cancel": client_id})
+        self._events.emit(EventType.SHADOW_ORDER, self._ts, client_id=client_id, would_send={"cancel": client_id})
         self._virtual.cancel(client_id)
 
     def on_candle(self, candle: Candle) -> Sequence[OrderUpdate]:
