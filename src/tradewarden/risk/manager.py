@@ -57,7 +57,7 @@ _R = TypeVar("_R")
 
 def _serialized(method: Callable[Concatenate[RiskManager, _P], _R]) -> Callable[Concatenate[RiskManager, _P], _R]:
     """Run ``method`` holding the manager's lock (see the module docstring)."""
-    def locked(self: RiskManager, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    def locked(self: RiskManager, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         with self.lock:
             return method(self, *args, **kwargs)
 
