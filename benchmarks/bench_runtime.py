@@ -42,7 +42,7 @@ from tradewarden.data import feed_ccxt
 from tradewarden.data.sample import sample_1m_path, sample_path
 from tradewarden.engine.engine import Engine
 from tradewarden.persistence.runtime_store import RuntimeStore
-from tradewarden.runtime.session import RunOptions, run_session
+from tradewarden.node.node import RunOptions, run_session
 from tradewarden.simulator.streams import StreamHub
 from tradewarden.simulator.testing import start_simulator
 
