@@ -89,9 +89,13 @@ def test_a_kill_switch_halts_the_bot_while_an_orders_answer_is_held(
         assert not [e for e in window if e.get("client_id") == held_id]
         assert [(e["scope"], e["to"]) for e in window if e["type"] == "TradingStateChanged"] == [
             ("global", TradingState.HALTED.value)]
-        # the loop and the feed went on during the hold: heartbeats, with candles still arriving
-        beats = [e["candles_received"] for e in window if e["type"] == "Heartbeat"]
-        assert len(beats) >= 2 and beats[-1] > beats[0]
+        # the loop and the feed go on during the hold: heartbeats, with candles still arriving
+        def more_candles() -> bool:
+            beats = [e["candles_received"] for e in events(out)[seen:] if e["type"] == "Heartbeat"]
+            return len(beats) >= 2 and beats[-1] > beats[0]
+
+        wait_for("candles arrived during the hold", more_candles, session)
+        assert [f["event"] for f in sim.faults_log() if f["kind"] == "hold_order_answer"] == ["armed", "fired"]
         assert sim.release() == 1
     finally:
         sim.release()
