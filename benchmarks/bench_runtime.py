@@ -41,8 +41,8 @@ from tradewarden.config import config_hash, load_config
 from tradewarden.data import feed_ccxt
 from tradewarden.data.sample import sample_1m_path, sample_path
 from tradewarden.engine.engine import Engine
+from tradewarden.node.node import RunOptions, run_session
 from tradewarden.persistence.runtime_store import RuntimeStore
-from tradewarden.runtime.session import RunOptions, run_session
 from tradewarden.simulator.streams import StreamHub
 from tradewarden.simulator.testing import start_simulator
 
@@ -187,6 +187,9 @@ def latency(tmp: Path) -> None:
         values = np.array(stages[name])
         if len(values):
             print(f"    {name:<46} {np.median(values):8.2f} {np.percentile(values, 99):6.2f}")
+    finished = [e for e in events if e["type"] == "RunFinished"]
+    if finished:  # how long anything held the event loop (the feed, watchers and heartbeat share it)
+        print(f"event loop's longest stall: {finished[-1]['loop_stall_max_ms']:.1f} ms")
 
 
 def memory(tmp: Path) -> None:

@@ -252,3 +252,24 @@ def test_bad_fault_parameters_are_refused_by_the_control_endpoint(sim: Simulator
     with pytest.raises(SimControlError, match="unknown fault kind"):
         sim.inject("earthquake")
     assert sim.faults_log() == []
+
+
+def test_a_held_order_answer_comes_only_when_released(binance: Any, sim: SimulatorHandle) -> None:
+    """The order is on the exchange while its answer is held; the answer arrives only after the release."""
+    import threading
+
+    sim.inject("hold_order_answer")
+    answers: list[dict[str, Any]] = []
+    sender = threading.Thread(target=lambda: answers.append(
+        binance.create_order(SYMBOL, "limit", "buy", 0.01, 10000, {"clientOrderId": "held-1"})))
+    sender.start()
+    while not fired(sim, "hold_order_answer"):
+        sender.join(0.01)
+    reader = ccxt.binance(sim.ccxt_config())
+    assert reader.fetch_order(None, SYMBOL, {"clientOrderId": "held-1"})["status"] == "open"
+    assert answers == [] and sender.is_alive()
+    assert sim.release() == 1
+    sender.join()
+    assert [a["clientOrderId"] for a in answers] == ["held-1"]
+    assert [e["event"] for e in sim.faults_log() if e["kind"] == "hold_order_answer"] == [
+        "armed", "fired", "released"]

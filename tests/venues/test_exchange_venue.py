@@ -64,12 +64,22 @@ def client(sim: SimulatorHandle) -> Any:
     return exchange
 
 
+class Clock:
+    """The venue's monotonic clock, moved by the test: the receive window passes without anyone waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def make_venue(sim: SimulatorHandle, events: Events, max_resends: int = 2,
-               sleep: Callable[[float], None] = time.sleep) -> ExchangeVenue:
+               monotonic: Callable[[], float] = time.monotonic) -> ExchangeVenue:
     exchange = client(sim)
     policy = RetryPolicy(sink=events, exchange=exchange, base_s=0.05, cap_s=0.2, max_attempts=4, max_total_s=10)
     return ExchangeVenue(exchange, Instrument.default_spot(SYMBOL), events, clock=sim.now_ms,
-                         max_resends=max_resends, retry=policy, sleep=sleep)
+                         max_resends=max_resends, retry=policy, reader=client(sim), monotonic=monotonic)
 
 
 def order(cid: str, side: str = "buy", qty: str = "0.01", price: str | None = None,
@@ -232,41 +242,46 @@ def test_an_order_accepted_while_its_answer_is_lost_is_found_not_resent(
     assert orders_on_exchange(sim) == Counter({"tw-a1": 1}) and sim.state()["orders"] == 1
 
 
-def test_an_order_that_never_arrived_is_resent_with_the_same_id(sim: SimulatorHandle) -> None:
+def test_an_order_that_never_arrived_is_resent_with_the_same_id_at_a_scheduled_recheck(
+        sim: SimulatorHandle) -> None:
+    """A lookup that misses is not final while the request could still land: the order stays SUBMITTED, the
+    venue says when to look again, and nothing is resent (nor waited for) before then."""
     events = Events()
-    waits: list[float] = []
-    venue = make_venue(sim, events, sleep=lambda s: (waits.append(s), time.sleep(s)))
+    clock = Clock()
+    venue = make_venue(sim, events, monotonic=clock)
     sim.inject("server_errors", count=1, status=502, path="/api/v3/order")  # refused before the matching engine
     venue.submit(order("tw-r1"))
+    assert list(venue.poll()) == [] and events.of("OrderResent") == []
+    assert venue.recheck_in() == (RECV_WINDOW + 1000) / 1000 + 0.5
+    clock.now += 1.0
+    assert list(venue.poll()) == [] and events.of("OrderResent") == []   # not due yet: no request at all
+    clock.now += (RECV_WINDOW + 1000) / 1000
     updates = list(venue.poll())
     assert statuses(updates, "tw-r1") == ["accepted", "filled"]
-    assert [e["attempt"] for e in events.of("OrderResent")] == [2]
-    assert len(waits) == 1 and 0 < waits[0] <= (RECV_WINDOW + 1000) / 1000 + 0.5
+    assert [e["attempt"] for e in events.of("OrderResent")] == [2] and venue.recheck_in() is None
     assert orders_on_exchange(sim) == Counter({"tw-r1": 1})
 
 
-def late_arrival(sim: SimulatorHandle, cid: str, price: str | None, stale_lookup: bool = False
-                 ) -> Callable[[float], None]:
-    """A sleep for the venue that, while it waits, lets the lost request reach the matching engine after all
-    (placed with the same client id by another connection), and optionally makes the next lookup miss."""
-
-    def sleep(seconds: float) -> None:
-        late = client(sim)
-        late.create_order(SYMBOL, "limit" if price else "market", "buy", "0.01", price, {"newClientOrderId": cid})
-        if stale_lookup:
-            sim.inject("http_error", status=400, code=-2013, msg="Order does not exist.", path="/api/v3/order")
-        time.sleep(seconds)
-
-    return sleep
+def arrive_late(sim: SimulatorHandle, cid: str, price: str | None, stale_lookup: bool = False) -> None:
+    """The lost request reaches the matching engine after all (placed with the same client id by another
+    connection), and optionally the next lookup misses it."""
+    late = client(sim)
+    late.create_order(SYMBOL, "limit" if price else "market", "buy", "0.01", price, {"newClientOrderId": cid})
+    if stale_lookup:
+        sim.inject("http_error", status=400, code=-2013, msg="Order does not exist.", path="/api/v3/order")
 
 
 def test_a_late_arrival_is_waited_for_and_not_duplicated(sim: SimulatorHandle) -> None:
-    """The request reaches the matching engine after a first lookup missed it: the venue waits until the
-    request is too old to be accepted before concluding, so it finds it instead of sending a second one."""
+    """The request reaches the matching engine after a first lookup missed it: the venue looks again only once
+    the request is too old to be accepted, so it finds it instead of sending a second one."""
     events = Events()
-    venue = make_venue(sim, events, sleep=late_arrival(sim, "tw-late", None))
+    clock = Clock()
+    venue = make_venue(sim, events, monotonic=clock)
     sim.inject("server_errors", count=1, status=503, path="/api/v3/order")
     venue.submit(order("tw-late"))
+    assert list(venue.poll()) == []
+    arrive_late(sim, "tw-late", None)
+    clock.now += venue.recheck_in() or 0.0
     updates = list(venue.poll())
     assert statuses(updates, "tw-late") == ["accepted", "filled"]
     assert events.of("OrderResent") == [] and len(events.of("OrderResolved")) == 1
@@ -276,11 +291,15 @@ def test_a_late_arrival_is_waited_for_and_not_duplicated(sim: SimulatorHandle) -
 def test_a_resend_refused_as_duplicate_is_resolved_by_lookup(sim: SimulatorHandle) -> None:
     """The first send lands late and a stale lookup misses it: the resend is refused as a duplicate."""
     events = Events()
+    clock = Clock()
     bid, _ = prices(sim)
     price = str((bid * D("0.9")).quantize(D("0.01")))
-    venue = make_venue(sim, events, sleep=late_arrival(sim, "tw-d1", price, stale_lookup=True))
+    venue = make_venue(sim, events, monotonic=clock)
     sim.inject("server_errors", count=1, status=503, path="/api/v3/order")
     venue.submit(order("tw-d1", price=price))
+    assert list(venue.poll()) == []
+    arrive_late(sim, "tw-d1", price, stale_lookup=True)
+    clock.now += venue.recheck_in() or 0.0
     updates = list(venue.poll())
     assert statuses(updates, "tw-d1") == ["accepted"]
     assert len(events.of("OrderResent")) == 1
@@ -291,9 +310,12 @@ def test_a_resend_refused_as_duplicate_is_resolved_by_lookup(sim: SimulatorHandl
 
 def test_an_order_that_keeps_not_arriving_is_rejected_after_max_resends(sim: SimulatorHandle) -> None:
     events = Events()
-    venue = make_venue(sim, events, max_resends=0)
+    clock = Clock()
+    venue = make_venue(sim, events, max_resends=0, monotonic=clock)
     sim.inject("server_errors", count=1, status=503, path="/api/v3/order")
     venue.submit(order("tw-n1"))
+    assert list(venue.poll()) == []
+    clock.now += venue.recheck_in() or 0.0
     (update,) = venue.poll()
     assert update.status == "rejected" and "never reached the exchange after 1 sends" in update.reason
     assert "ExchangeNotAvailable" in update.reason
@@ -375,12 +397,15 @@ def test_cancel_while_the_create_is_unresolved_withdraws_it(sim: SimulatorHandle
     """The create got a 5xx and every lookup failed; the caller cancels: once the exchange surely does not
     have it, it is withdrawn (never resent)."""
     events = Events()
-    venue = make_venue(sim, events)
+    clock = Clock()
+    venue = make_venue(sim, events, monotonic=clock)
     sim.inject("server_errors", count=8, path="/api/v3/order")
     venue.submit(order("tw-k3"))
     assert venue.open_client_ids == ["tw-k3"] and events.of("VenueError")
     sim.clear_faults()
     venue.cancel("tw-k3")
+    assert list(venue.poll()) == []  # not withdrawn while the create could still land
+    clock.now += venue.recheck_in() or 0.0
     updates = list(venue.poll())
     assert statuses(updates, "tw-k3") == ["cancelled"]
     assert updates[0].reason == "withdrawn: it never reached the exchange"
@@ -465,11 +490,15 @@ def test_restart_adopts_orders_and_picks_up_what_happened_while_down(thin_sim: S
     sim.step(3)  # the market moves on while the bot is down
 
     events = Events()
-    second = make_venue(sim, events)
+    clock = Clock()
+    second = make_venue(sim, events, monotonic=clock)
     second.adopt(working, working.exchange_id)
     second.adopt(order("tw-lost", qty="0.002", price=high), None)
     second.adopt(order("tw-never", qty="0.0002"), None)
     updates = list(second.poll())
+    assert "tw-never" not in {u.client_id for u in updates}  # not resent while a request could still land
+    clock.now += second.recheck_in() or 0.0
+    updates += second.poll()
 
     trades = sim.state()["fills"]
     by_order: dict[str, D] = {}
@@ -506,8 +535,11 @@ def test_adopted_order_with_stored_trade_ids_skips_exactly_those(thin_sim: Simul
 
 
 def test_an_adopted_intent_that_never_left_is_not_resent_when_told_so(sim: SimulatorHandle) -> None:
-    venue = make_venue(sim, Events())
+    clock = Clock()
+    venue = make_venue(sim, Events(), monotonic=clock)
     venue.adopt(order("tw-stale"), None, resend_if_missing=False)
+    assert venue.poll() == []
+    clock.now += venue.recheck_in() or 0.0
     (update,) = venue.poll()
     assert update.status == "rejected" and "not resent" in update.reason
     assert orders_on_exchange(sim) == Counter()

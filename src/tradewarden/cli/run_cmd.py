@@ -28,7 +28,7 @@ def run(
     With no exchange configured, paper and shadow run against the built-in exchange simulator.
     """
     from tradewarden.config import parse_overrides
-    from tradewarden.runtime.session import RunOptions, run_session
+    from tradewarden.node.node import RunOptions, run_session
 
     with user_errors():
         if mode not in ("paper", "shadow", "live"):

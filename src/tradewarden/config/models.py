@@ -151,6 +151,7 @@ class RuntimeConfig(Section):
     daily_summary_utc: str = Field("00:05", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     warmup_bars: int | None = Field(None, gt=0)  # None: the strategy's lookback plus a margin
     kill_switch_poll_s: float = Field(1.0, gt=0)
+    heartbeat_s: float = Field(60.0, gt=0)  # how often a session writes a Heartbeat event (loop, feed, worker)
     # the built-in exchange simulator, used when exchange.id is not set
     sim_data: UserPath | None = None  # None: the bundled BTC/USDT 1m sample
     sim_speed: float = Field(240.0, gt=0)  # simulated seconds per real second

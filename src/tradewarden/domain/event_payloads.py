@@ -40,6 +40,14 @@ class RunFinished(TypedDict):
     mode: NotRequired[str]               # sessions: mode, why they stopped, candles seen
     reason: NotRequired[str]
     candles: NotRequired[int]
+    loop_stall_max_ms: NotRequired[float]  # sessions: the event loop's longest stall
+
+
+class Heartbeat(TypedDict):
+    loop_stall_max_ms: float             # the event loop's longest stall so far
+    candles_received: int                # from the feed, counted on the loop while the worker may be busy
+    feed_healthy: bool
+    worker_jobs: int                     # jobs queued or running on the trading worker
 
 
 class DataGap(TypedDict):

@@ -74,6 +74,7 @@ class EventType(StrEnum):
     WARM_UP_DONE = "WarmUpDone"
     CAUGHT_UP = "CaughtUp"
     SESSION_RESUMED = "SessionResumed"
+    HEARTBEAT = "Heartbeat"
     RECONCILE_OK = "ReconcileOk"
     RECONCILE_SUSPECT = "ReconcileSuspect"
     RECONCILE_SKIPPED = "ReconcileSkipped"
@@ -134,6 +135,7 @@ _CATALOGUE: dict[EventType, tuple[type, Category]] = {
     E.HALTED_OPS: (p.HaltedOps, _C.GATE),
     E.SHADOW_ORDER: (p.ShadowOrder, _C.GATE),
     E.WARM_UP_DONE: (p.WarmUpDone, _C.SESSION),
+    E.HEARTBEAT: (p.Heartbeat, _C.SESSION),
     E.CAUGHT_UP: (p.CaughtUp, _C.SESSION),
     E.SESSION_RESUMED: (p.SessionResumed, _C.SESSION),
     E.RECONCILE_OK: (p.ReconcileOk, _C.SESSION),

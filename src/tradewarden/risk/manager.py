@@ -3,15 +3,19 @@
 It wraps the pure rules (:mod:`rules`) and breaker tests (:mod:`breakers`) with the effects around them:
 events, audit records and, when a store is given, the database. ``check`` does no I/O besides appending an
 event and an audit record; the store is read and written in ``poll_kill_switch`` and the ``on_*`` hooks.
+
+Its public methods hold one re-entrant lock: the runtime's kill-switch watcher halts the bot from its own
+thread while the trading thread may be waiting for an exchange's answer (the lock is never held across one).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from tradewarden.domain.events import EventType
 from tradewarden.domain.instrument import Instrument
@@ -48,6 +52,20 @@ class RiskStore(Protocol):
     def save(self, snap: RiskSnapshot, ts: int) -> None: ...
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _serialized(method: Callable[Concatenate[RiskManager, _P], _R]) -> Callable[Concatenate[RiskManager, _P], _R]:
+    """Run ``method`` holding the manager's lock (see the module docstring)."""
+    def locked(self: RiskManager, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    locked.__doc__, locked.__name__ = method.__doc__, method.__name__
+    return locked
+
+
 class RiskManager:
     """Implements :class:`tradewarden.domain.ports.PreTradeCheck` and the engine's risk hooks."""
 
@@ -65,12 +83,14 @@ class RiskManager:
         self._held = 0  # inside writes_held(): the hooks leave the store write to the end of the block
         self._held_ts: int | None = None
         self._acked = 0  # the kill switch event this bot last acknowledged
+        self.lock = threading.RLock()  # see the module docstring; callers may hold it over several calls
 
     @property
     def counters(self) -> RiskCounters:
         return self.book.counters
 
     # -- the gate ------------------------------------------------------------------------------------
+    @_serialized
     def check(self, order: Order, context: CheckContext) -> CheckResult:
         ts = context.ts
         self._start(ts)
@@ -116,6 +136,7 @@ class RiskManager:
         )
 
     # -- state ---------------------------------------------------------------------------------------
+    @_serialized
     def state(self, symbol: str | None = None) -> TradingState:
         """The whole bot's state, or the state for ``symbol`` (the stricter of the bot's and the symbol's)."""
         if symbol is None:
@@ -149,6 +170,7 @@ class RiskManager:
             self._audit("STATE_CHANGED", ts, **change)
 
     # -- hooks the engine calls ------------------------------------------------------------------------
+    @_serialized
     def on_mark(self, ts: int, equity: Decimal, prices: Mapping[str, Decimal] | None = None) -> None:
         """Every candle: day rollover, daily loss, drawdown from the equity peak (open positions included),
         timed resets and stage bookkeeping."""
@@ -172,6 +194,7 @@ class RiskManager:
             stage.mark(ts, equity)
         self._flush(ts)
 
+    @_serialized
     def on_trade_closed(self, ts: int, symbol: str, pnl: Decimal) -> None:
         """A round trip ended: loss streaks, cool-downs, stage statistics."""
         self._start(ts)
@@ -198,6 +221,7 @@ class RiskManager:
         self._dirty = True
         self._flush(ts)
 
+    @_serialized
     def on_order_error(self, ts: int, symbol: str, code: str) -> None:
         """An order the exchange rejected or that failed: N of them within M minutes trip the breaker."""
         self._start(ts)
@@ -211,6 +235,7 @@ class RiskManager:
             self._trip(ts, "error_rate", scope, why)
         self._flush(ts)
 
+    @_serialized
     def on_feed_health(self, ts: int, healthy: bool) -> None:
         """The market data feed's health; unhealthy for the grace period trips the stale-data breaker."""
         self._start(ts)
@@ -240,6 +265,7 @@ class RiskManager:
     def kill_switch_active(self) -> bool:
         return self.book.kill.active
 
+    @_serialized
     def poll_kill_switch(self, ts: int) -> bool:
         """Re-read the persisted kill switch and queued operator commands; return whether the switch is on.
 
@@ -260,10 +286,12 @@ class RiskManager:
         self._flush(ts)
         return self.book.kill.active
 
+    @_serialized
     def activate_kill_switch(self, ts: int, reason: str, actor: str) -> None:
         """Turn the kill switch on from inside the process (persisted when there is a store)."""
         self._set_kill_switch(ts, True, reason, actor)
 
+    @_serialized
     def deactivate_kill_switch(self, ts: int, reason: str, actor: str) -> None:
         self._set_kill_switch(ts, False, reason, actor)
 
@@ -290,6 +318,7 @@ class RiskManager:
             self._audit("KILL_SWITCH_DEACTIVATED", ts, **fields)
         self._announce(ts)
 
+    @_serialized
     def acknowledge_kill_switch(self, ts: int, bot: str) -> bool:
         """Record in the store that ``bot`` applied the kill switch now on (once per switch event), after the
         caller carried out :meth:`kill_switch_plan`; ``kill-switch on`` waits for this."""
@@ -300,6 +329,7 @@ class RiskManager:
         self._acked = kill.event_id
         return True
 
+    @_serialized
     def kill_switch_plan(self, ts: int, open_orders: Iterable[Order],
                          positions: Mapping[str, Decimal]) -> KillSwitchPlan:
         """What the caller must do while the switch is on: cancel open entry orders and, if
@@ -312,6 +342,7 @@ class RiskManager:
     def breakers(self) -> list[Breaker]:
         return sorted(self.book.breakers.values(), key=lambda b: (b.name, b.scope))
 
+    @_serialized
     def reset_breaker(self, ts: int, name: str, scope: str = GLOBAL, by: str = "operator") -> bool:
         """Reset a tripped breaker by hand; False if it was not tripped."""
         self._start(ts)
@@ -319,6 +350,7 @@ class RiskManager:
         self._flush(ts)
         return done
 
+    @_serialized
     def set_manual_state(self, ts: int, scope: str, state: TradingState, reason: str) -> None:
         """An operator's own HALTED/REDUCING for a scope (``global`` or a symbol); ACTIVE lifts it."""
         self._start(ts)
@@ -464,15 +496,18 @@ class RiskManager:
         inside the block loses only state the restart recomputes: the session resumes from the step before,
         so the candle is marked again.
         """
-        self._held += 1
+        with self.lock:
+            self._held += 1
         try:
             yield
         finally:
-            self._held -= 1
-            if not self._held and self._held_ts is not None:
-                ts, self._held_ts = self._held_ts, None
-                self._write(ts)
+            with self.lock:
+                self._held -= 1
+                if not self._held and self._held_ts is not None:
+                    ts, self._held_ts = self._held_ts, None
+                    self._write(ts)
 
+    @_serialized
     def flush(self, ts: int) -> None:
         """Write the state to the store now, inside :meth:`writes_held` too (denial counters from ``check``
         are otherwise written at the next hook call)."""

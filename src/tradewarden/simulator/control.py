@@ -60,6 +60,7 @@ class ControlApi:
             web.post("/_sim/faults", self.inject),
             web.get("/_sim/faults", self.faults),
             web.delete("/_sim/faults", self.clear),
+            web.post("/_sim/release", self.release),
             web.post("/_sim/scenario", self.scenario),
             web.get("/_sim/candles", self.candles),
             web.get("/_sim/requests", self.requests),
@@ -167,6 +168,12 @@ class ControlApi:
     async def clear(self, request: web.Request) -> web.Response:
         self.server.faults.clear()
         return _json({"cleared": True})
+
+    async def release(self, request: web.Request) -> web.Response:
+        """Send the answers held by ``hold_order_answer``."""
+        held = self.server.rest.release_held()
+        self.server.faults.record("released", "hold_order_answer", answers=held)
+        return _json({"released": held})
 
     async def scenario(self, request: web.Request) -> web.Response:
         srv = self.server

@@ -39,6 +39,9 @@ FAULT_SPECS: dict[str, dict[str, tuple[Any, type]]] = {
     "server_errors": {"count": (3, int), "status": (503, int), "path": (None, str)},
     "slow_responses": {"delay_ms": (REQUIRED, int), "count": (1, int), "path": (None, str)},
     "ambiguous_order": {"mode": ("timeout", str), "delay_ms": (15000, int), "status": (503, int)},
+    # the next order is placed but its answer is held until POST /_sim/release: a lost or late answer whose
+    # end the test decides, not a clock
+    "hold_order_answer": {},
     "reject_next_order": {
         "code": (REQUIRED, int),
         "msg": (None, str),

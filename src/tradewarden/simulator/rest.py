@@ -77,6 +77,14 @@ class RestApi:
         self.weight_used = 0
         self.orders_10s: deque[float] = deque()
         self.orders_day = 0
+        self.held_answers: list[asyncio.Event] = []  # order answers held by the hold_order_answer fault
+
+    def release_held(self) -> int:
+        """Let every held order answer go; how many there were."""
+        held, self.held_answers = self.held_answers, []
+        for release in held:
+            release.set()
+        return len(held)
 
     # -- plumbing ------------------------------------------------------------------------------
     @web.middleware
@@ -281,6 +289,12 @@ class RestApi:
             client_order_id=order.client_id,
             status=order.status,
         )
+        held = srv.faults.take(("hold_order_answer",), path=request.path, order_id=order.id,
+                               client_order_id=order.client_id)
+        if held is not None:  # the order stands; its answer waits for POST /_sim/release
+            release = asyncio.Event()
+            self.held_answers.append(release)
+            await release.wait()
         if lost is not None:
             if lost.params["mode"] == "timeout":  # the order stands; the answer comes too late for the client
                 await asyncio.sleep(lost.params["delay_ms"] / 1000)

@@ -133,6 +133,10 @@ class SimulatorHandle:
         result: dict[str, Any] = self._call("POST", "faults", {"kind": kind, **params})
         return result
 
+    def release(self) -> int:
+        """Send the order answers a ``hold_order_answer`` fault holds; how many were held."""
+        return int(self._call("POST", "release")["released"])
+
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
 

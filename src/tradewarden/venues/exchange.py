@@ -8,6 +8,8 @@
   request can no longer be accepted: Binance refuses a request whose ``timestamp`` is more than
   ``recvWindow`` old when it is processed (and one more than 1 s ahead of its clock), so after
   ``recvWindow + 1 s`` (+ a margin) since the send, "not found" is final and we resend with the same id.
+  Nothing waits for that moment: the order stays SUBMITTED and a later :meth:`ExchangeVenue.poll` looks it up
+  again once it is due (:meth:`ExchangeVenue.recheck_in` says when), so the caller's thread is never held.
   A resend refused as ``Duplicate order sent.`` means the first one arrived after all: resolved by lookup.
 * Fills come from the exchange's trade records (``fetch_my_trades`` by order id), booked once per trade id,
   in trade-id order, with exact decimals. A final status (cancelled, expired) is reported only after every
@@ -19,6 +21,8 @@
   the books. :attr:`ExchangeVenue.base_fees` adds the withheld base up. A fee in any other asset (BNB)
   cannot be valued here: it is booked as 0 in the fill and added up in :attr:`ExchangeVenue.other_fees`.
   Each trade also emits ``ExchangeFill`` with the raw fee and trade id.
+* Reads (lookups, order status, trades) go to ``reader``, a second ccxt instance with its own rate limiter,
+  so following orders never queues an order's create behind a read; creates and cancels go to ``exchange``.
 * Reads (lookups, order status, trades, cancels, which are idempotent) go through the shared retry policy;
   a read that still fails leaves everything as it was and is tried again at the next :meth:`poll`, so an
   error never crashes the venue and never loses a fill.
@@ -35,7 +39,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -104,6 +108,7 @@ class _Tracked:
     cancel_done: bool = False           # the exchange answered the cancel (cancelled, or already final)
     resend_if_missing: bool = True
     last_error: str = ""
+    recheck_at: float | None = None     # monotonic time from which a "not found" is final (see _resolve)
 
 
 class ExchangeVenue:
@@ -111,26 +116,27 @@ class ExchangeVenue:
 
     ``clock`` gives the event timestamps (ms). ``max_resends`` bounds how often one client id is sent again
     after the exchange definitely did not get it. ``retry`` is the policy for reads (default: the shared
-    policy with this venue's event sink, at most 5 tries and 20 s per call); ``sleep``/``monotonic`` are the
-    waiting and timing functions (injectable for tests).
+    policy with this venue's event sink, at most 5 tries and 20 s per call); ``reader`` the ccxt instance for
+    reads (default: ``exchange``); ``monotonic`` the timing function (injectable for tests).
     """
 
     def __init__(self, exchange: Any, instrument: Instrument, events: EventSink,
                  clock: Callable[[], int], max_resends: int = 2, *, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 reader: Any | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
         # Not a lazy import: tradewarden.data.retry, imported above, already loads ccxt. What keeps ccxt out
         # of the backtest is that the backtest never imports this module.
         import ccxt
 
         self._ccxt = ccxt
         self.exchange = exchange
+        self.reader = reader if reader is not None else exchange
         self.instrument = instrument
         self.events = events
         self.clock = clock
         self.max_resends = max_resends
         self.retry = retry or RetryPolicy(sink=events, exchange=exchange, max_attempts=5, max_total_s=20.0)
-        self._sleep = sleep
+        # the same policy for reads, reading the reader's retry-after headers
+        self._read_retry = self.retry if self.reader is exchange else replace(self.retry, exchange=self.reader)
         self._monotonic = monotonic
         self._tracked: dict[str, _Tracked] = {}
         self._pending: list[OrderUpdate] = []
@@ -199,6 +205,12 @@ class ExchangeVenue:
         what reconciliation tells this bot's orders from another writer's by."""
         return {**self._done, **{cid: t.exchange_id for cid, t in self._tracked.items()}}
 
+    def recheck_in(self) -> float | None:
+        """Seconds until the earliest order whose create had no answer can be looked up conclusively (0: due
+        now); None when no order waits for that. The runtime schedules its next :meth:`poll` by it."""
+        due = [t.recheck_at for t in self._tracked.values() if t.recheck_at is not None]
+        return max(0.0, min(due) - self._monotonic()) if due else None
+
     @property
     def open_client_ids(self) -> list[str]:
         """Client ids the venue still follows (not final, or final with fills still to report)."""
@@ -207,6 +219,8 @@ class ExchangeVenue:
     # -- sending -----------------------------------------------------------------------------------
     def _step(self, tracked: _Tracked) -> None:
         if tracked.exchange_id is None:
+            if tracked.recheck_at is not None and self._monotonic() < tracked.recheck_at:
+                return  # its lookup is not conclusive yet: the re-check is scheduled (recheck_in)
             if tracked.sends == 0:
                 self._send(tracked)  # nothing left this process yet (markets could not be loaded)
             else:
@@ -254,10 +268,13 @@ class ExchangeVenue:
         """Find an order whose create had no usable answer; resend it once it surely did not arrive."""
         found = self._lookup(tracked)
         if found is None and tracked.last_send is not None:
-            wait = tracked.last_send + self._settle_s() - self._monotonic()
-            if wait > 0:
-                self._sleep(wait)  # a request still in flight could land until then
-                found = self._lookup(tracked)
+            due = tracked.last_send + self._settle_s()
+            if self._monotonic() < due:
+                # a request still in flight could land until then: look again once it no longer can, at a
+                # later poll, rather than hold this thread (and every order behind it) for seconds
+                tracked.recheck_at = due
+                return
+        tracked.recheck_at = None
         if found is not None:
             self._emit(EventType.ORDER_RESOLVED, tracked.order.client_id, exchange_id=str(found.get("id")),
                        status=str(found.get("status")))
@@ -277,8 +294,8 @@ class ExchangeVenue:
 
     def _lookup(self, tracked: _Tracked) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = self._read(
-                "fetch_order", self.exchange.fetch_order, None, self.instrument.symbol,
+            found: dict[str, Any] = self._fetch(
+                "fetch_order", self.reader.fetch_order, None, self.instrument.symbol,
                 {"origClientOrderId": tracked.order.client_id})
         except self._ccxt.OrderNotFound:
             return None
@@ -293,6 +310,8 @@ class ExchangeVenue:
     def _resync_clock(self) -> None:
         try:
             offset = self._read("load_time_difference", self.exchange.load_time_difference)
+            if self.reader is not self.exchange:  # the reader signs its requests with the same clock
+                self._fetch("load_time_difference", self.reader.load_time_difference)
         except (self._ccxt.BaseError, AttributeError) as exc:
             log.warning("clock resync failed: %s", short_error(exc))
             return
@@ -315,7 +334,7 @@ class ExchangeVenue:
         self._apply(tracked, info)
 
     def _refresh(self, tracked: _Tracked) -> None:
-        info = self._read("fetch_order", self.exchange.fetch_order, tracked.exchange_id, self.instrument.symbol)
+        info = self._fetch("fetch_order", self.reader.fetch_order, tracked.exchange_id, self.instrument.symbol)
         self._apply(tracked, info)
 
     def _apply(self, tracked: _Tracked, info: Mapping[str, Any]) -> None:
@@ -336,7 +355,7 @@ class ExchangeVenue:
         self._finish(tracked, final, reason)
 
     def _book_trades(self, tracked: _Tracked) -> None:
-        trades = self._read("fetch_my_trades", self.exchange.fetch_my_trades, self.instrument.symbol, None, 1000,
+        trades = self._fetch("fetch_my_trades", self.reader.fetch_my_trades, self.instrument.symbol, None, 1000,
                             {"orderId": tracked.exchange_id})
         fills = sorted((ExchangeFill.from_ccxt(t) for t in trades), key=trade_order_key)
         for ex in fills:
@@ -405,6 +424,10 @@ class ExchangeVenue:
 
     def _read(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         return self.retry.call(fn, *args, label=f"{getattr(self.exchange, 'id', 'exchange')} {what}")
+
+    def _fetch(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """A read through the reader (its own connection and rate limiter)."""
+        return self._read_retry.call(fn, *args, label=f"{getattr(self.reader, 'id', 'exchange')} {what}")
 
     def _guarded(self, tracked: _Tracked, call: str, fn: Callable[[_Tracked], None]) -> None:
         """Run one step for one order; an exchange error leaves its state as it was for the next poll."""

@@ -1,4 +1,10 @@
-"""A trading session: paper, shadow or live, on the one engine, from boot to report.
+"""The trading node: a paper, shadow or live session on the one engine, from boot to report.
+
+Threads: the event loop runs the feed, the candle intake, the watchers (kill switch, lease), the order
+follower's timer, the loop monitor and the scheduler's hand-overs; the trading worker
+(:mod:`tradewarden.node.worker`) runs every candle step and every exchange call, one after the other. So a
+create whose answer is late holds the worker only: the kill-switch watcher halts the bot from its own short
+thread at once (the risk manager is locked), and the cancels and closes it plans run when the worker is free.
 
 Boot sequence (each step an event): the hard live gate (``LIVE_ARM_FAILED`` when it refuses), the account
 lock (machine-wide; ``INSTANCE_REFUSED`` naming the holder when another bot has the account), the state
@@ -36,6 +42,9 @@ from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import OrderStatus
 from tradewarden.domain.ports import Venue
 from tradewarden.errors import BadInput
+from tradewarden.node.intake import CandleIntake
+from tradewarden.node.monitor import LoopMonitor
+from tradewarden.node.worker import TradingWorker
 from tradewarden.private_files import UnwritablePathError, private_dir, write_private
 from tradewarden.runtime.live_gate import LiveGateError, check_gate
 from tradewarden.runtime.lock import InstanceLockedError, account_key, session_lock
@@ -142,6 +151,7 @@ class TradingSession:
         root = opts.out_dir.parent if opts.out_dir else self.cfg.backtest.out_dir
         self.run_dir = opts.out_dir or _run_dir(root, opts.mode, self.cfg.market.symbol)
         self.stop_reason = ""
+        self.end_ms: int | None = None  # market time at which --duration is up
         self.candles_seen = 0
         self.started_ts: int | None = None  # market time this run's --duration counts from (kept over a crash)
         self.fill_seq = 0
@@ -312,12 +322,13 @@ class TradingSession:
     def _instrument(self) -> Instrument:
         return self.cfg.trading_instrument()
 
-    def _make_exchanges(self, endpoints: dict[str, Any]) -> tuple[Any, Any]:
-        """(sync ccxt exchange for REST and orders, ccxt.pro exchange for the feed)."""
+    def _make_exchanges(self, endpoints: dict[str, Any]) -> tuple[Any, Any, Any]:
+        """(sync ccxt exchange for orders, another for reads with its own rate limiter, ccxt.pro for the feed)."""
         if endpoints.get("settings") is not None:
             from tradewarden.data.exchange import make_exchange
 
-            return make_exchange(endpoints["settings"], "sync"), make_exchange(endpoints["settings"], "pro")
+            settings = endpoints["settings"]
+            return make_exchange(settings, "sync"), make_exchange(settings, "sync"), make_exchange(settings, "pro")
         import ccxt
         import ccxt.pro
 
@@ -327,7 +338,7 @@ class TradingSession:
             conf.pop("secret", None)
         elif self.cfg.exchange.api_key is None:
             raise SessionError("live mode needs keys")
-        return ccxt.binance(dict(conf)), ccxt.pro.binance(dict(conf))
+        return ccxt.binance(dict(conf)), ccxt.binance(dict(conf)), ccxt.pro.binance(dict(conf))
 
     async def _trade(self, db: Any, endpoints: dict[str, Any]) -> SessionOutcome:
         from tradewarden.backtest.settings import BacktestSettings
@@ -343,6 +354,9 @@ class TradingSession:
         instrument = self._instrument()
         strategy = load_strategy(cfg.strategy.name, self._params())
         risk_cfg = load_risk_config(cfg.risk)
+        journal.emit(EventType.RUN_STARTED, _now_ms(), mode=mode, version=__version__, config_hash=self.config_hash,
+                     symbols=[instrument.symbol], strategy={"name": strategy.name, "params": dict(strategy.params)},
+                     run_dir=str(self.run_dir))
         journal.emit(EventType.BOOT_SEAL, _now_ms(), version=__version__, mode=mode, config_hash=self.config_hash,
                      stage=risk_cfg.active_stage, strategy=strategy.name, params=dict(strategy.params),
                      symbol=instrument.symbol, timeframe=cfg.market.timeframe,
@@ -357,7 +371,8 @@ class TradingSession:
             self.say(f"refusing to start: {exc}")
             return SessionOutcome(REFUSED_TO_START, self.run_dir, "audit trail damaged", self.config_hash)
         self.audit.sync(_now_ms())
-        rest, pro = self._make_exchanges(endpoints)
+        rest, self.reader, pro = self._make_exchanges(endpoints)
+        self.worker = TradingWorker()
         try:
             from tradewarden.data.retry import RetryPolicy
 
@@ -367,7 +382,7 @@ class TradingSession:
                                instruments={instrument.symbol: instrument})
             await self._safety_checks(rest, risk)
             settings = BacktestSettings.from_config(cfg.backtest)
-            venue = self._venue(mode, instrument, settings, rest)
+            venue = await asyncio.to_thread(self._venue, mode, instrument, settings, rest)
             engine = Engine(strategy, instrument, venue, journal, settings.engine_settings(), settings.initial_cash,
                             cfg.market.timeframe, check=risk, risk=risk, keep_history=False)
             engine.history.max_bars = max(4 * strategy.lookback, 2_000)
@@ -378,8 +393,8 @@ class TradingSession:
             resumed = self._resume(engine, venue)
             if mode == "live":
                 # what the previous process left (fills while it was down included) against the exchange
-                self._reconcile_at_boot(rest, engine, risk, resumed)
-                self._persist(engine, venue, engine.last_ts)
+                await self.worker.run(self._reconcile_at_boot, self.reader, engine, risk, resumed)
+                await self.worker.run(self._persist, engine, venue, engine.last_ts)
                 engine.before_submit = self._before_submit(engine)
             feed = CcxtFeed(pro, sink=journal, name=cfg.exchange.id or "simulator")
             recorder = self._recorder(engine, {
@@ -389,6 +404,11 @@ class TradingSession:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, self._request_stop, stop, f"signal {sig.name}")
+            self.intake = CandleIntake()
+            monitor = self.monitor = LoopMonitor(journal, _now_ms, lambda: {
+                "candles_received": self.intake.received, "feed_healthy": bool(getattr(feed, "healthy", True)),
+                "worker_jobs": self.worker.busy}, cfg.runtime.heartbeat_s)
+            monitor.start()
             watchers = [asyncio.create_task(self._watch_kill_switch(engine, risk, stop))]
             if self.lease_keeper is not None:
                 watchers.append(asyncio.create_task(self._watch_lease(risk, stop)))
@@ -403,16 +423,12 @@ class TradingSession:
                     watcher.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await watcher
-                if self.lease_lost is None:  # else the account and its orders may be another bot's by now
-                    self._finish_orders(engine)
-                if engine.last_ts and self.lease_lost is None:
-                    # a graceful stop: the account carries over, the next run starts a new --duration window
-                    self.started_ts = None
-                    self._completed = True
-                    self._persist(engine, engine.venue, engine.last_ts)
+                await self.worker.run(self._stop_step, engine)
+                await monitor.stop()
                 await feed.close()
                 recorder.close()
         finally:
+            self.worker.close()
             with contextlib.suppress(Exception):
                 await pro.close()
             self.audit.sync(_now_ms())
@@ -420,10 +436,22 @@ class TradingSession:
         metrics = self._report(engine, instrument, settings)
         journal.emit(EventType.RUN_FINISHED, engine.last_ts or _now_ms(), mode=mode, reason=self.stop_reason,
                      candles=self.candles_seen, trades=len(engine.trades.trades),
-                     final_equity=metrics.get("final_equity", {}).get("value"), run_dir=str(self.run_dir))
+                     final_equity=metrics.get("final_equity", {}).get("value"), run_dir=str(self.run_dir),
+                     loop_stall_max_ms=round(self.monitor.stall_max_ms, 1))
+        metrics["loop_stall_max_ms"] = round(self.monitor.stall_max_ms, 1)
         # a lost lease is a runtime failure (exit 1): a supervisor's restart then meets the new holder and stops
         return SessionOutcome(1 if self.lease_lost else 0, self.run_dir, self.stop_reason, self.config_hash,
                               self.candles_seen, metrics)
+
+    def _stop_step(self, engine: Any) -> None:
+        """On the worker, at a stop: cancel or keep the open orders, and persist the account for the next run."""
+        if self.lease_lost is None:  # else the account and its orders may be another bot's by now
+            self._finish_orders(engine)
+        if engine.last_ts and self.lease_lost is None:
+            # a graceful stop: the account carries over, the next run starts a new --duration window
+            self.started_ts = None
+            self._completed = True
+            self._persist(engine, engine.venue, engine.last_ts)
 
     def _protection(self, mode: str, settings: Any) -> Any:
         """Exchange-side stops for a live position (paper and shadow: the fill model applies the levels)."""
@@ -536,26 +564,33 @@ class TradingSession:
         return params
 
     def _schedule(self, db: Any, engine: Any, rest: Any, risk: Any, loop: asyncio.AbstractEventLoop) -> Any:
-        """Periodic jobs on APScheduler with a persistent job store; each hands its work to this event loop
+        """Periodic jobs on APScheduler with a persistent job store; each hands its work to the trading worker
         (the engine is single-threaded), so a job never runs in the middle of a candle step."""
         from tradewarden.runtime.scheduler import SessionScheduler
 
         cfg, mode = self.cfg, self.opts.mode
         sched = SessionScheduler(str(db.engine.url), f"{mode}-{cfg.market.symbol}", engine=db.engine)
 
+        jobs: set[asyncio.Task[None]] = set()  # kept referenced until done
+
+        def queue(fn: Callable[[], None]) -> None:
+            job = asyncio.ensure_future(self.worker.run(fn))
+            jobs.add(job)
+            job.add_done_callback(jobs.discard)
+
         def on_loop(fn: Callable[[], None]) -> Callable[[], None]:
             def hand_over() -> None:
-                loop.call_soon_threadsafe(fn)
+                loop.call_soon_threadsafe(queue, fn)
 
             return hand_over
 
         def reload(path: Path) -> None:
-            loop.call_soon_threadsafe(self._reload_params, engine, path)
+            loop.call_soon_threadsafe(queue, lambda: self._reload_params(engine, path))
 
         sched.daily_at("daily-summary", cfg.runtime.daily_summary_utc, on_loop(lambda: self._daily_summary(engine)))
         if mode == "live":
             sched.every("reconcile", cfg.runtime.reconcile_every_s,
-                        on_loop(lambda: self._periodic_reconcile(engine, rest, risk)))
+                        on_loop(lambda: self._periodic_reconcile(engine, self.reader, risk)))
         if cfg.strategy.params_file is not None:
             sched.watch_file("params-reload", cfg.strategy.params_file, reload)
         sched.start()
@@ -773,9 +808,10 @@ class TradingSession:
 
     async def _run_loop(self, engine: Any, feed: Any, recorder: Recorder, risk: Any, stop: asyncio.Event) -> None:
         symbol, tf = self.cfg.market.symbol, self.cfg.market.timeframe
+        worker = self.worker
         # load the strategy's compiled code now, not on the first candle's way to an order; and before the
         # history is fetched, so no candle closes between the history and the stream while it loads
-        engine.prepare()
+        await worker.run(engine.prepare)
         catch_up_until: int | None = None
         if engine.last_ts:  # resumed: the history came from the snapshot; continue after its last candle
             after: int | None = engine.last_ts
@@ -796,29 +832,24 @@ class TradingSession:
             history = history[-warm:]
             for candle in history:
                 recorder.candle(symbol, tf, candle, warmup=True)
-            engine.warm_up(history)
+            await worker.run(engine.warm_up, history)
             after = history[-1].ts if history else None
             self.journal.emit(EventType.WARM_UP_DONE, _now_ms(), candles=len(history), last=after)
-        end_ms: int | None = None
+        self.end_ms = None
         if self.started_ts is not None and self.duration_ms is not None:
-            end_ms = self.started_ts + self.duration_ms
-        stream = feed.closed_candles(symbol, tf, after_ms=after)
+            self.end_ms = self.started_ts + self.duration_ms
+        intake = self.intake
+        intake.start(feed.closed_candles(symbol, tf, after_ms=after))
         skipped: list[int] = []
-        next_candle: asyncio.Task[Candle] | None = None
         try:
             while not stop.is_set():
-                next_candle = asyncio.ensure_future(stream.__anext__())
-                waiter = asyncio.ensure_future(stop.wait())
-                done, _ = await asyncio.wait({next_candle, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                if next_candle not in done:
+                candle = await intake.next(stop)
+                if candle is None:
                     break
-                candle = next_candle.result()
-                next_candle = None
                 if catch_up_until is not None:
                     if candle.ts < catch_up_until:
                         recorder.candle(symbol, tf, candle, warmup=True)
-                        engine.warm_up([candle])
+                        await worker.run(engine.warm_up, [candle])
                         skipped.append(candle.ts)
                         continue
                     self.journal.emit(EventType.CAUGHT_UP, _now_ms(), history_only=len(skipped),
@@ -826,72 +857,95 @@ class TradingSession:
                                       trading_from=candle.ts)
                     catch_up_until = None
                 recorder.candle(symbol, tf, candle)
-                # the risk state this step changes is written once, after the step, not on the way to its order
-                held = risk.writes_held() if hasattr(risk, "writes_held") else contextlib.nullcontext()
-                with held:
-                    if hasattr(risk, "on_feed_health"):
-                        risk.on_feed_health(candle.ts, bool(getattr(feed, "healthy", True)))
-                    engine.on_candle(candle)
-                    if self.protection is not None:
-                        self.protection.sync(engine, candle)
-                self.candles_seen += 1
-                if self.started_ts is None:
-                    self.started_ts = candle.ts
-                    if self.duration_ms is not None:
-                        end_ms = candle.ts + self.duration_ms  # market time from the first traded candle's open
-                self._persist(engine, engine.venue, candle.ts)
-                if end_ms is not None and candle.ts + timeframe_ms(tf) >= end_ms:
+                healthy = bool(getattr(feed, "healthy", True))
+                if await worker.run(self._step, engine, risk, candle, healthy):
                     self._request_stop(stop, f"duration {self.opts.duration} reached")
-        except StopAsyncIteration:
-            self._request_stop(stop, "market data ended")
+            if intake.ended:
+                self._request_stop(stop, "market data ended")
         finally:
-            if next_candle is not None:
-                next_candle.cancel()
-                with contextlib.suppress(BaseException):
-                    await next_candle
-            with contextlib.suppress(BaseException):
-                await stream.aclose()
+            await intake.stop()
+
+    def _step(self, engine: Any, risk: Any, candle: Candle, feed_healthy: bool) -> bool:
+        """One closed candle through the engine, then persisted (on the worker); True once --duration is up."""
+        # the risk state this step changes is written once, after the step, not on the way to its order
+        with risk.writes_held():
+            risk.on_feed_health(candle.ts, feed_healthy)
+            engine.on_candle(candle)
+            if self.protection is not None:
+                self.protection.sync(engine, candle)
+        self.candles_seen += 1
+        if self.started_ts is None:
+            self.started_ts = candle.ts
+            if self.duration_ms is not None:
+                self.end_ms = candle.ts + self.duration_ms  # market time from the first traded candle's open
+        self._persist(engine, engine.venue, candle.ts)
+        return self.end_ms is not None and candle.ts + timeframe_ms(self.cfg.market.timeframe) >= self.end_ms
 
     async def _follow_orders(self, engine: Any, stop: asyncio.Event) -> None:
         """Live: between candles, ask the exchange about the open orders every ``runtime.order_poll_s``, so a
-        stop or limit order that fills mid-bar is booked (and stored) within seconds, not at the next close."""
+        stop or limit order that fills mid-bar is booked (and stored) within seconds, not at the next close;
+        sooner when an order whose create had no answer can be looked up conclusively (``recheck_in``)."""
         period = self.cfg.runtime.order_poll_s
         while not stop.is_set():
-            await asyncio.sleep(period)
+            recheck = engine.venue.recheck_in()
+            await asyncio.sleep(period if recheck is None else min(period, recheck))
             if not engine.open_orders or stop.is_set():
                 continue
-            engine.apply_updates(engine.venue.poll(), engine.last_ts)
-            if engine.changed:  # a fill changes its order too
-                self._persist(engine, engine.venue, engine.last_ts)
+            await self.worker.run(self._poll_orders, engine)
+
+    def _poll_orders(self, engine: Any) -> None:
+        engine.apply_updates(engine.venue.poll(), engine.last_ts)
+        if engine.changed:  # a fill changes its order too
+            self._persist(engine, engine.venue, engine.last_ts)
 
     async def _watch_kill_switch(self, engine: Any, risk: Any, stop: asyncio.Event) -> None:
-        """Poll the kill switch every ``kill_switch_poll_s`` (the CLI sets it from another process); once its
-        plan is carried out, record that this bot acknowledged it. Operator actions stored meanwhile (from any
-        shell or machine) are copied into this account's audit trail first."""
+        """Poll the kill switch every ``kill_switch_poll_s`` (the CLI sets it from another process). The poll
+        runs on its own short thread, never behind the worker: once the switch is on the gate denies every new
+        order, and the bot acknowledges at once (``kill-switch on`` waits for that); the cancels and closes
+        the switch plans are queued on the worker and run when it is free. Operator actions stored meanwhile
+        (from any shell or machine) are copied into this account's audit trail first."""
         from tradewarden.risk.account_audit import bot_identity
 
         period = self.cfg.runtime.kill_switch_poll_s
         bot = bot_identity(self.store.account)
-        while not stop.is_set():
-            await asyncio.sleep(period)
-            now = _now_ms()
-            self.audit.copy_operator_actions(now)
-            if not risk.poll_kill_switch(now):
-                continue
-            from tradewarden.runtime.protection import is_protective
+        plan: asyncio.Task[None] | None = None
 
-            # the position's protective stop does not count as closing it: a market close cancels it first
-            orders = [o for o in engine.open_orders.values() if not is_protective(o)]
-            plan = risk.kill_switch_plan(now, orders, {engine.instrument.symbol:
-                                                       engine.instrument.from_steps(engine.pos_steps)})
-            for client_id in plan.cancel:
-                engine.cancel(client_id)
-            h = engine.history
-            last = Decimal(str(float(h.ohlcv[3, h.n - 1]))) if h.n else Decimal(0)
-            for order in plan.close:
-                engine.place(order, last)
-            engine.apply_updates(engine.venue.poll(), engine.last_ts)
-            risk.acknowledge_kill_switch(_now_ms(), bot)
+        def poll() -> bool:
+            with risk.lock:  # the audit trail and the risk book change together
+                now = _now_ms()
+                self.audit.copy_operator_actions(now)
+                if not risk.poll_kill_switch(now):
+                    return False
+                risk.acknowledge_kill_switch(_now_ms(), bot)
+                return True
+
+        try:
+            while not stop.is_set():
+                await asyncio.sleep(period)
+                if await asyncio.to_thread(poll) and (plan is None or plan.done()):
+                    plan = asyncio.ensure_future(self.worker.run(self._carry_out_kill_switch, engine, risk))
+        finally:
+            if plan is not None:
+                with contextlib.suppress(Exception):
+                    await plan
+
+    def _carry_out_kill_switch(self, engine: Any, risk: Any) -> None:
+        from tradewarden.runtime.protection import is_protective
+
+        now = _now_ms()
+        # the position's protective stop does not count as closing it: a market close cancels it first
+        orders = [o for o in engine.open_orders.values() if not is_protective(o)]
+        plan = risk.kill_switch_plan(now, orders, {engine.instrument.symbol:
+                                                   engine.instrument.from_steps(engine.pos_steps)})
+        for client_id in plan.cancel:
+            engine.cancel(client_id)
+        h = engine.history
+        last = Decimal(str(float(h.ohlcv[3, h.n - 1]))) if h.n else Decimal(0)
+        for order in plan.close:
+            engine.place(order, last)
+        engine.apply_updates(engine.venue.poll(), engine.last_ts)
+        if engine.changed:
+            self._persist(engine, engine.venue, engine.last_ts)
 
     async def _watch_lease(self, risk: Any, stop: asyncio.Event) -> None:
         """Once the lease is lost another bot may trade the account: halt new orders and stop the session."""

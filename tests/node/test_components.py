@@ -1,0 +1,93 @@
+"""The node's small components with fakes: no exchange, no database."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tradewarden.domain.candles import Candle
+from tradewarden.node.intake import CandleIntake
+from tradewarden.node.monitor import LoopMonitor
+from tradewarden.node.worker import TradingWorker
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def emit(self, type_: str, ts: int, **fields: Any) -> dict[str, Any]:
+        self.events.append((type_, fields))
+        return fields
+
+
+def candle(ts: int) -> Candle:
+    return Candle(ts=ts, open=1.0, high=1.0, low=1.0, close=1.0, volume=1.0)
+
+
+def test_the_monitor_keeps_the_longest_lag_of_the_loop() -> None:
+    monitor = LoopMonitor(Sink(), lambda: 0, dict, heartbeat_s=60)
+    monitor.observe(expected=10.0, woke=10.002)
+    monitor.observe(expected=11.0, woke=11.250)
+    monitor.observe(expected=12.0, woke=12.001)
+    assert monitor.stall_max_ms == pytest.approx(250.0)
+
+
+def test_a_blocked_worker_leaves_the_loop_free() -> None:
+    """While a job holds the worker (as an exchange call would), other coroutines on the loop run on."""
+    release = threading.Event()
+    ticks: list[int] = []
+
+    async def main() -> list[str]:
+        worker = TradingWorker()
+        order: list[str] = []
+        held = asyncio.ensure_future(worker.run(lambda: (release.wait(), order.append("held"))))
+        queued = asyncio.ensure_future(worker.run(order.append, "after"))
+        while len(ticks) < 3:  # the loop runs while the worker is held
+            ticks.append(len(order))
+            await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(held, queued)
+        worker.close()
+        return order
+
+    assert asyncio.run(main()) == ["held", "after"]  # serialised, in order
+    assert ticks == [0, 0, 0]
+
+
+def test_the_intake_counts_what_the_feed_delivers_and_says_when_it_ended() -> None:
+    async def feed() -> AsyncIterator[Candle]:
+        for ts in (1, 2, 3):
+            yield candle(ts)
+
+    async def main() -> tuple[list[int], CandleIntake]:
+        intake = CandleIntake()
+        intake.start(feed())
+        stop = asyncio.Event()
+        got: list[int] = []
+        while (c := await intake.next(stop)) is not None:
+            got.append(c.ts)
+        await intake.stop()
+        return got, intake
+
+    got, intake = asyncio.run(main())
+    assert got == [1, 2, 3] and intake.received == 3 and intake.ended
+
+
+def test_the_intake_hands_a_feed_error_to_the_candle_loop() -> None:
+    async def feed() -> AsyncIterator[Candle]:
+        yield candle(1)
+        raise RuntimeError("feed broke")
+
+    async def main() -> None:
+        intake = CandleIntake()
+        intake.start(feed())
+        stop = asyncio.Event()
+        assert (await intake.next(stop)) is not None
+        await intake.next(stop)
+
+    with pytest.raises(RuntimeError, match="feed broke"):
+        asyncio.run(main())
