@@ -93,9 +93,10 @@ class BacktestConfig(Section):
     fee_maker_bps: Bps = Decimal(10)
     slippage_bps: Bps = Decimal(2)
     volume_fraction: float = Field(0.1, gt=0, le=1)
-    sizing: Literal["equity_fraction", "fixed"] = "equity_fraction"
+    sizing: Literal["equity_fraction", "fixed", "quote"] = "equity_fraction"
     equity_fraction: float = Field(0.95, gt=0, le=1)
     fixed_qty: Decimal = Field(Decimal(1), gt=0, allow_inf_nan=False)
+    quote_amount: Decimal = Field(Decimal(10), gt=0, allow_inf_nan=False)  # quote per entry, sizing "quote"
     allow_short: bool = False
     stop_loss_pct: Pct | None = None
     take_profit_pct: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
