@@ -44,7 +44,7 @@ ETH_ATOM = Decimal("0.01") * Decimal("0.0001")   # 1e-6 USDT
 
 def test_cash_unit_is_the_finest_atom_and_refuses_a_unit_that_does_not_divide() -> None:
     assert cash_unit([ETH_ATOM, BTC_ATOM]) == BTC_ATOM
-    with pytest.raises(ValueError, match="XYZ/USDT.*not a whole multiple"):
+    with pytest.raises(ValueError, match=r"XYZ/USDT.*not a whole multiple"):
         cash_unit([Decimal("0.0000002"), Decimal("0.0000003")], ["ABC/USDT", "XYZ/USDT"])
 
 

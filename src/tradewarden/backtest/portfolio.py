@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from tradewarden.backtest.core import FillRecord, NothingToTestError, OrderRecord
 from tradewarden.backtest.settings import BacktestSettings
-from tradewarden.domain.candles import CandleSeries
+from tradewarden.domain.candles import CandleSeries, timeframe_ms
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.portfolio import Portfolio
 from tradewarden.domain.ports import EventSink, PreTradeCheck
@@ -125,12 +125,14 @@ def align(markets: Sequence[Market]) -> Alignment:
     return Alignment(ts, index)
 
 
-def missing_bars(alignment: Alignment) -> list[int]:
-    """Per symbol: steps between its own first and last bar where it had none (never filled in)."""
+def missing_bars(markets: Sequence[Market]) -> list[int]:
+    """Per symbol: candles missing between its own first and last bar (never filled in, whatever the other
+    symbols have at those times)."""
     out: list[int] = []
-    for row in alignment.present:
-        where = np.flatnonzero(row)
-        out.append(0 if where.size == 0 else int(where[-1] - where[0] + 1 - where.size))
+    for m in markets:
+        s = m.series
+        span = (int(s.ts[-1]) - int(s.ts[0])) // timeframe_ms(s.timeframe) + 1 if len(s) else 0
+        out.append(span - len(s))
     return out
 
 
@@ -179,7 +181,7 @@ def simulate_portfolio_per_candle(markets: Sequence[Market], settings: BacktestS
             engines[j].decide_on(markets[j].series.candle(i), close_ticks[j])
         if progress is not None and t % 1000 == 0:
             progress(t)
-    gaps = missing_bars(al)
+    gaps = missing_bars(markets)
     results = [_symbol_result(m, e, gaps[j]) for j, (m, e) in enumerate(zip(markets, engines, strict=True))]
     return PortfolioSimulation("per_candle", al.ts, equity, portfolio.unit, results, exposed_steps)
 

@@ -235,7 +235,7 @@ def simulate_portfolio_batch(markets: Sequence[Market], settings: BacktestSettin
             break
         capacity = max(nf, nlog) + 1024
     walk = _Walk(markets, al.ts, events, keep_records or events is not None)
-    results = walk.run(fills[:nf], log[:nlog], states, missing_bars(al))
+    results = walk.run(fills[:nf], log[:nlog], states, missing_bars(markets))
     return PortfolioSimulation("batch", al.ts, equity, portfolio.unit, results, int(exposed[0]))
 
 
