@@ -3,6 +3,7 @@
 import csv
 import json
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +84,31 @@ def test_one_symbol_in_symbols_is_todays_single_symbol_run(tmp_path: Path) -> No
     assert (a / "trades.csv").read_text() == (b / "trades.csv").read_text()
     assert (a / "equity.csv").read_text() == (b / "equity.csv").read_text()
     assert "portfolio" not in json.loads((a / "summary.json").read_text())
+
+
+@pytest.mark.slow
+def test_portfolio_risk_gate_holds_one_position_at_a_time_and_caps_exposure(shared_data: Path,
+                                                                           tmp_path: Path) -> None:
+    risk = tmp_path / "risk.toml"
+    risk.write_text("max_open_positions = 1\nmax_symbol_exposure_pct = 40\ncheck_balance = false\n"
+                    "cooldown_after_trade_minutes = 180\n")
+    out = tmp_path / "run"
+    code, output = run("--symbols", "BTC/USDT,ETH/USDT", "--data", str(shared_data), "--timeframe", "1h",
+                       "--from", "2021-01-01", "--to", "2021-07-01", "--risk-config", str(risk), "--out", str(out))
+    assert code == 0, output
+    assert "per_candle path" in output
+    with (out / "trades.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["symbol"] for r in rows} == {"BTC/USDT", "ETH/USDT"}
+    spans = sorted((int(r["entry_ts"]), int(r["exit_ts"]), r["symbol"]) for r in rows)
+    for (_, exit_a, _), (entry_b, _, _) in pairwise(spans):
+        assert entry_b >= exit_a  # never two positions at once, across the symbols
+    for sym in ("BTC/USDT", "ETH/USDT"):  # a symbol rests three hours after each of its trades
+        mine = [s for s in spans if s[2] == sym]
+        assert all(b[0] - a[1] >= 3 * 3_600_000 for a, b in pairwise(mine))
+    equity = np.loadtxt(out / "equity.csv", delimiter=",", skiprows=1, usecols=1)
+    for r in rows:  # each entry is at most 40 % of the equity then (the decision's close, one bar before)
+        assert Decimal(r["qty"]) * Decimal(r["entry_price"]) <= Decimal("0.41") * Decimal(str(equity.max()))
+    summary = json.loads((out / "summary.json").read_text())
+    denials = summary["metrics"]["risk_denials"]["by_reason"]
+    assert denials.get("MAX_OPEN_POSITIONS", 0) > 0 and denials.get("COOLDOWN", 0) > 0

@@ -146,6 +146,9 @@ class Portfolio:
         self.cash_units = self.to_units(cash)
         self.steps = dict.fromkeys(symbols, 0)
         self.marks = dict.fromkeys(symbols, 0)  # last close in ticks
+        # symbols with an entry order still working: a position in the making (market orders fill a bar later,
+        # so symbols deciding at the same step would otherwise all see room for one more position)
+        self.entering: set[str] = set()
 
     # -- money in the ledger's unit ---------------------------------------------------------------
     def to_units(self, amount: Decimal) -> int:
@@ -195,6 +198,10 @@ class Portfolio:
 
     def open_positions(self) -> int:
         return sum(1 for s in self.symbols if self.steps[s] != 0)
+
+    def positions_taken(self) -> int:
+        """Symbols holding a position or working an entry (what a limit on open positions counts)."""
+        return sum(1 for s in self.symbols if self.steps[s] != 0 or s in self.entering)
 
     def others_units(self, symbol: str) -> int:
         """Marked value of every position but ``symbol``'s."""

@@ -292,7 +292,7 @@ class Engine:
             exposure = pf.from_units(pf.exposure_units() - abs(pf.value_units(sym))) \
                 + abs(self.position.qty) * last_price
             ctx = CheckContext(order.created_ts, last_price, equity, pf.cash, self.position.qty,
-                               pf.open_positions(), exposure)
+                               pf.positions_taken(), exposure)
             result = self.check.check(order, ctx)
             if not result.approved:
                 order.transition(OrderStatus.REJECTED, result.reason_code or "denied")
@@ -306,6 +306,8 @@ class Engine:
                          stop_price=order.stop_price, stop_loss=order.stop_loss, take_profit=order.take_profit,
                          reduce_only=order.reduce_only)
         order.transition(OrderStatus.SUBMITTED)
+        if not order.reduce_only:
+            self.portfolio.entering.add(self.instrument.symbol)
         self.orders_placed += 1
         if self.before_submit is not None:
             self.before_submit(order)
@@ -344,6 +346,8 @@ class Engine:
         self._changed.add(order.client_id)
         if order.status.is_final:
             self.open_orders.pop(order.client_id, None)
+            if not any(not o.reduce_only for o in self.open_orders.values()):
+                self.portfolio.entering.discard(self.instrument.symbol)
             if not self.keep_history:
                 self.orders.pop(order.client_id, None)
                 self._retired[order.client_id] = order
@@ -476,6 +480,8 @@ class Engine:
         for order in open_orders:
             self.open_orders[order.client_id] = order
             self.orders[order.client_id] = order
+            if not order.reduce_only:
+                self.portfolio.entering.add(self.instrument.symbol)
 
     # -- results -------------------------------------------------------------------------------
     def equity_array(self) -> np.ndarray:
