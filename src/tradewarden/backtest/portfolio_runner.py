@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from tradewarden import __version__
@@ -29,7 +30,7 @@ from tradewarden.private_files import private_dir
 
 @dataclass
 class PortfolioOutcome:
-    run_dir: Any
+    run_dir: Path
     simulation: PortfolioSimulation
     metrics: dict[str, dict[str, Any]]
     symbols: dict[str, dict[str, Any]]
