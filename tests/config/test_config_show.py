@@ -37,7 +37,7 @@ def test_show_prints_effective_config_and_hash(tmp_path: Path, monkeypatch: pyte
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     listing = tomllib.loads(result.stdout)  # the listing is valid TOML
-    assert listing["strategy"] == {"name": "sma_cross", "params": {"fast": 20}}
+    assert listing["strategy"] == {"name": "sma_cross", "params": {"fast": 20}, "per_symbol": {}}
     assert listing["market"]["timeframe"] == "4h"
     expected = config_hash(load_config(config, {"strategy.params.fast": "20"}))
     assert f"config hash (sha256 of the trading settings): {expected}" in result.stdout

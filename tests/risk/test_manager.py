@@ -407,3 +407,17 @@ def test_stage_progress_is_recorded(events: MemoryEvents) -> None:
     assert progress.max_drawdown_pct == dec(2)
     assert [c.met for c in criteria(cfg.stages["canary"], progress)] == [True, True, True]
     assert ready_to_advance(cfg.stages["canary"], progress)
+
+
+def test_cooldown_after_any_closed_trade_rests_that_symbol_only(events: MemoryEvents) -> None:
+    rm = manager(events, cooldown_after_trade_minutes=30)
+    rm.on_trade_closed(0, SYMBOL, dec(5))  # a win too
+    assert rm.check(make_order(cid="1"), make_ctx(ts=30 * MIN - 1)).reason_code == "COOLDOWN"
+    assert rm.check(make_order(cid="2", symbol="ETH/USDT"), make_ctx(ts=1)).reason_code != "COOLDOWN"
+    assert rm.check(make_order(cid="3"), make_ctx(ts=30 * MIN)).approved
+
+
+def test_a_longer_loss_cooldown_is_not_shortened_by_the_trade_cooldown(events: MemoryEvents) -> None:
+    rm = manager(events, cooldown_after_trade_minutes=5, cooldown_after_loss_minutes=60)
+    rm.on_trade_closed(0, SYMBOL, dec(-1))
+    assert rm.check(make_order(cid="1"), make_ctx(ts=59 * MIN)).reason_code == "COOLDOWN"

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tradewarden.domain.ports import CheckContext
 from tradewarden.risk import GateView, ReasonCode, TradingState, Verdict, evaluate
 from tradewarden.risk.rules import is_reducing
 
@@ -382,3 +383,49 @@ def test_first_broken_rule_is_reported() -> None:
 )
 def test_is_reducing(side: str, qty: str, pos: str, expected: bool) -> None:
     assert is_reducing(make_order(side=side, qty=qty), dec(pos)) is expected
+
+
+# -- a portfolio: exposure caps across and per symbol --------------------------------------------------
+def _exposure_ctx(pos: str = "0", exposure: str = "0", equity: str = "10000") -> CheckContext:
+    return CheckContext(0, dec("100"), dec(equity), dec(equity), dec(pos), 0, dec(exposure))
+
+
+@pytest.mark.parametrize(
+    ("exposure", "qty", "want_qty", "code"),
+    [
+        ("0", "10", "10", None),            # 1000 of 5000 allowed
+        ("4000", "20", "10.000", None),     # room for 1000: cut to 10
+        ("5000", "1", None, "MAX_TOTAL_EXPOSURE"),
+        ("4999.95", "1", None, "MAX_TOTAL_EXPOSURE"),  # room for 0.0005 < one step
+    ],
+)
+def test_total_exposure_cap_cuts_then_denies(exposure: str, qty: str, want_qty: str | None,
+                                             code: str | None) -> None:
+    cfg = make_config(max_total_exposure_pct=50)
+    v = evaluate(make_order(qty=qty), _exposure_ctx(exposure=exposure), cfg, GateView(), INSTRUMENT)
+    assert denied(v) == code
+    if want_qty is not None:
+        assert v.order is not None and v.order.qty == dec(want_qty)
+
+
+def test_total_exposure_cap_lets_exits_through() -> None:
+    cfg = make_config(max_total_exposure_pct=10)
+    v = evaluate(make_order(side="sell", qty="5"), _exposure_ctx(pos="5", exposure="9000"), cfg, GateView(),
+                 INSTRUMENT)
+    assert v.approved
+
+
+def test_symbol_exposure_cap_counts_this_symbols_position_only() -> None:
+    cfg = make_config(max_symbol_exposure_pct=20)  # 2000 of 10000
+    # other symbols' 7000 do not count; this symbol holds 15 × 100 = 1500: room for 5
+    v = evaluate(make_order(qty="8"), _exposure_ctx(pos="15", exposure="8500"), cfg, GateView(), INSTRUMENT)
+    assert v.order is not None and v.order.qty == dec("5.000")
+    v = evaluate(make_order(qty="1"), _exposure_ctx(pos="20", exposure="2000"), cfg, GateView(), INSTRUMENT)
+    assert denied(v) == "MAX_SYMBOL_EXPOSURE"
+
+
+def test_without_a_portfolio_exposure_is_the_symbols_own_position() -> None:
+    cfg = make_config(max_total_exposure_pct=20)
+    ctx = CheckContext(0, dec("100"), dec("10000"), dec("10000"), dec("19"), 0)  # exposure None: 1900
+    v = evaluate(make_order(qty="5"), ctx, cfg, GateView(), INSTRUMENT)
+    assert v.order is not None and v.order.qty == dec("1.000")

@@ -110,13 +110,15 @@ def write_equity_csv(path: Path, ts: npt.NDArray[np.int64], equity: npt.NDArray[
     write_columns_csv(path, EQUITY_COLUMNS, np.asarray(ts, dtype=np.int64), eq, 8, dd, 4)
 
 
-def write_summary_json(path: Path, metrics: Mapping[str, Any], run_info: Mapping[str, Any]) -> None:
-    """``summary.json``: ``{"run": run_info, "metrics": metrics}``, indented, strict JSON.
+def write_summary_json(path: Path, metrics: Mapping[str, Any], run_info: Mapping[str, Any],
+                       blocks: Mapping[str, Any] | None = None) -> None:
+    """``summary.json``: ``{"run": run_info, "metrics": metrics}`` (and ``blocks``, e.g. a portfolio's
+    ``portfolio`` and ``symbols``), indented, strict JSON.
 
     Decimals are written as exact strings, paths and dates as text; a NaN or infinite float (which
     ``compute_metrics`` never produces, but ``run_info`` might carry) becomes ``null``.
     """
-    data = {"run": dict(run_info), "metrics": dict(metrics)}
+    data = {"run": dict(run_info), "metrics": dict(metrics), **(blocks or {})}
     try:
         text = orjson.dumps(data, default=_json_default,
                             option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -210,8 +212,11 @@ def _get(entry: Any, key: str, default: Any = None) -> Any:
 
 def write_summary_html(path: Path, *, title: str, ts: npt.NDArray[np.int64], close: npt.NDArray[np.float64],
                        equity: npt.NDArray[np.float64], trades: Sequence[Trade], metrics: Mapping[str, Any],
-                       run_info: Mapping[str, Any]) -> None:
-    """``summary.html``: a single file that opens in any browser without network (see the module doc)."""
+                       run_info: Mapping[str, Any], prices: Sequence[PriceSeries] | None = None) -> None:
+    """``summary.html``: a single file that opens in any browser without network (see the module doc).
+
+    ``prices``: a portfolio's symbols, each drawn as its own price chart with its trades (``close`` is then
+    not drawn)."""
     ts = np.asarray(ts, dtype=np.int64)
     close = np.asarray(close, dtype=np.float64)
     equity = np.asarray(equity, dtype=np.float64)
@@ -223,17 +228,15 @@ def write_summary_html(path: Path, *, title: str, ts: npt.NDArray[np.int64], clo
     initial = _get(metrics.get("initial_cash"), "value")
     initial_f = float(initial) if isinstance(initial, (int, float)) else None
 
-    arrays = charts.TradeArrays.of(trades)
-    price_svg, frame = charts.line_chart(ts, close, t_end, 360, str(run_info.get("symbol", "price")),
-                                         "Close price with trade entries and exits", "price",
-                                         extra_range=arrays.price_range())
-    markers, marker_caption = charts.trade_markers(frame, trades, arrays)
-    # Markers go under the price line when there are many, so the line stays readable.
-    line_start = price_svg.index('<polyline class="price"')
-    if len(trades) > 200:
-        price_svg = price_svg[:line_start] + "".join(markers) + price_svg[line_start:]
+    if prices is None:
+        price_svg, marker_caption = _price_chart(ts, close, trades, t_end, str(run_info.get("symbol", "price")))
     else:
-        price_svg = price_svg.replace("</svg>", "".join(markers) + "</svg>")
+        parts = []
+        for symbol, p_ts, p_close, p_trades in prices:
+            chart, marker_caption = _price_chart(np.asarray(p_ts, dtype=np.int64),
+                                                 np.asarray(p_close, dtype=np.float64), p_trades, t_end, symbol)
+            parts.append(f"<h3>{escape(symbol)}</h3>{chart}")
+        price_svg = "".join(parts)
     money = str(_get(metrics.get("final_equity"), "unit", "quote"))
     equity_svg, _ = charts.line_chart(ts, equity, t_end, 240, money, "Equity", "equity", baseline=initial_f)
     dd = drawdown_pct(equity, initial_f)
@@ -263,10 +266,30 @@ def write_summary_html(path: Path, *, title: str, ts: npt.NDArray[np.int64], clo
     write_private(path, _template().substitute(fields))
 
 
+def _price_chart(ts: npt.NDArray[np.int64], close: npt.NDArray[np.float64], trades: Sequence[Trade], t_end: int,
+                 unit: str) -> tuple[str, str]:
+    arrays = charts.TradeArrays.of(trades)
+    price_svg, frame = charts.line_chart(ts, close, t_end, 360, unit, "Close price with trade entries and exits",
+                                         "price", extra_range=arrays.price_range())
+    markers, marker_caption = charts.trade_markers(frame, trades, arrays)
+    # Markers go under the price line when there are many, so the line stays readable.
+    line_start = price_svg.index('<polyline class="price"')
+    if len(trades) > 200:
+        price_svg = price_svg[:line_start] + "".join(markers) + price_svg[line_start:]
+    else:
+        price_svg = price_svg.replace("</svg>", "".join(markers) + "</svg>")
+    return price_svg, marker_caption
+
+
+# a portfolio symbol's chart: its name, bar times, closes and trades
+PriceSeries = tuple[str, npt.NDArray[np.int64], npt.NDArray[np.float64], Sequence[Trade]]
+
+
 def write_run_reports(run_dir: Path, *, title: str, ts: npt.NDArray[np.int64], close: npt.NDArray[np.float64],
                       equity: npt.NDArray[np.float64], trades: Sequence[Trade], fees: Decimal, exposure_bars: int,
                       timeframe_ms: int, initial_cash: Decimal, quote: str, run_info: Mapping[str, Any],
-                      extra: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+                      extra: Mapping[str, Any] | None = None, blocks: Mapping[str, Any] | None = None,
+                      prices: Sequence[PriceSeries] | None = None) -> dict[str, dict[str, Any]]:
     """The metrics of a run and every report file of its directory (backtests and sessions alike):
     trades.csv, equity.csv, summary.json and summary.html. Returns the metrics."""
     from tradewarden.backtest.metrics import compute_metrics
@@ -275,9 +298,9 @@ def write_run_reports(run_dir: Path, *, title: str, ts: npt.NDArray[np.int64], c
                               quote=quote)
     write_trades_csv(run_dir / "trades.csv", trades)
     write_equity_csv(run_dir / "equity.csv", ts, equity, drawdown_pct(equity, float(initial_cash)))
-    write_summary_json(run_dir / "summary.json", metrics, run_info)
+    write_summary_json(run_dir / "summary.json", metrics, run_info, blocks)
     write_summary_html(run_dir / "summary.html", title=title, ts=ts, close=close, equity=equity, trades=trades,
-                       metrics=metrics, run_info=run_info)
+                       metrics=metrics, run_info=run_info, prices=prices)
     return metrics
 
 

@@ -43,6 +43,8 @@ class BacktestRequest:
     risk_config: Any = None           # a tradewarden.risk.RiskConfig: run the risk gate (per-candle path)
     per_candle: bool = False          # force the per-candle path (the risk gate needs it)
     extra_info: dict[str, Any] = field(default_factory=dict)
+    # several symbols on one account (backtest --symbols): each instrument with its own strategy instance
+    portfolio: list[tuple[Instrument, Strategy]] = field(default_factory=list)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradewarden.domain.instrument import Instrument
-from tradewarden.engine.decide import SIZING_EQUITY_FRACTION, SIZING_FIXED
+from tradewarden.engine.decide import SIZING_MODES, sizing_amount, sizing_mode
 from tradewarden.engine.engine import EngineSettings
 from tradewarden.venues.fillmodel import P_SLIP, P_TAKER
 from tradewarden.venues.params import FillSettings
@@ -20,13 +20,16 @@ from tradewarden.venues.params import FillSettings
 class BacktestSettings:
     initial_cash: Decimal = Decimal(10_000)
     fill: FillSettings = field(default_factory=FillSettings)
-    sizing: str = "equity_fraction"  # or "fixed"
+    sizing: str = "equity_fraction"  # or "fixed" or "quote"
     equity_fraction: float = 0.95
     fixed_qty: Decimal = Decimal(1)
+    quote_amount: Decimal = Decimal(10)  # quote per entry with sizing "quote"
 
     def __post_init__(self) -> None:
-        if self.sizing not in ("equity_fraction", "fixed"):
-            raise ValueError(f"sizing must be 'equity_fraction' or 'fixed', got {self.sizing!r}")
+        if self.sizing not in SIZING_MODES:
+            raise ValueError(f"sizing must be one of {', '.join(SIZING_MODES)}, got {self.sizing!r}")
+        if self.sizing == "quote" and self.quote_amount <= 0:
+            raise ValueError(f"quote_amount must be positive, got {self.quote_amount}")
         if not 0 < self.equity_fraction <= 1:
             raise ValueError(f"equity_fraction must be in (0, 1], got {self.equity_fraction}")
         if self.initial_cash <= 0:
@@ -44,19 +47,21 @@ class BacktestSettings:
                 take_profit_pct=bt.take_profit_pct, trailing_stop_pct=bt.trailing_stop_pct,
             ),
             sizing=bt.sizing, equity_fraction=float(bt.equity_fraction), fixed_qty=Decimal(str(bt.fixed_qty)),
+            quote_amount=Decimal(str(bt.quote_amount)),
         )
 
     def fill_params(self) -> npt.NDArray[np.int64]:
         return self.fill.to_params()
 
     def sizing_array(self, instrument: Instrument) -> npt.NDArray[np.int64]:
-        mode = SIZING_FIXED if self.sizing == "fixed" else SIZING_EQUITY_FRACTION
-        return np.array([mode, instrument.to_steps(self.fixed_qty), round(self.equity_fraction * 1_000_000)],
-                        dtype=np.int64)
+        return np.array([sizing_mode(self.sizing),
+                         sizing_amount(self.sizing, instrument, self.fixed_qty, self.quote_amount),
+                         round(self.equity_fraction * 1_000_000)], dtype=np.int64)
 
     def engine_settings(self) -> EngineSettings:
         params = self.fill_params()
         return EngineSettings(sizing=self.sizing, equity_fraction=self.equity_fraction, fixed_qty=self.fixed_qty,
+                              quote_amount=self.quote_amount,
                               allow_short=self.fill.allow_short, taker_cbps=int(params[P_TAKER]),
                               slippage_cbps=int(params[P_SLIP]))
 
@@ -67,6 +72,7 @@ class BacktestSettings:
             "fee_maker_bps": str(f.fee_maker_bps), "slippage_bps": str(f.slippage_bps),
             "volume_fraction": f.volume_fraction, "allow_short": f.allow_short, "sizing": self.sizing,
             "equity_fraction": self.equity_fraction, "fixed_qty": str(self.fixed_qty),
+            **({"quote_amount": str(self.quote_amount)} if self.sizing == "quote" else {}),
             "stop_loss_pct": f.stop_loss_pct, "take_profit_pct": f.take_profit_pct,
             "trailing_stop_pct": f.trailing_stop_pct,
         }

@@ -47,10 +47,16 @@ class StrategyConfig(Section):
     name: str = Field("donchian", min_length=1)
     params: dict[str, ParamValue] = Field(default_factory=dict)
     params_file: UserPath | None = None
+    # a portfolio's symbols may each change some parameters: {"ETH/USDT": {"fast": 12}} (over ``params``)
+    per_symbol: dict[str, dict[str, ParamValue]] = Field(default_factory=dict)
+
+    def params_for(self, symbol: str) -> dict[str, ParamValue]:
+        return {**self.params, **self.per_symbol.get(symbol, {})}
 
 
 class MarketConfig(Section):
-    symbol: str = "BTC/USDT"
+    symbol: str = "BTC/USDT"  # the shorthand for a one-symbol ``symbols``
+    symbols: list[str] | None = None  # a portfolio: one cash balance over these, in this order
     timeframe: str = "1h"
     data: UserPath | None = None  # None: the bundled BTC/USDT 1h sample
 
@@ -60,6 +66,32 @@ class MarketConfig(Section):
         if not _SYMBOL.match(value):
             raise ValueError("must look like BASE/QUOTE, e.g. BTC/USDT (or BASE/QUOTE:SETTLE)")
         return value
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        # "BTC/USDT,ETH/USDT" from --symbols, --set or the environment
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbol_list(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("needs at least one symbol")
+        bad = [s for s in value if not _SYMBOL.match(s)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: each must look like BASE/QUOTE, e.g. BTC/USDT")
+        twice = sorted({s for s in value if value.count(s) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed twice")
+        return value
+
+    @property
+    def traded_symbols(self) -> list[str]:
+        """``symbols`` when set (it wins over ``symbol``), else the one ``symbol``."""
+        return list(self.symbols) if self.symbols is not None else [self.symbol]
 
     @field_validator("timeframe")
     @classmethod
@@ -93,9 +125,10 @@ class BacktestConfig(Section):
     fee_maker_bps: Bps = Decimal(10)
     slippage_bps: Bps = Decimal(2)
     volume_fraction: float = Field(0.1, gt=0, le=1)
-    sizing: Literal["equity_fraction", "fixed"] = "equity_fraction"
+    sizing: Literal["equity_fraction", "fixed", "quote"] = "equity_fraction"
     equity_fraction: float = Field(0.95, gt=0, le=1)
     fixed_qty: Decimal = Field(Decimal(1), gt=0, allow_inf_nan=False)
+    quote_amount: Decimal = Field(Decimal(10), gt=0, allow_inf_nan=False)  # quote per entry, sizing "quote"
     allow_short: bool = False
     stop_loss_pct: Pct | None = None
     take_profit_pct: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
@@ -209,6 +242,24 @@ class AppConfig(Section):
         i = self.instrument
         return Instrument(self.market.symbol, base, quote, i.tick_size, i.step_size, i.min_qty, i.max_qty,
                           i.min_notional)
+
+    def trading_instruments(self) -> list[Instrument]:
+        """One instrument per traded symbol (``market.symbols`` or ``market.symbol``), with the ``instrument``
+        filters."""
+        i = self.instrument
+        out: list[Instrument] = []
+        for symbol in self.market.traded_symbols:
+            base, _, quote = symbol.partition("/")
+            out.append(Instrument(symbol, base, quote, i.tick_size, i.step_size, i.min_qty, i.max_qty,
+                                  i.min_notional))
+        return out
+
+    @model_validator(mode="after")
+    def _per_symbol_params_of_traded_symbols(self) -> AppConfig:
+        unknown = sorted(set(self.strategy.per_symbol) - set(self.market.traded_symbols))
+        if unknown:
+            raise ValueError(f"strategy.per_symbol names {', '.join(unknown)}, which market.symbols does not trade")
+        return self
 
     @property
     def log_file(self) -> Path:

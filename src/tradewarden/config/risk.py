@@ -121,6 +121,10 @@ class RiskConfig(_Strict):
     max_open_positions: Annotated[int, Field(gt=0)] | None = None
     max_trades_per_day: Annotated[int, Field(gt=0)] | None = None
     cooldown_after_loss_minutes: Annotated[int, Field(ge=0)] | None = None
+    # a portfolio: Σ |marked position| over every symbol, and one symbol's position, as a share of equity
+    max_total_exposure_pct: Annotated[Decimal, Field(gt=0, le=1000)] | None = None
+    max_symbol_exposure_pct: Annotated[Decimal, Field(gt=0, le=1000)] | None = None
+    cooldown_after_trade_minutes: Annotated[int, Field(ge=0)] | None = None  # per symbol, after any closed trade
     global_cooldown_after_loss_minutes: Annotated[int, Field(ge=0)] | None = None
     # order hygiene
     max_price_deviation_pct: Pct | None = Decimal(10)

@@ -59,6 +59,8 @@ class CheckContext:
     cash: Decimal
     position_qty: Decimal
     open_positions: int
+    # Σ |marked position| over the portfolio, this order's symbol at last_price; None: this symbol's only
+    exposure: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from tradewarden.domain.instrument import Instrument
+
 I64Array = npt.NDArray[np.int64]
 
 SIZING_EQUITY_FRACTION = 0
 SIZING_FIXED = 1
+SIZING_QUOTE = 2  # a fixed quote amount per entry: its "fixed_qty" argument is that amount in atoms
+SIZING_MODES = {"equity_fraction": SIZING_EQUITY_FRACTION, "fixed": SIZING_FIXED, "quote": SIZING_QUOTE}
 
 # columns of a decided order
 D_SIDE, D_QTY, D_SL, D_TP, D_REDUCE = range(5)
@@ -22,9 +27,15 @@ MILLION = 1_000_000
 @njit(cache=True)
 def entry_qty(equity: int, close: int, sizing_mode: int, fixed_qty: int, frac_ppm: int, taker: int,
               slip: int) -> int:
-    """Steps to buy or sell for a new position, leaving room for fees and slippage."""
+    """Steps to buy or sell for a new position, leaving room for fees and slippage.
+
+    With ``SIZING_QUOTE`` the entry is worth ``fixed_qty`` atoms at the close, rounded down to a whole step
+    (atoms / ticks = steps exactly); fees come on top, as they do for a fixed quantity.
+    """
     if sizing_mode == SIZING_FIXED:
         return fixed_qty
+    if sizing_mode == SIZING_QUOTE:
+        return fixed_qty // close if close > 0 else 0
     if equity <= 0 or close <= 0:
         return 0
     budget = equity * (frac_ppm / MILLION)
@@ -70,3 +81,13 @@ def decide(target: float, sl: int, tp: int, pos: int, cash: int, close: int, has
 
 def decision_buffer() -> I64Array:
     return np.zeros((2, DECISION_FIELDS), dtype=np.int64)
+
+
+def sizing_mode(name: str) -> int:
+    """The kernel's code for a sizing name of the config."""
+    return SIZING_MODES[name]
+
+
+def sizing_amount(name: str, instrument: Instrument, fixed_qty: Decimal, quote_amount: Decimal) -> int:
+    """The kernel's size argument: the fixed quantity in steps, or the quote amount per entry in atoms."""
+    return instrument.to_atoms(quote_amount) if name == "quote" else instrument.to_steps(fixed_qty)

@@ -19,7 +19,7 @@ from tradewarden.domain.candles import Candle, CandleSeries, timeframe_ms
 from tradewarden.domain.events import EventType
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import InvalidTransition, Order, OrderSide, OrderStatus, OrderType
-from tradewarden.domain.portfolio import Fill, Position
+from tradewarden.domain.portfolio import Fill, Portfolio, Position
 from tradewarden.domain.ports import CheckContext, EventSink, OrderUpdate, PreTradeCheck, Venue
 from tradewarden.domain.ticks import price_to_ticks
 from tradewarden.engine.decide import (
@@ -28,10 +28,10 @@ from tradewarden.engine.decide import (
     D_SIDE,
     D_SL,
     D_TP,
-    SIZING_EQUITY_FRACTION,
-    SIZING_FIXED,
     decide,
     decision_buffer,
+    sizing_amount,
+    sizing_mode,
 )
 from tradewarden.engine.ids import client_order_id
 from tradewarden.engine.trades import TradeBook
@@ -50,9 +50,10 @@ class RiskHooks(Protocol):
 class EngineSettings:
     """How the engine sizes and directs positions (fees/slippage only enter the sizing headroom)."""
 
-    sizing: str = "equity_fraction"  # or "fixed"
+    sizing: str = "equity_fraction"  # or "fixed" or "quote"
     equity_fraction: float = 0.95
     fixed_qty: Decimal = Decimal(1)
+    quote_amount: Decimal = Decimal(0)  # quote spent on each entry with sizing "quote"
     allow_short: bool = False
     taker_cbps: int = 1000
     slippage_cbps: int = 200
@@ -91,12 +92,18 @@ class History:
 
 
 class Engine:
-    """Runs one strategy on one instrument against any venue."""
+    """Runs one strategy on one instrument against any venue.
+
+    The engine owns no cash: it reads and books money and its position in a :class:`Portfolio`. Given
+    one, several engines (one per symbol) share its cash ledger; without one the engine keeps a portfolio
+    of its own instrument, funded with ``cash``, and behaves as a one-symbol bot.
+    """
 
     def __init__(self, strategy: Strategy, instrument: Instrument, venue: Venue, events: EventSink,
                  settings: EngineSettings, cash: Decimal, timeframe: str = "1h",
                  check: PreTradeCheck | None = None, risk: RiskHooks | None = None,
-                 on_trade: Callable[[Any], None] | None = None, keep_history: bool = True) -> None:
+                 on_trade: Callable[[Any], None] | None = None, keep_history: bool = True,
+                 portfolio: Portfolio | None = None) -> None:
         self.strategy = strategy
         self.instrument = instrument
         self.venue = venue
@@ -106,9 +113,11 @@ class Engine:
         self.risk = risk
         self.history = History(instrument.symbol, timeframe)
         self.position = Position(instrument.symbol)
-        self.pos_steps = 0
+        # a shared portfolio gets one equity mark per time step from its runner, not one per symbol
+        self.shared = portfolio is not None
+        self.portfolio = portfolio if portfolio is not None else \
+            Portfolio(instrument.quote, [instrument.symbol], [instrument.atom], cash)
         self.base_dust = Decimal(0)  # base held below one lot step (fees withheld in base); see _withhold
-        self.cash_atoms = instrument.to_atoms(cash)
         self.fees_atoms = 0
         self.orders: dict[str, Order] = {}       # every order of the session (keep_history) or the open ones
         self.open_orders: dict[str, Order] = {}  # not yet final
@@ -152,8 +161,8 @@ class Engine:
             self.strategy.signals(window)
         s = self.settings
         # the argument types of _decide's call, so the very same compiled version is loaded; NaN decides nothing
-        decide(float("nan"), 0, 0, self.pos_steps, self.cash_atoms, 0, False, int(s.allow_short), SIZING_FIXED,
-               0, 0, s.taker_cbps, s.slippage_cbps, decision_buffer())
+        decide(float("nan"), 0, 0, self.pos_steps, self.cash_atoms, 0, False, int(s.allow_short),
+               sizing_mode(s.sizing), 0, 0, s.taker_cbps, s.slippage_cbps, decision_buffer())
 
     def _made_up_candles(self, n: int) -> CandleSeries:
         step = self.tf_ms
@@ -181,21 +190,54 @@ class Engine:
         return bool(self._changed)
 
     def on_candle(self, candle: Candle) -> None:
+        close_ticks = self.advance(candle)
+        self.decide_on(candle, close_ticks)
+
+    def advance(self, candle: Candle) -> int:
+        """The first half of a candle: the venue's fills and endings are booked, the mark moves to the close.
+
+        A portfolio runs this for every symbol with a bar at a time step before any decides, so every
+        decision of the step sees the same equity. Returns the close in ticks.
+        """
         self.last_ts = candle.ts
         self.apply_updates(self.venue.on_candle(candle), candle.ts)
         self.history.append(candle)
         close_ticks = price_to_ticks(candle.close, self.instrument)
-        equity = self.cash_atoms + self.pos_steps * close_ticks
-        self.equity_atoms.append(equity)
+        self.portfolio.mark(self.instrument.symbol, close_ticks)
         self.candle_ts.append(candle.ts)
         self.candle_close.append(candle.close)
         if self.pos_steps != 0:
             self.exposed_bars += 1
-        if self.risk is not None:
-            self.risk.on_mark(candle.ts, self.instrument.from_atoms(equity),
-                              {self.instrument.symbol: Decimal(repr(candle.close))})
+        return close_ticks
+
+    def decide_on(self, candle: Candle, close_ticks: int) -> None:
+        """The second half: mark the equity, decide and submit the orders."""
+        if not self.shared:
+            equity = self.cash_atoms + self.pos_steps * close_ticks
+            self.equity_atoms.append(equity)
+            if self.risk is not None:
+                self.risk.on_mark(candle.ts, self.instrument.from_atoms(equity),
+                                  {self.instrument.symbol: Decimal(repr(candle.close))})
         self._decide(candle, close_ticks)
         self.apply_updates(self.venue.poll(), candle.ts)
+
+    # -- the account, kept in the portfolio ----------------------------------------------------------
+    @property
+    def cash_atoms(self) -> int:
+        """The portfolio's cash in this instrument's atoms (rounded down when the ledger is finer)."""
+        return self.portfolio.cash_atoms(self.instrument.symbol)
+
+    @cash_atoms.setter
+    def cash_atoms(self, atoms: int) -> None:
+        self.portfolio.set_cash_atoms(self.instrument.symbol, atoms)
+
+    @property
+    def pos_steps(self) -> int:
+        return self.portfolio.steps[self.instrument.symbol]
+
+    @pos_steps.setter
+    def pos_steps(self, steps: int) -> None:
+        self.portfolio.steps[self.instrument.symbol] = steps
 
     def _decide(self, candle: Candle, close_ticks: int) -> None:
         look = max(1, self.strategy.lookback)
@@ -206,10 +248,14 @@ class Engine:
         tp = self._ticks(sig.take_profit)
         pending = any(o.type is OrderType.MARKET for o in self.open_orders.values())
         s = self.settings
-        n = decide(target, sl, tp, self.pos_steps, self.cash_atoms, close_ticks, pending, int(s.allow_short),
-                   SIZING_FIXED if s.sizing == "fixed" else SIZING_EQUITY_FRACTION,
-                   self.instrument.to_steps(s.fixed_qty), round(s.equity_fraction * 1_000_000),
-                   s.taker_cbps, s.slippage_cbps, self._buf)
+        pos = self.pos_steps
+        # the kernel sizes on cash + pos × close: given the portfolio's equity less this position, it sizes on
+        # the whole portfolio (one symbol: exactly the cash)
+        cash = self.portfolio.equity_atoms(self.instrument.symbol) - pos * close_ticks if self.shared \
+            else self.cash_atoms
+        n = decide(target, sl, tp, pos, cash, close_ticks, pending, int(s.allow_short), sizing_mode(s.sizing),
+                   sizing_amount(s.sizing, self.instrument, s.fixed_qty, s.quote_amount),
+                   round(s.equity_fraction * 1_000_000), s.taker_cbps, s.slippage_cbps, self._buf)
         for j in range(n):
             row = self._buf[j]
             inst = self.instrument
@@ -239,9 +285,14 @@ class Engine:
         """Pass an order through the pre-trade check and submit it; False when it was denied."""
         self._track(order)
         if self.check is not None:
-            equity = self.instrument.from_atoms(self.cash_atoms) + self.position.qty * last_price
-            ctx = CheckContext(order.created_ts, last_price, equity, self.instrument.from_atoms(self.cash_atoms),
-                               self.position.qty, 1 if self.pos_steps else 0)
+            pf = self.portfolio
+            sym = self.instrument.symbol
+            others = pf.others_units(sym)
+            equity = pf.cash + pf.from_units(others) + self.position.qty * last_price
+            exposure = pf.from_units(pf.exposure_units() - abs(pf.value_units(sym))) \
+                + abs(self.position.qty) * last_price
+            ctx = CheckContext(order.created_ts, last_price, equity, pf.cash, self.position.qty,
+                               pf.positions_taken(), exposure)
             result = self.check.check(order, ctx)
             if not result.approved:
                 order.transition(OrderStatus.REJECTED, result.reason_code or "denied")
@@ -255,6 +306,8 @@ class Engine:
                          stop_price=order.stop_price, stop_loss=order.stop_loss, take_profit=order.take_profit,
                          reduce_only=order.reduce_only)
         order.transition(OrderStatus.SUBMITTED)
+        if not order.reduce_only:
+            self.portfolio.entering.add(self.instrument.symbol)
         self.orders_placed += 1
         if self.before_submit is not None:
             self.before_submit(order)
@@ -293,6 +346,8 @@ class Engine:
         self._changed.add(order.client_id)
         if order.status.is_final:
             self.open_orders.pop(order.client_id, None)
+            if not any(not o.reduce_only for o in self.open_orders.values()):
+                self.portfolio.entering.discard(self.instrument.symbol)
             if not self.keep_history:
                 self.orders.pop(order.client_id, None)
                 self._retired[order.client_id] = order
@@ -343,7 +398,8 @@ class Engine:
         notional = inst.to_ticks(fill.price) * steps
         fee = inst.to_atoms(fill.fee)
         quote_fee = 0 if fill.fee_base else fee  # a fee withheld in base costs no quote
-        self.cash_atoms += (-notional - quote_fee) if fill.side is OrderSide.BUY else (notional - quote_fee)
+        self.portfolio.book(inst.symbol,
+                            (-notional - quote_fee) if fill.side is OrderSide.BUY else (notional - quote_fee))
         self.fees_atoms += fee
         self.pos_steps += fill.side.sign * steps
         self.position.apply(fill)
@@ -424,6 +480,8 @@ class Engine:
         for order in open_orders:
             self.open_orders[order.client_id] = order
             self.orders[order.client_id] = order
+            if not order.reduce_only:
+                self.portfolio.entering.add(self.instrument.symbol)
 
     # -- results -------------------------------------------------------------------------------
     def equity_array(self) -> np.ndarray:

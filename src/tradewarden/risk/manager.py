@@ -202,11 +202,14 @@ class RiskManager:
         stage = self._stage()
         if stage is not None:
             stage.trade(ts, pnl)
+        if cfg.cooldown_after_trade_minutes:  # a portfolio's symbol rests after every round trip
+            book.cooldowns[symbol] = ts + cfg.cooldown_after_trade_minutes * MINUTE_MS
         if pnl < 0:
             for scope in (GLOBAL, symbol):
                 book.loss_streak[scope] = book.loss_streak.get(scope, 0) + 1
             if cfg.cooldown_after_loss_minutes:
-                book.cooldowns[symbol] = ts + cfg.cooldown_after_loss_minutes * MINUTE_MS
+                book.cooldowns[symbol] = max(book.cooldowns.get(symbol, 0),
+                                             ts + cfg.cooldown_after_loss_minutes * MINUTE_MS)
             if cfg.global_cooldown_after_loss_minutes:
                 book.cooldowns[GLOBAL] = ts + cfg.global_cooldown_after_loss_minutes * MINUTE_MS
             losses = cfg.breakers.consecutive_losses

@@ -147,7 +147,7 @@ def rule_daily_loss(o: Order, g: Gate) -> Order | Denial:
 def rule_cooldown(o: Order, g: Gate) -> Order | Denial:
     if g.ctx.ts < g.view.cooldown_until:
         left = (g.view.cooldown_until - g.ctx.ts + 999) // 1000
-        return Denial(ReasonCode.COOLDOWN, f"cool-down after a losing trade: {left} s left")
+        return Denial(ReasonCode.COOLDOWN, f"{o.symbol} cooling down after a closed trade: {left} s left")
     return o
 
 
@@ -205,6 +205,37 @@ def rule_position_notional(o: Order, g: Gate) -> Order | Denial:
         return Denial(ReasonCode.MAX_POSITION_NOTIONAL,
                       f"position notional {held * price} already at the maximum {cap}")
     return o if o.qty <= allowed else _copy(o, qty=allowed)
+
+
+def _capped(o: Order, g: Gate, held_value: Decimal, cap: Decimal, code: ReasonCode, what: str) -> Order | Denial:
+    """Cut an entry so ``held_value`` (the exposure it adds to) stays at or below ``cap``; deny when no room."""
+    price = reference_price(o, g.ctx)
+    same_way = g.ctx.position_qty == 0 or (g.ctx.position_qty > 0) == (o.side is OrderSide.BUY)
+    if not same_way:  # a flip: the part that closes the position frees its exposure first
+        held_value -= abs(g.ctx.position_qty) * price
+    allowed = _floor_qty((cap - held_value) / price + (0 if same_way else abs(g.ctx.position_qty)), g.instrument)
+    if allowed <= 0:
+        return Denial(code, f"{what} {held_value} already at the maximum {cap}")
+    return o if o.qty <= allowed else _copy(o, qty=allowed)
+
+
+def rule_total_exposure(o: Order, g: Gate) -> Order | Denial:
+    """Cut an entry so Σ |marked position| over the portfolio stays within the cap (% of equity)."""
+    pct = g.cfg.max_total_exposure_pct
+    if pct is None or g.ctx.equity <= 0:
+        return o
+    exposure = g.ctx.exposure if g.ctx.exposure is not None else abs(g.ctx.position_qty) * g.ctx.last_price
+    return _capped(o, g, exposure, g.ctx.equity * pct / HUNDRED, ReasonCode.MAX_TOTAL_EXPOSURE,
+                   f"portfolio exposure ({_pct(pct)} of equity allowed)")
+
+
+def rule_symbol_exposure(o: Order, g: Gate) -> Order | Denial:
+    """Cut an entry so this symbol's position stays within the cap (% of portfolio equity)."""
+    pct = g.cfg.max_symbol_exposure_pct
+    if pct is None or g.ctx.equity <= 0:
+        return o
+    return _capped(o, g, abs(g.ctx.position_qty) * g.ctx.last_price, g.ctx.equity * pct / HUNDRED,
+                   ReasonCode.MAX_SYMBOL_EXPOSURE, f"{o.symbol} exposure ({_pct(pct)} of equity allowed)")
 
 
 _FILTER_CODES = {"PRICE_FILTER": ReasonCode.FILTER_PRICE, "LOT_SIZE": ReasonCode.FILTER_LOT_SIZE,
@@ -310,6 +341,8 @@ RULES: tuple[tuple[Rule, bool], ...] = (
     (rule_stop_loss, False),
     (rule_size_from_risk, False),
     (rule_position_notional, False),
+    (rule_symbol_exposure, False),
+    (rule_total_exposure, False),
     (rule_exchange_filters, True),
     (rule_loss_per_trade, False),
     (rule_fat_finger, True),

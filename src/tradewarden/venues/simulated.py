@@ -32,6 +32,7 @@ from tradewarden.venues.fillmodel import (
     O_ID,
     O_STATUS,
     REASONS,
+    S_CASH,
     ST_CANCELLED_FUNDS,
     ST_FILLED,
     ST_NOTHING_TO_REDUCE,
@@ -89,6 +90,11 @@ class SimulatedVenue:
             if cid == client_id and cancel_order(self.state, self.orders, oid):
                 self._pending.append(OrderUpdate(client_id, OrderStatus.CANCELLED.value, reason="cancelled"))
                 return
+
+    def set_cash_atoms(self, atoms: int) -> None:
+        """Make the account's cash ``atoms`` before a bar: a portfolio's venues all spend one shared ledger,
+        which the portfolio hands each one (in its atoms) right before its bar is processed."""
+        self.state[S_CASH] = atoms
 
     def poll(self) -> Sequence[OrderUpdate]:
         out, self._pending = self._pending, []

@@ -1,0 +1,207 @@
+"""A portfolio backtest: many symbols on one account with one cash balance, by either engine path.
+
+The symbols' candles are aligned on the union of their timestamps. At each time step every symbol with a
+bar there is advanced first, in the order given (its venue fills and endings are booked into the shared
+cash, its mark moves to the close); then the equity is marked (cash + every position at its last close)
+and each of those symbols decides on it, in the same order. A symbol without a bar at a step does nothing
+there: its position keeps its last mark, no candle is made up for it, and the missing bars are counted.
+
+``simulate_portfolio_per_candle`` runs one :class:`~tradewarden.engine.Engine` per symbol over a shared
+:class:`~tradewarden.domain.portfolio.Portfolio` (the paper-trading path, and the one the risk gate runs
+on); :mod:`tradewarden.backtest.portfolio_fast` runs the same steps in one compiled loop. Both return a
+:class:`PortfolioSimulation` in the same integer units, so they can be compared exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tradewarden.backtest.core import FillRecord, NothingToTestError, OrderRecord
+from tradewarden.backtest.settings import BacktestSettings
+from tradewarden.domain.candles import CandleSeries, timeframe_ms
+from tradewarden.domain.instrument import Instrument
+from tradewarden.domain.portfolio import Portfolio
+from tradewarden.domain.ports import EventSink, PreTradeCheck
+from tradewarden.domain.trades import Trade
+from tradewarden.engine.engine import Engine, RiskHooks
+from tradewarden.errors import BadInput
+from tradewarden.strategies.base import Strategy
+from tradewarden.venues.simulated import SimulatedVenue
+
+I64Array = npt.NDArray[np.int64]
+
+
+class PortfolioError(BadInput, ValueError):
+    """A portfolio that cannot be run as asked (mixed quote currencies, a symbol twice, ...)."""
+
+
+@dataclass(frozen=True)
+class Market:
+    """One symbol of the portfolio: its candles, its exchange filters and its strategy (own parameters)."""
+
+    series: CandleSeries
+    instrument: Instrument
+    strategy: Strategy
+
+
+@dataclass
+class SymbolResult:
+    """What one symbol did inside the portfolio (money in its instrument's atoms)."""
+
+    market: Market
+    trades: list[Trade]
+    open_trade: Trade | None
+    fees_atoms: int
+    exposed_bars: int
+    fills: list[FillRecord] = field(default_factory=list)
+    orders: list[OrderRecord] = field(default_factory=list)
+    missing_bars: int = 0  # steps inside its own first..last bar where it had no bar
+
+    @property
+    def symbol(self) -> str:
+        return self.market.instrument.symbol
+
+    @property
+    def all_trades(self) -> list[Trade]:
+        return self.trades + ([self.open_trade] if self.open_trade else [])
+
+    @property
+    def fees(self) -> Decimal:
+        return self.market.instrument.from_atoms(self.fees_atoms)
+
+
+@dataclass
+class PortfolioSimulation:
+    path: str
+    ts: I64Array               # the aligned time axis (union of every symbol's bars)
+    equity_units: I64Array     # portfolio equity at each step, in ``unit``
+    unit: Decimal
+    symbols: list[SymbolResult]
+    exposed_steps: int         # steps that ended with at least one open position
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def equity(self) -> npt.NDArray[np.float64]:
+        return self.equity_units.astype(np.float64) * float(self.unit)
+
+    @property
+    def trades(self) -> list[Trade]:
+        return sorted((t for s in self.symbols for t in s.trades), key=lambda t: (t.exit_ts, t.symbol))
+
+    @property
+    def all_trades(self) -> list[Trade]:
+        return sorted((t for s in self.symbols for t in s.all_trades), key=lambda t: (t.entry_ts, t.symbol))
+
+    @property
+    def fees(self) -> Decimal:
+        return sum((s.fees for s in self.symbols), Decimal(0))
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """The union time axis and, per symbol, the index of its bar at each step (-1: no bar)."""
+
+    ts: I64Array
+    index: I64Array  # (symbols, steps)
+
+    @property
+    def present(self) -> npt.NDArray[np.bool_]:
+        return self.index >= 0
+
+
+def align(markets: Sequence[Market]) -> Alignment:
+    if not markets:
+        raise PortfolioError("a portfolio needs at least one symbol")
+    ts = np.unique(np.concatenate([m.series.ts for m in markets]))
+    index = np.full((len(markets), ts.shape[0]), -1, dtype=np.int64)
+    for j, m in enumerate(markets):
+        index[j, np.searchsorted(ts, m.series.ts)] = np.arange(len(m.series), dtype=np.int64)
+    return Alignment(ts, index)
+
+
+def missing_bars(markets: Sequence[Market]) -> list[int]:
+    """Per symbol: candles missing between its own first and last bar (never filled in, whatever the other
+    symbols have at those times)."""
+    out: list[int] = []
+    for m in markets:
+        s = m.series
+        span = (int(s.ts[-1]) - int(s.ts[0])) // timeframe_ms(s.timeframe) + 1 if len(s) else 0
+        out.append(span - len(s))
+    return out
+
+
+def new_portfolio(markets: Sequence[Market], cash: Decimal) -> Portfolio:
+    quotes = sorted({m.instrument.quote for m in markets})
+    if len(quotes) != 1:
+        raise PortfolioError(f"every symbol of a portfolio must be quoted in one currency, got {', '.join(quotes)}")
+    try:
+        return Portfolio(quotes[0], [m.instrument.symbol for m in markets], [m.instrument.atom for m in markets],
+                         cash)
+    except ValueError as exc:
+        raise PortfolioError(str(exc)) from exc
+
+
+def simulate_portfolio_per_candle(markets: Sequence[Market], settings: BacktestSettings, events: EventSink,
+                                  check: PreTradeCheck | None = None, risk: RiskHooks | None = None,
+                                  progress: Callable[[int], None] | None = None) -> PortfolioSimulation:
+    """One engine per symbol over a shared portfolio, fed step by step as paper trading is."""
+    if any(len(m.series) == 0 for m in markets):
+        raise NothingToTestError("no candles to test for " + ", ".join(m.instrument.symbol for m in markets
+                                                                        if len(m.series) == 0))
+    al = align(markets)
+    portfolio = new_portfolio(markets, settings.initial_cash)
+    venues = [SimulatedVenue(m.instrument, settings.fill, settings.initial_cash) for m in markets]
+    engines = [Engine(m.strategy, m.instrument, v, events, settings.engine_settings(), settings.initial_cash,
+                      m.series.timeframe, check=check, risk=risk, portfolio=portfolio)
+               for m, v in zip(markets, venues, strict=True)]
+    index = al.index.T.tolist()  # per step: each symbol's bar or -1
+    closes = [m.series.close for m in markets]
+    equity = np.zeros(al.ts.shape[0], dtype=np.int64)
+    exposed_steps = 0
+    close_ticks = [0] * len(markets)
+    for t, bars in enumerate(index):
+        step = [(j, i) for j, i in enumerate(bars) if i >= 0]
+        for j, i in step:
+            sym = markets[j].instrument.symbol
+            venues[j].set_cash_atoms(portfolio.cash_atoms(sym))
+            close_ticks[j] = engines[j].advance(markets[j].series.candle(i))
+        equity[t] = portfolio.equity_units()
+        if portfolio.open_positions():
+            exposed_steps += 1
+        if risk is not None:
+            risk.on_mark(int(al.ts[t]), portfolio.equity,
+                         {markets[j].instrument.symbol: Decimal(repr(float(closes[j][i]))) for j, i in step})
+        for j, i in step:
+            engines[j].decide_on(markets[j].series.candle(i), close_ticks[j])
+        if progress is not None and t % 1000 == 0:
+            progress(t)
+    gaps = missing_bars(markets)
+    results = [_symbol_result(m, e, gaps[j]) for j, (m, e) in enumerate(zip(markets, engines, strict=True))]
+    return PortfolioSimulation("per_candle", al.ts, equity, portfolio.unit, results, exposed_steps)
+
+
+_PROTECTIVE = ("-sl", "-tp", "-ts")
+
+
+def _symbol_result(market: Market, engine: Engine, missing: int) -> SymbolResult:
+    inst = market.instrument
+    fills: list[FillRecord] = [
+        (f.ts, f.client_id, f.side.sign, inst.to_steps(f.qty), inst.to_ticks(f.price), inst.to_atoms(f.fee),
+         f.reason) for f in engine.fills
+    ]
+    orders: list[OrderRecord] = [
+        (o.client_id, o.side.sign, inst.to_steps(o.qty), o.status.value, inst.to_steps(o.filled_qty))
+        for o in engine.orders.values() if not (o.reduce_only and o.client_id.endswith(_PROTECTIVE))
+    ]
+    s = market.series
+    last = len(s) - 1
+    close_ticks = int(np.rint(s.close[last] / float(inst.tick_size)))
+    open_trade = engine.trades.open_trade(int(s.ts[last]), close_ticks)
+    return SymbolResult(market, engine.trades.trades, open_trade, engine.fees_atoms, engine.exposed_bars, fills,
+                        orders, missing)
