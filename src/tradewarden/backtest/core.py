@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tradewarden.backtest.event_lines import EventLines, grid_texts, iso_times, json_text
 from tradewarden.backtest.fast import (
     L_BAR,
     L_DONE_BAR,
@@ -131,8 +132,8 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
     res = run_batch(ticks.o, ticks.h, ticks.lo, ticks.c, ticks.v, target, sl, tp, settings.fill_params(),
                     settings.sizing_array(instrument), instrument.to_atoms(settings.initial_cash))
     tf_ms = timeframe_ms(series.timeframe)
-    collected = _Collector(events) if events is not None else None
-    book = TradeBook(instrument, collected)
+    lines = EventLines(events) if events is not None else None
+    book = TradeBook(instrument, lines)
     ts = series.ts
     ids = _client_ids(res.orders, ts, strategy.name, instrument.symbol)
     fills: list[FillRecord] = []
@@ -142,18 +143,26 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
     # walk the bars that have activity, in the order the per-candle engine emits: fills, endings, placements
     placed_at = order_rows[:, L_BAR] if len(order_rows) else np.zeros(0, dtype=np.int64)
     done_at = order_rows[:, L_DONE_BAR] if len(order_rows) else np.zeros(0, dtype=np.int64)
-    bars = np.unique(np.concatenate((res.fills[:, F_BAR], placed_at, done_at[done_at >= 0]))).tolist()
+    active = np.unique(np.concatenate((res.fills[:, F_BAR], placed_at, done_at[done_at >= 0])))
+    bars, bar_times = active.tolist(), ts[active].tolist()  # only the bars with activity, not all of ts
     by_placed = np.argsort(placed_at, kind="stable").tolist()
     by_done = np.argsort(np.where(done_at >= 0, done_at, np.iinfo(np.int64).max), kind="stable").tolist()
     placed_list, done_list, rows = placed_at.tolist(), done_at.tolist(), order_rows.tolist()
-    ts_list = ts.tolist()
     fi = pi = di = 0
     nf, no = len(fill_rows), len(rows)
     want_records = keep_records or events is not None
     inst = instrument
-    sym = inst.symbol
-    for bar in bars:
-        bar_ts = ts_list[bar]
+    if lines is not None:  # every number and time of every event as text, in bulk (see event_lines)
+        sym = json_text(inst.symbol)
+        iso_bar, iso_next = iso_times(ts[active]), iso_times(ts[active] + tf_ms)
+        fill_qty = grid_texts(res.fills[:, F_QTY], inst.step_size)
+        fill_px = grid_texts(res.fills[:, F_PRICE], inst.tick_size)
+        fill_fee = grid_texts(res.fills[:, F_FEE], inst.atom)
+        order_qty = grid_texts(order_rows[:, L_QTY], inst.step_size)
+        order_sl = grid_texts(order_rows[:, L_SL], inst.tick_size)
+        order_tp = grid_texts(order_rows[:, L_TP], inst.tick_size)
+    for b, bar in enumerate(bars):
+        bar_ts = bar_times[b]
         while fi < nf and fill_rows[fi][F_BAR] == bar:
             row = fill_rows[fi]
             side, qty, px, fee = row[F_SIDE], row[F_QTY], row[F_PRICE], row[F_FEE]
@@ -166,32 +175,36 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
                 opener = cid
             if want_records:
                 fills.append((bar_ts, cid, side, qty, px, fee, reason))
-            if collected is not None:
-                collected.emit("Fill", bar_ts, client_id=cid, symbol=sym, side="buy" if side > 0 else "sell",
-                               qty=inst.steps_text(qty), price=inst.ticks_text(px), fee=inst.atoms_text(fee),
-                               liquidity="maker" if row[F_MAKER] else "taker", reason=reason)
+            if lines is not None:
+                lines.add(bar_ts, iso_bar[b],
+                          f'"type":"Fill","client_id":"{cid}","symbol":{sym},'
+                          f'"side":"{"buy" if side > 0 else "sell"}","qty":"{fill_qty[fi]}",'
+                          f'"price":"{fill_px[fi]}","fee":"{fill_fee[fi]}",'
+                          f'"liquidity":"{"maker" if row[F_MAKER] else "taker"}","reason":"{reason}"')
             book.on_fill_ints(bar_ts, side, qty, px, fee, reason)
             fi += 1
         while di < no and done_list[by_done[di]] == bar:
             k = by_done[di]
             status = rows[k][L_STATUS]
-            if collected is not None and status in _ENDINGS:
+            if lines is not None and status in _ENDINGS:
                 kind, why = _ENDINGS[status]
-                collected.emit(kind, bar_ts, client_id=ids[k], symbol=sym, reason=why)
+                lines.add(bar_ts, iso_bar[b],
+                          f'"type":"{kind}","client_id":"{ids[k]}","symbol":{sym},"reason":"{why}"')
             di += 1
         while pi < no and placed_list[by_placed[pi]] == bar:
             k = by_placed[pi]
-            if collected is not None:
+            if lines is not None:
                 row = rows[k]
-                collected.emit("OrderPlaced", bar_ts + tf_ms, client_id=ids[k], symbol=sym,
-                               side="buy" if row[L_SIDE] > 0 else "sell", order_type="market",
-                               qty=inst.steps_text(row[L_QTY]), price=None, stop_price=None,
-                               stop_loss=inst.ticks_text(row[L_SL]) if row[L_SL] else None,
-                               take_profit=inst.ticks_text(row[L_TP]) if row[L_TP] else None,
-                               reduce_only=bool(row[L_REDUCE]))
+                stop_loss = f'"{order_sl[k]}"' if row[L_SL] else "null"
+                take_profit = f'"{order_tp[k]}"' if row[L_TP] else "null"
+                lines.add(bar_ts + tf_ms, iso_next[b],
+                          f'"type":"OrderPlaced","client_id":"{ids[k]}","symbol":{sym},'
+                          f'"side":"{"buy" if row[L_SIDE] > 0 else "sell"}","order_type":"market",'
+                          f'"qty":"{order_qty[k]}","price":null,"stop_price":null,"stop_loss":{stop_loss},'
+                          f'"take_profit":{take_profit},"reduce_only":{"true" if row[L_REDUCE] else "false"}')
             pi += 1
-    if collected is not None:
-        collected.flush()
+    if lines is not None:
+        lines.flush()
     orders: list[OrderRecord] = []
     if want_records:
         orders = [(ids[k], int(r[L_SIDE]), int(r[L_QTY]), _final_status(int(r[L_STATUS]), int(r[L_FILLED])),
@@ -205,29 +218,6 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
 _ENDINGS = {ST_CANCELLED_FUNDS: ("OrderRejected", "insufficient balance"),
             ST_NOTHING_TO_REDUCE: ("OrderCancelled", "nothing to reduce"),
             ST_CANCELLED: ("OrderCancelled", "cancelled")}
-
-
-class _Collector:
-    """Buffers a batch run's events and writes them in blocks (one scrub and one write per block)."""
-
-    def __init__(self, sink: EventSink, block: int = 4096) -> None:
-        self.sink = sink
-        self.block = block
-        self.events: list[tuple[str, int, dict[str, Any]]] = []
-        self._emit_many = getattr(sink, "emit_many", None)
-
-    def emit(self, type_: str, ts: int, **fields: Any) -> None:
-        self.events.append((type_, ts, fields))
-        if len(self.events) >= self.block:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._emit_many is not None:
-            self._emit_many(self.events)
-        else:
-            for type_, when, fields in self.events:
-                self.sink.emit(type_, when, **fields)
-        self.events = []
 
 
 def _client_ids(order_rows: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], strategy: str,
