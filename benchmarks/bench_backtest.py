@@ -32,7 +32,7 @@ from tradewarden.backtest.fast import run_batch
 from tradewarden.backtest.settings import BacktestSettings
 from tradewarden.data import load_candles
 from tradewarden.domain.instrument import Instrument
-from tradewarden.domain.ticks import prices_to_ticks, series_to_ticks
+from tradewarden.domain.ticks import prices_to_ticks
 from tradewarden.strategies import load_strategy
 from tradewarden.venues.params import FillSettings
 
@@ -93,10 +93,10 @@ def engine_core(data: Path, timeframe: str) -> tuple[int, float, float]:
                                 fill=FillSettings(slippage_bps=Decimal(0), volume_fraction=1.0))
     strategy = load_strategy("sma_cross", {"fast": 20, "slow": 50})
     sig = strategy.signals(series)
-    t = series_to_ticks(series, inst)
     zeros = prices_to_ticks(None, len(series), inst)
-    args = (t.o, t.h, t.lo, t.c, t.v, sig.target, zeros, zeros, settings.fill_params(),
-            settings.sizing_array(inst), inst.to_atoms(settings.initial_cash))
+    args = (series.open, series.high, series.low, series.close, series.volume, float(inst.tick_size),
+            float(inst.step_size), sig.target, zeros, zeros, settings.fill_params(), settings.sizing_array(inst),
+            inst.to_atoms(settings.initial_cash))
     run_batch(*args)
     best = min(_timed(lambda: run_batch(*args)) for _ in range(10))
     full = min(_timed(lambda: simulate_batch(series, strategy, settings, inst, check_lookahead=False))

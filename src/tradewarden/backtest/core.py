@@ -34,7 +34,7 @@ from tradewarden.domain.candles import CandleSeries, timeframe_ms
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.orders import PROTECTIVE_SUFFIX, OrderStatus
 from tradewarden.domain.ports import EventSink, PreTradeCheck
-from tradewarden.domain.ticks import prices_to_ticks, series_to_ticks
+from tradewarden.domain.ticks import price_to_ticks, prices_to_ticks
 from tradewarden.domain.trades import Trade
 from tradewarden.engine.engine import Engine, RiskHooks
 from tradewarden.engine.ids import client_order_id
@@ -70,10 +70,14 @@ _STATUS_NAMES = {
 }
 
 
+_PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED.value
+_CANCELLED = OrderStatus.CANCELLED.value
+
+
 def _final_status(code: int, filled: int) -> str:
     if code == -1 and filled > 0:
-        return OrderStatus.PARTIALLY_FILLED.value
-    return _STATUS_NAMES.get(code, OrderStatus.CANCELLED.value)
+        return _PARTIALLY_FILLED
+    return _STATUS_NAMES.get(code, _CANCELLED)
 
 
 class NothingToTestError(ValueError):
@@ -124,13 +128,17 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
         raise ValueError(f"strategy {strategy.name} returned {sig.target.shape[0]} signals for {n} candles")
     if check_lookahead:
         check_causal(strategy, view, sig)
-    ticks = series_to_ticks(series, instrument)
-    target = np.array(sig.target, dtype=np.float64)
-    target[:trade_from] = np.nan
+    target = sig.target
+    if trade_from > 0 or not (target.dtype == np.float64 and target.flags.c_contiguous and target.flags.writeable):
+        target = np.array(target, dtype=np.float64)  # a copy only when needed: 4 MB a year of minutes
+        target[:trade_from] = np.nan
     sl = prices_to_ticks(sig.stop_loss, n, instrument)
     tp = prices_to_ticks(sig.take_profit, n, instrument)
-    res = run_batch(ticks.o, ticks.h, ticks.lo, ticks.c, ticks.v, target, sl, tp, settings.fill_params(),
-                    settings.sizing_array(instrument), instrument.to_atoms(settings.initial_cash))
+    o, h, lo, c, v = (np.ascontiguousarray(x, dtype=np.float64)
+                      for x in (series.open, series.high, series.low, series.close, series.volume))
+    res = run_batch(o, h, lo, c, v, float(instrument.tick_size), float(instrument.step_size), target, sl, tp,
+                    settings.fill_params(), settings.sizing_array(instrument),
+                    instrument.to_atoms(settings.initial_cash))
     tf_ms = timeframe_ms(series.timeframe)
     lines = EventLines(events) if events is not None else None
     book = TradeBook(instrument, lines)
@@ -207,10 +215,10 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
         lines.flush()
     orders: list[OrderRecord] = []
     if want_records:
-        orders = [(ids[k], int(r[L_SIDE]), int(r[L_QTY]), _final_status(int(r[L_STATUS]), int(r[L_FILLED])),
-                   int(r[L_FILLED])) for k, r in enumerate(order_rows)]
+        orders = [(ids[k], r[L_SIDE], r[L_QTY], _final_status(r[L_STATUS], r[L_FILLED]), r[L_FILLED])
+                  for k, r in enumerate(rows)]  # rows: Python ints already
     last = n - 1
-    open_trade = book.open_trade(int(ts[last]), int(ticks.c[last]))
+    open_trade = book.open_trade(int(ts[last]), price_to_ticks(float(series.close[last]), instrument))
     return Simulation(series, instrument, "batch", res.equity_atoms, book.trades, open_trade, res.fees_atoms,
                       res.exposed_bars, fills, orders)
 

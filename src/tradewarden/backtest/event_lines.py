@@ -11,6 +11,7 @@ are encoded as usual, and everything reaches the journal in blocks: one scrub an
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy.typing as npt
 import orjson
 
 from tradewarden.domain.ports import EventSink
-from tradewarden.observability.journal import EventJournal, encode_event
+from tradewarden.observability.journal import RESERVED, EventJournal, encode_event, iso_utc
 
 I64Array = npt.NDArray[np.int64]
 
@@ -34,22 +35,29 @@ class EventLines:
     def __init__(self, sink: EventSink, block: int = 4096) -> None:
         self.sink = sink
         self.block = block
-        self.lines: list[bytes] = []
+        self.lines: list[str] = []
+        self._ts = -1      # the last line's time, and its text: the trade book's events follow a fill
+        self._time = ""
 
     def emit(self, type_: str, ts: int, **fields: Any) -> None:
-        self.lines.append(encode_event(type_, ts, fields))
-        if len(self.lines) >= self.block:
-            self.flush()
+        ts = int(ts)
+        body = _fields_text(fields)
+        if body is None:  # a value of a kind the short path does not write: as the journal does
+            self.lines.append(encode_event(type_, ts, fields).decode())
+        else:
+            time = self._time if ts == self._ts else iso_utc(ts)
+            self.add(ts, time, f'"type":{json_text(type_)}{body}')
 
     def add(self, ts: int, time: str, body: str) -> None:
         """An event already formatted: ``body`` is ``"type":"...",<fields>`` as JSON, after the envelope."""
-        self.lines.append(f'{{"ts":{ts},"time":"{time}",{body}}}'.encode())
+        self._ts, self._time = ts, time
+        self.lines.append(f'{{"ts":{ts},"time":"{time}",{body}}}')
         if len(self.lines) >= self.block:
             self.flush()
 
     def flush(self) -> None:
         if isinstance(self.sink, EventJournal):
-            self.sink.write_encoded(self.lines)
+            self.sink.write_lines(self.lines)
         else:
             for line in self.lines:
                 record = orjson.loads(line)
@@ -59,6 +67,31 @@ class EventLines:
         self.lines = []
 
 
+def _fields_text(fields: dict[str, Any]) -> str | None:
+    """``,"key":value`` for each field as the journal writes it (Decimals as exact plain text, like its
+    encoder), or None when a field is of another kind (floats, lists...) or takes an envelope name."""
+    if RESERVED.intersection(fields):
+        return None  # encode_event raises the error
+    parts = []
+    for key, value in fields.items():
+        kind = type(value)
+        if kind is Decimal:
+            text = f'"{format(value, "f")}"'
+        elif kind is str:
+            text = json_text(value)
+        elif kind is int:
+            text = str(value)
+        elif kind is bool:
+            text = "true" if value else "false"
+        elif value is None:
+            text = "null"
+        else:
+            return None
+        parts.append(f",{json_text(key)}:{text}")
+    return "".join(parts)
+
+
+@lru_cache(maxsize=4096)  # symbols, sides, reasons and field names: a handful, on every line
 def json_text(value: str) -> str:
     """A string as a JSON literal (quotes and escapes included), for names that come from the config."""
     return orjson.dumps(value).decode()

@@ -141,14 +141,14 @@ class EventJournal:
                 self.events.extend(orjson.loads(line) for line in block.splitlines())
         return len(lines)
 
-    def write_encoded(self, lines: Sequence[bytes]) -> int:
-        """Write events already encoded as :func:`encode_event` does (the batch backtest formats its fills
-        and orders straight from arrays): one scrub and one write for the block, as :meth:`emit_many`."""
+    def write_lines(self, lines: Sequence[str]) -> int:
+        """Write events already encoded as :func:`encode_event` does (the batch backtest formats its events
+        straight from arrays): one scrub and one write for the block, as :meth:`emit_many`."""
         if self._closed:
             raise RuntimeError(f"event journal {self.path} is closed")
         if not lines:
             return 0
-        block = SCRUBBER.scrub(b"\n".join(lines).decode()).encode() + b"\n"
+        block = (SCRUBBER.scrub("\n".join(lines)) + "\n").encode()
         with self._lock:
             if self._file is not None:
                 self._file.write(block)
