@@ -16,23 +16,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradewarden.backtest.event_lines import EventLines, grid_texts, iso_times, json_text
+from tradewarden.backtest.event_lines import EventLines
 from tradewarden.backtest.fast import (
     L_BAR,
-    L_DONE_BAR,
     L_FILLED,
     L_QTY,
-    L_REDUCE,
     L_SIDE,
-    L_SL,
     L_STATUS,
-    L_TP,
     run_batch,
 )
 from tradewarden.backtest.settings import BacktestSettings
+from tradewarden.backtest.walk import FillRecord, walk_activity
 from tradewarden.domain.candles import CandleSeries, timeframe_ms
 from tradewarden.domain.instrument import Instrument
-from tradewarden.domain.orders import PROTECTIVE_SUFFIX, OrderStatus
+from tradewarden.domain.orders import OrderStatus
 from tradewarden.domain.ports import EventSink, PreTradeCheck
 from tradewarden.domain.ticks import price_to_ticks, prices_to_ticks
 from tradewarden.domain.trades import Trade
@@ -41,16 +38,6 @@ from tradewarden.engine.ids import client_order_id
 from tradewarden.engine.trades import TradeBook
 from tradewarden.strategies.base import Strategy, check_causal
 from tradewarden.venues.fillmodel import (
-    F_BAR,
-    F_FEE,
-    F_MAKER,
-    F_ORDER,
-    F_POS_AFTER,
-    F_PRICE,
-    F_QTY,
-    F_REASON,
-    F_SIDE,
-    REASONS,
     ST_CANCELLED,
     ST_CANCELLED_FUNDS,
     ST_FILLED,
@@ -58,8 +45,6 @@ from tradewarden.venues.fillmodel import (
 )
 from tradewarden.venues.simulated import SimulatedVenue
 
-# (ts, client_id, side, qty steps, price ticks, fee atoms, reason)
-FillRecord = tuple[int, str, int, int, int, int, str]
 # (client_id, side, qty steps, final status, filled steps)
 OrderRecord = tuple[str, int, int, str, int]
 
@@ -68,8 +53,6 @@ _STATUS_NAMES = {
     ST_CANCELLED_FUNDS: OrderStatus.CANCELLED.value, ST_NOTHING_TO_REDUCE: OrderStatus.CANCELLED.value,
     -1: OrderStatus.ACCEPTED.value,
 }
-
-
 _PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED.value
 _CANCELLED = OrderStatus.CANCELLED.value
 
@@ -144,88 +127,18 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
     book = TradeBook(instrument, lines)
     ts = series.ts
     ids = _client_ids(res.orders, ts, strategy.name, instrument.symbol)
-    fills: list[FillRecord] = []
-    opener = ""
-    fill_rows = res.fills.tolist()
-    order_rows = res.orders
-    # walk the bars that have activity, in the order the per-candle engine emits: fills, endings, placements
-    placed_at = order_rows[:, L_BAR] if len(order_rows) else np.zeros(0, dtype=np.int64)
-    done_at = order_rows[:, L_DONE_BAR] if len(order_rows) else np.zeros(0, dtype=np.int64)
-    active = np.unique(np.concatenate((res.fills[:, F_BAR], placed_at, done_at[done_at >= 0])))
-    bars, bar_times = active.tolist(), ts[active].tolist()  # only the bars with activity, not all of ts
-    by_placed = np.argsort(placed_at, kind="stable").tolist()
-    by_done = np.argsort(np.where(done_at >= 0, done_at, np.iinfo(np.int64).max), kind="stable").tolist()
-    placed_list, done_list, rows = placed_at.tolist(), done_at.tolist(), order_rows.tolist()
-    fi = pi = di = 0
-    nf, no = len(fill_rows), len(rows)
     want_records = keep_records or events is not None
-    inst = instrument
-    if lines is not None:  # every number and time of every event as text, in bulk (see event_lines)
-        sym = json_text(inst.symbol)
-        iso_bar, iso_next = iso_times(ts[active]), iso_times(ts[active] + tf_ms)
-        fill_qty = grid_texts(res.fills[:, F_QTY], inst.step_size)
-        fill_px = grid_texts(res.fills[:, F_PRICE], inst.tick_size)
-        fill_fee = grid_texts(res.fills[:, F_FEE], inst.atom)
-        order_qty = grid_texts(order_rows[:, L_QTY], inst.step_size)
-        order_sl = grid_texts(order_rows[:, L_SL], inst.tick_size)
-        order_tp = grid_texts(order_rows[:, L_TP], inst.tick_size)
-    for b, bar in enumerate(bars):
-        bar_ts = bar_times[b]
-        while fi < nf and fill_rows[fi][F_BAR] == bar:
-            row = fill_rows[fi]
-            side, qty, px, fee = row[F_SIDE], row[F_QTY], row[F_PRICE], row[F_FEE]
-            reason = REASONS[row[F_REASON]]
-            oid = row[F_ORDER]
-            after = row[F_POS_AFTER]
-            before = after - side * qty
-            cid = ids[oid - 1] if oid > 0 else f"{opener}-{PROTECTIVE_SUFFIX[reason]}"
-            if before == 0 or (before > 0) != (after > 0):
-                opener = cid
-            if want_records:
-                fills.append((bar_ts, cid, side, qty, px, fee, reason))
-            if lines is not None:
-                lines.add(bar_ts, iso_bar[b],
-                          f'"type":"Fill","client_id":"{cid}","symbol":{sym},'
-                          f'"side":"{"buy" if side > 0 else "sell"}","qty":"{fill_qty[fi]}",'
-                          f'"price":"{fill_px[fi]}","fee":"{fill_fee[fi]}",'
-                          f'"liquidity":"{"maker" if row[F_MAKER] else "taker"}","reason":"{reason}"')
-            book.on_fill_ints(bar_ts, side, qty, px, fee, reason)
-            fi += 1
-        while di < no and done_list[by_done[di]] == bar:
-            k = by_done[di]
-            status = rows[k][L_STATUS]
-            if lines is not None and status in _ENDINGS:
-                kind, why = _ENDINGS[status]
-                lines.add(bar_ts, iso_bar[b],
-                          f'"type":"{kind}","client_id":"{ids[k]}","symbol":{sym},"reason":"{why}"')
-            di += 1
-        while pi < no and placed_list[by_placed[pi]] == bar:
-            k = by_placed[pi]
-            if lines is not None:
-                row = rows[k]
-                stop_loss = f'"{order_sl[k]}"' if row[L_SL] else "null"
-                take_profit = f'"{order_tp[k]}"' if row[L_TP] else "null"
-                lines.add(bar_ts + tf_ms, iso_next[b],
-                          f'"type":"OrderPlaced","client_id":"{ids[k]}","symbol":{sym},'
-                          f'"side":"{"buy" if row[L_SIDE] > 0 else "sell"}","order_type":"market",'
-                          f'"qty":"{order_qty[k]}","price":null,"stop_price":null,"stop_loss":{stop_loss},'
-                          f'"take_profit":{take_profit},"reduce_only":{"true" if row[L_REDUCE] else "false"}')
-            pi += 1
-    if lines is not None:
-        lines.flush()
+    fills = walk_activity(res.fills, res.orders, ts, tf_ms, ids, instrument, book, lines, want_records)
     orders: list[OrderRecord] = []
     if want_records:
-        orders = [(ids[k], r[L_SIDE], r[L_QTY], _final_status(r[L_STATUS], r[L_FILLED]), r[L_FILLED])
-                  for k, r in enumerate(rows)]  # rows: Python ints already
+        cols = (res.orders[:, L_SIDE].tolist(), res.orders[:, L_QTY].tolist(), res.orders[:, L_STATUS].tolist(),
+                res.orders[:, L_FILLED].tolist())
+        orders = [(ids[k], side, qty, _final_status(status, filled), filled)
+                  for k, (side, qty, status, filled) in enumerate(zip(*cols, strict=True))]
     last = n - 1
     open_trade = book.open_trade(int(ts[last]), price_to_ticks(float(series.close[last]), instrument))
     return Simulation(series, instrument, "batch", res.equity_atoms, book.trades, open_trade, res.fees_atoms,
                       res.exposed_bars, fills, orders)
-
-
-_ENDINGS = {ST_CANCELLED_FUNDS: ("OrderRejected", "insufficient balance"),
-            ST_NOTHING_TO_REDUCE: ("OrderCancelled", "nothing to reduce"),
-            ST_CANCELLED: ("OrderCancelled", "cancelled")}
 
 
 def _client_ids(order_rows: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], strategy: str,
