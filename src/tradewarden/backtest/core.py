@@ -97,7 +97,8 @@ class Simulation:
 def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestSettings,
                    instrument: Instrument, events: EventSink | None = None, check_lookahead: bool = True,
                    keep_records: bool = False, trade_from: int = 0) -> Simulation:
-    """The whole backtest in the compiled loop. ``events`` gets the same events the engine would emit.
+    """The whole backtest in the compiled loop. ``events`` gets the same events the engine would emit;
+    ``keep_records`` keeps the fills and orders as records too (``Simulation.fills``/``orders``).
 
     ``trade_from``: the first bar on which signals may trade; earlier bars only warm the strategy up, as a
     live session's history does (so a session and a backtest of its candles can be compared).
@@ -127,7 +128,8 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
     book = TradeBook(instrument, lines)
     ts = series.ts
     ids = _client_ids(res.orders, ts, strategy.name, instrument.symbol)
-    want_records = keep_records or events is not None
+    # records only on request: the events already say the same, and a year of minutes has ~10^4 of each
+    want_records = keep_records
     fills = walk_activity(res.fills, res.orders, ts, tf_ms, ids, instrument, book, lines, want_records)
     orders: list[OrderRecord] = []
     if want_records:
