@@ -24,6 +24,7 @@ from numba import njit
 _Columns = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64],
                  npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
 CHUNK = 4 << 20
+_SAMPLE = 1 << 16
 _POW10 = np.array([10.0**k for k in range(23)])
 _MAX_MANTISSA = 1 << 53
 _MAX_TS_DIGITS = 18         # stays far inside int64
@@ -132,13 +133,14 @@ def _parse_stream(handle: io.BufferedIOBase, size: int, has_header: bool, ncols:
     got = handle.readinto(view)
     start = 0
     if has_header:
-        start = bytes(view[:got]).find(b"\n") + 1
+        start = bytes(view[:_SAMPLE]).find(b"\n") + 1
         if start == 0:
             return None
-    # Rows guessed from the first chunk's line length, with room to spare: pages of the columns that are
+    # Rows guessed from the line length of a sample, with room to spare: pages of the columns that are
     # never written are never given memory, and a wrong guess only costs a copy.
-    lines = max(1, bytes(view[start:got]).count(b"\n"))
-    rows = int((size - start) / max(1.0, (got - start) / lines) * 1.05) + 1024
+    sample = min(got - start, _SAMPLE)
+    lines = max(1, bytes(view[start:start + sample]).count(b"\n"))
+    rows = int((size - start) / max(1.0, sample / lines) * 1.05) + 1024
     ts = np.empty(rows, dtype=np.int64)
     cols = np.empty((5, rows), dtype=np.float64)
     total = got - start
