@@ -125,10 +125,19 @@ def test_a_file_that_is_not_plain_still_loads_through_pyarrow(tmp_path: Path) ->
     assert read_candle_file(path).open.tolist() == [100.0, 105.0]
 
 
-def test_loading_a_plain_file_loads_neither_pyarrow_nor_asyncio(tmp_path: Path, shared_data: Path) -> None:
+def loaded_after(shared_data: Path, first: str) -> list[str]:
+    """Load a plain candle file in a fresh process after ``first``; which of the heavy modules are loaded."""
+    code = (f"import sys; {first}; from tradewarden.data import load_candles; "
+            f"s = load_candles({str(shared_data / 'BTCUSDT-1m-2024-04-02_2024-04-07.csv')!r}); assert len(s) == 7207; "
+            "print(' '.join(m for m in ('pyarrow', 'asyncio', 'numba') if m in sys.modules))")
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+
+
+def test_a_backtest_reads_plain_files_without_pyarrow_or_asyncio(shared_data: Path) -> None:
     # pyarrow costs about 50 MB of a backtest's 250 MB budget; asyncio is for sessions only
-    code = ("import sys; from tradewarden.data import load_candles; "
-            f"s = load_candles({str(shared_data / 'BTCUSDT-1m-2024-04-02_2024-04-07.csv')!r}); "
-            "print(len(s), sorted(m for m in ('pyarrow', 'asyncio') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split(" ", 1)
-    assert out == ["7207", "[]\n"]
+    assert loaded_after(shared_data, "import tradewarden.backtest.runner") == ["numba"]
+
+
+def test_a_process_without_kernels_does_not_load_numba_to_read_a_file(shared_data: Path) -> None:
+    # the simulator and the data commands: numba would cost them far more than pyarrow
+    assert loaded_after(shared_data, "pass") == ["pyarrow"]

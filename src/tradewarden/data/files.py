@@ -1,8 +1,10 @@
 """Reading candle files: the uniform CSV and Binance public kline CSVs (plain or zipped).
 
-The fast path is a compiled reader of the plain form (``csv_fast``), then pyarrow's C++ CSV reader for
-anything else (imported only then: it costs 50 MB). If anything is wrong with a file, we re-read it line
-by line only to name the exact line and problem: a bad row never surfaces as a traceback.
+In a process that runs the compiled kernels (a backtest) the fast path is a compiled reader of the plain
+form (``csv_fast``); pyarrow's C++ CSV reader reads anything else, and every file in a process without numba
+(the simulator, the data commands), where loading the compiler would cost more than pyarrow. If anything
+is wrong with a file, we re-read it line by line only to name the exact line and problem: a bad row never
+surfaces as a traceback.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from tradewarden.data.csv_fast import parse_plain_csv
 from tradewarden.data.validation import Gap, find_gaps, first_problem
 from tradewarden.domain.candles import CandleSeries, timeframe_ms
 
@@ -99,9 +101,12 @@ def read_candle_file(path: str | Path, timeframe: str | None = None, symbol: str
 
 
 def _fast_parse(source: Path | io.BytesIO, has_header: bool, ncols: int) -> tuple[np.ndarray, ...]:
-    plain = parse_plain_csv(source, has_header, ncols)
-    if plain is not None:
-        return plain
+    if "numba" in sys.modules:  # the kernels' compiler is loaded already: the lean reader costs nothing more
+        from tradewarden.data.csv_fast import parse_plain_csv
+
+        plain = parse_plain_csv(source, has_header, ncols)
+        if plain is not None:
+            return plain
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
