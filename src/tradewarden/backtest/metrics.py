@@ -143,8 +143,10 @@ def compute_metrics(ts: npt.NDArray[np.int64], equity: npt.NDArray[np.float64], 
     annual = math.sqrt(bars_per_year(timeframe_ms))
     metrics["sharpe"] = _sharpe(returns, annual)
     metrics["sortino"] = _sortino(returns, annual)
+    del returns  # one float per bar each: not held while the next ones are computed
     dd = drawdown_pct(eq, initial)
     metrics["max_drawdown"] = {"value": _r(max(0.0, -float(dd.min()))), "unit": "%"}
+    del dd
     metrics["max_drawdown_duration"] = {"value": _r(_longest_underwater_ms(ts_arr, eq, initial,
                                                                            timeframe_ms) / DAY_MS),
                                         "unit": "days"}
