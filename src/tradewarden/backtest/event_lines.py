@@ -32,7 +32,7 @@ class EventLines:
     sees what a reader of ``events.jsonl`` sees.
     """
 
-    def __init__(self, sink: EventSink, block: int = 4096) -> None:
+    def __init__(self, sink: EventSink, block: int = 1024) -> None:
         self.sink = sink
         self.block = block
         self.lines: list[str] = []

@@ -37,7 +37,7 @@ I64Array = npt.NDArray[np.int64]
 # (ts, client_id, side, qty steps, price ticks, fee atoms, reason)
 FillRecord = tuple[int, str, int, int, int, int, str]
 
-BLOCK_BARS = 4096
+BLOCK_BARS = 1024
 _ENDINGS = {ST_CANCELLED_FUNDS: ("OrderRejected", "insufficient balance"),
             ST_NOTHING_TO_REDUCE: ("OrderCancelled", "nothing to reduce"),
             ST_CANCELLED: ("OrderCancelled", "cancelled")}
