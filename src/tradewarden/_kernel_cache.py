@@ -11,7 +11,8 @@ import hashlib
 import os
 from pathlib import Path
 
-KERNEL_FILES = ("strategies/indicators.py", "venues/fillmodel.py", "engine/decide.py", "backtest/fast.py")
+KERNEL_FILES = ("strategies/indicators.py", "venues/fillmodel.py", "engine/decide.py", "backtest/fast.py",
+                "backtest/report_csv.py", "data/csv_fast.py", "backtest/portfolio_fast.py")
 
 
 def configure() -> None:

@@ -38,3 +38,11 @@ def test_filters_name_the_violation(qty: str, price: str, filter_name: str) -> N
 def test_filters_accept_at_the_boundaries() -> None:
     BTC.check(Decimal("0.0001"), Decimal("50000"))   # notional exactly 5
     BTC.check(Decimal("9000"), Decimal("0.01"))      # max qty exactly
+
+
+def test_exact_texts_of_a_grid_with_trailing_zeros_do_not_depend_on_other_grids() -> None:
+    # Decimal("0.01") == Decimal("0.010"): a cache keyed on the value gave the second the first one's places
+    plain = Instrument("A/B", "A", "B", Decimal("0.01"), Decimal("0.01"))
+    padded = Instrument("C/D", "C", "D", Decimal("0.010"), Decimal("0.010"))
+    assert plain.ticks_text(101) == str(plain.from_ticks(101)) == "1.01"
+    assert padded.ticks_text(101) == str(padded.from_ticks(101)) == "1.010"

@@ -3,7 +3,16 @@ import math
 import numpy as np
 import pytest
 
-from tradewarden.strategies.indicators import atr, crossover_targets, rolling_max, rolling_min, rsi, sma, true_range
+from tradewarden.strategies.indicators import (
+    atr,
+    crossover_targets,
+    rolling_max,
+    rolling_min,
+    rsi,
+    sma,
+    sma_crossover_targets,
+    true_range,
+)
 
 X = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
 
@@ -57,3 +66,16 @@ def test_windowed_values_do_not_depend_on_history_before_the_window() -> None:
     part = sma(x[300:], 20)
     assert np.array_equal(full[319:], part[19:])  # bit-identical, not just close
     assert np.array_equal(rsi(x, 14)[314:], rsi(x[300:], 14)[14:])
+
+
+@pytest.mark.parametrize("n", [1, 2, 19, 20, 49, 50, 51, 4000])
+@pytest.mark.parametrize(("fast", "slow"), [(2, 5), (20, 50), (3, 4)])
+def test_fused_sma_crossover_is_bit_identical_to_the_two_averages(n: int, fast: int, slow: int) -> None:
+    rng = np.random.default_rng(n * 100 + fast)
+    x = np.round(100 + np.cumsum(rng.normal(0, 0.3, n)), 2)  # a 0.01 grid: averages often tie exactly
+    if n > 100:
+        x[60] = np.nan  # a hole: both ways skip the bars whose windows hold it
+    expected = crossover_targets(sma(x, fast), sma(x, slow))
+    assert np.array_equal(sma_crossover_targets(x, fast, slow), expected, equal_nan=True)
+    if n == 4000:
+        assert np.count_nonzero(~np.isnan(expected)) > 50

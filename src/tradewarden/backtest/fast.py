@@ -44,17 +44,31 @@ L_ID, L_BAR, L_SIDE, L_QTY, L_SL, L_TP, L_REDUCE, L_STATUS, L_FILLED, L_DONE_BAR
 LOG_FIELDS = 10
 
 
+@njit(cache=True, inline="always")
+def _ticks(price: float, tick: float) -> int:
+    return int(np.rint(price / tick))
+
+
+@njit(cache=True, inline="always")
+def _steps(volume: float, step: float) -> int:
+    return int(np.floor(volume / step))
+
+
 @njit(cache=True)
-def _run(o: I64Array, h: I64Array, lo: I64Array, c: I64Array, v: I64Array, target: F64Array, sl: I64Array,
-         tp: I64Array, params: I64Array, sizing: I64Array, state: I64Array, orders: I64Array,
-         fills: I64Array, log: I64Array, equity: I64Array) -> tuple[int, int]:
+def _run(o: F64Array, h: F64Array, lo: F64Array, c: F64Array, v: F64Array, tick: float, step: float,
+         target: F64Array, sl: I64Array, tp: I64Array, params: I64Array, sizing: I64Array, state: I64Array,
+         orders: I64Array, fills: I64Array, log: I64Array, equity: I64Array) -> tuple[int, int]:
     nf = 0
     nlog = 0
     buf = np.zeros((2, DECISION_FIELDS), dtype=np.int64)
     allow_short = params[P_ALLOW_SHORT]
     for i in range(o.shape[0]):
         active = state[S_ACTIVE]
-        nf = process_bar(i, o[i], h[i], lo[i], c[i], v[i], state, orders, params, fills, nf)
+        # Each bar onto the grid here, as domain.ticks.series_to_ticks would do for the whole series (the
+        # same IEEE division and rounding), so that no integer copy of five columns is ever held.
+        ci = _ticks(c[i], tick)
+        nf = process_bar(i, _ticks(o[i], tick), _ticks(h[i], tick), _ticks(lo[i], tick), ci,
+                         _steps(v[i], step), state, orders, params, fills, nf)
         has_pending = False
         if active > 0:  # only bars with working orders need the slots looked at
             for k in range(state[S_SLOTS]):
@@ -68,8 +82,8 @@ def _run(o: I64Array, h: I64Array, lo: I64Array, c: I64Array, v: I64Array, targe
                     orders[k, O_ID] = 0
                 elif orders[k, O_ACTIVE] == 1 and orders[k, O_TYPE] == T_MARKET:
                     has_pending = True
-        equity[i] = state[S_CASH] + state[S_POS] * c[i]
-        n = decide(target[i], sl[i], tp[i], state[S_POS], state[S_CASH], c[i], has_pending, allow_short,
+        equity[i] = state[S_CASH] + state[S_POS] * ci
+        n = decide(target[i], sl[i], tp[i], state[S_POS], state[S_CASH], ci, has_pending, allow_short,
                    sizing[0], sizing[1], sizing[2], params[P_TAKER], params[P_SLIP], buf)
         for j in range(n):
             oid = place_order(state, orders, i, buf[j, D_SIDE], T_MARKET, buf[j, D_QTY], 0, 0, buf[j, D_SL],
@@ -105,9 +119,11 @@ class BatchResult:
         return int(self.state[S_EXPOSED])
 
 
-def run_batch(o: I64Array, h: I64Array, lo: I64Array, c: I64Array, v: I64Array, target: F64Array,
-              sl: I64Array, tp: I64Array, params: I64Array, sizing: I64Array, cash_atoms: int) -> BatchResult:
-    """Run the compiled loop; the fill and order buffers grow until they are large enough."""
+def run_batch(o: F64Array, h: F64Array, lo: F64Array, c: F64Array, v: F64Array, tick: float, step: float,
+              target: F64Array, sl: I64Array, tp: I64Array, params: I64Array, sizing: I64Array,
+              cash_atoms: int) -> BatchResult:
+    """Run the compiled loop over candle prices and volumes (floats, put on the ``tick``/``step`` grid bar
+    by bar); the fill and order buffers grow until they are large enough."""
     n = o.shape[0]
     capacity = max(1024, n // 16)
     while True:
@@ -116,7 +132,8 @@ def run_batch(o: I64Array, h: I64Array, lo: I64Array, c: I64Array, v: I64Array, 
         fills = np.zeros((capacity, 9), dtype=np.int64)
         log = np.zeros((capacity, LOG_FIELDS), dtype=np.int64)
         equity = np.zeros(n, dtype=np.int64)
-        nf, nlog = _run(o, h, lo, c, v, target, sl, tp, params, sizing, state, orders, fills, log, equity)
+        nf, nlog = _run(o, h, lo, c, v, tick, step, target, sl, tp, params, sizing, state, orders, fills, log,
+                        equity)
         if nf <= capacity and nlog <= capacity:
             return BatchResult(fills[:nf], log[:nlog], equity, state)
         capacity = max(nf, nlog) + 1024

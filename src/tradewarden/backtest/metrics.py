@@ -77,7 +77,7 @@ def drawdown_pct(equity: npt.NDArray[np.float64], initial: float | None = None) 
         return np.zeros(0, dtype=np.float64)
     peak = np.maximum.accumulate(eq)
     if initial is not None:
-        peak = np.maximum(peak, float(initial))
+        np.maximum(peak, float(initial), out=peak)  # in place: one float per bar fewer at a time
     out = np.zeros_like(eq)
     with np.errstate(over="ignore"):
         np.divide(eq, peak, out=out, where=peak > 0)
@@ -150,8 +150,10 @@ def compute_metrics(ts: npt.NDArray[np.int64], equity: npt.NDArray[np.float64], 
     annual = math.sqrt(bars_per_year(timeframe_ms))
     metrics["sharpe"] = _sharpe(returns, annual)
     metrics["sortino"] = _sortino(returns, annual)
+    del returns  # one float per bar each: not held while the next ones are computed
     dd = drawdown_pct(eq, initial)
     metrics["max_drawdown"] = {"value": _r(max(0.0, -float(dd.min()))), "unit": "%"}
+    del dd
     metrics["max_drawdown_duration"] = {"value": _r(_longest_underwater_ms(ts_arr, eq, initial,
                                                                            timeframe_ms) / DAY_MS),
                                         "unit": "days"}
@@ -258,13 +260,17 @@ def _cagr(growth: float, span_ms: int) -> dict[str, Any]:
 def _longest_underwater_ms(ts: npt.NDArray[np.int64], eq: npt.NDArray[np.float64], initial: float,
                            timeframe_ms: int) -> int:
     """Longest time from a peak (the start counts, at the first bar's open) to a bar close still below it."""
-    closes = ts + timeframe_ms
-    peak = np.maximum(np.maximum.accumulate(eq), initial)
+    peak = np.maximum.accumulate(eq)
+    np.maximum(peak, initial, out=peak)
     at_peak = eq >= peak
-    # Time of the latest peak at or before each bar; before any bar peaks, the start (first open).
-    peak_time = np.where(at_peak, closes, np.int64(ts[0]))
-    peak_time = np.maximum.accumulate(peak_time)
-    return int((closes - peak_time).max())
+    del peak
+    # Close time of the latest peak at or before each bar (before any bar peaks, the start: the first open),
+    # less one bar, so that the bar opens need no array of closes: close - peak close = open - this.
+    # In place throughout: one int per bar at a time, a year of minutes is 4 MB each.
+    peak_time = np.where(at_peak, ts, np.int64(ts[0]) - timeframe_ms)
+    np.maximum.accumulate(peak_time, out=peak_time)
+    np.subtract(ts, peak_time, out=peak_time)
+    return int(peak_time.max())
 
 
 def _trade_metrics(trades: Sequence[Trade], money: str) -> dict[str, dict[str, Any]]:

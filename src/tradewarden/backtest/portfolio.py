@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradewarden.backtest.core import FillRecord, NothingToTestError, OrderRecord
+from tradewarden.backtest.core import NothingToTestError, OrderRecord
 from tradewarden.backtest.settings import BacktestSettings
+from tradewarden.backtest.walk import FillRecord
 from tradewarden.domain.candles import CandleSeries, timeframe_ms
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.portfolio import Portfolio

@@ -14,14 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from tradewarden.backtest.core import (
-    _ENDINGS,
-    FillRecord,
-    NothingToTestError,
-    OrderRecord,
-    _Collector,
-    _final_status,
-)
+from tradewarden.backtest.core import NothingToTestError, OrderRecord, _final_status
+from tradewarden.backtest.event_lines import EventLines
 from tradewarden.backtest.fast import (
     L_BAR,
     L_DONE_BAR,
@@ -44,6 +38,7 @@ from tradewarden.backtest.portfolio import (
     new_portfolio,
 )
 from tradewarden.backtest.settings import BacktestSettings
+from tradewarden.backtest.walk import ORDER_ENDINGS, FillRecord
 from tradewarden.domain.candles import timeframe_ms
 from tradewarden.domain.events import EventType
 from tradewarden.domain.orders import PROTECTIVE_SUFFIX
@@ -246,7 +241,7 @@ class _Walk:
     def __init__(self, markets: Sequence[Market], ts: I64Array, events: EventSink | None, records: bool) -> None:
         self.markets = markets
         self.ts = ts.tolist()
-        self.collected = _Collector(events) if events is not None else None
+        self.collected = EventLines(events) if events is not None else None
         self.books = [TradeBook(m.instrument, self.collected) for m in markets]
         self.records = records
         self.fills: list[list[FillRecord]] = [[] for _ in markets]
@@ -274,8 +269,8 @@ class _Walk:
                 while ei < len(ending) and rows[ending[ei]][L_SYMBOL] == j:
                     k = ending[ei]
                     status = rows[k][L_STATUS]
-                    if self.collected is not None and status in _ENDINGS:
-                        kind, why = _ENDINGS[status]
+                    if self.collected is not None and status in ORDER_ENDINGS:
+                        kind, why = ORDER_ENDINGS[status]
                         self.collected.emit(kind, self.ts[t], client_id=ids[k],
                                             symbol=self.markets[j].instrument.symbol, reason=why)
                     ei += 1

@@ -39,13 +39,16 @@ def minmax_indices(n: int, values: FloatArray, buckets: int) -> IntArray:
         return np.arange(n, dtype=np.int64)
     size = math.ceil(n / buckets)
     rows = math.ceil(n / size)
-    padded = np.empty(rows * size, dtype=np.float64)
-    padded[:n] = values
-    padded[n:] = values[-1]   # padding repeats the last value, so it can never be a new extreme
-    grid = padded.reshape(rows, size)
-    base = np.arange(rows, dtype=np.int64) * size
-    lo = base + grid.argmin(axis=1)
-    hi = base + grid.argmax(axis=1)
+    full = n // size
+    # The whole runs as a view of ``values`` (no padded copy of a per-bar series); the short last run apart.
+    grid = np.ascontiguousarray(values[: full * size]).reshape(full, size)
+    lo = np.arange(full, dtype=np.int64) * size
+    hi = lo + grid.argmax(axis=1)
+    lo += grid.argmin(axis=1)
+    if rows > full:
+        tail = values[full * size:]
+        lo = np.append(lo, full * size + int(tail.argmin()))
+        hi = np.append(hi, full * size + int(tail.argmax()))
     idx = np.sort(np.stack([lo, hi], axis=1), axis=1).ravel()
     idx = np.minimum(idx, n - 1)
     idx = np.concatenate([[0], idx, [n - 1]])

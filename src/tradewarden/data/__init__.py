@@ -8,12 +8,16 @@ access through ccxt with one retry policy, history downloads and the market-data
 file replay).
 """
 
-from tradewarden.data.feed_replay import ReplayFeed
+from typing import TYPE_CHECKING, Any
+
 from tradewarden.data.files import CandleFileError, load_candles, read_candle_file
 from tradewarden.data.resample import resample
 from tradewarden.data.sample import SAMPLE_SYMBOL, SAMPLE_TIMEFRAME, sample_path
 from tradewarden.data.store import CandleStore, SeriesInfo, StoreError, open_store
 from tradewarden.data.validation import Gap, find_gaps
+
+if TYPE_CHECKING:
+    from tradewarden.data.feed_replay import ReplayFeed
 
 __all__ = [
     "SAMPLE_SYMBOL",
@@ -31,3 +35,12 @@ __all__ = [
     "resample",
     "sample_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The replay feed needs asyncio (about 40 ms to import); only sessions use it, not a backtest.
+    if name == "ReplayFeed":
+        from tradewarden.data.feed_replay import ReplayFeed
+
+        return ReplayFeed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,10 @@
 """Reading candle files: the uniform CSV and Binance public kline CSVs (plain or zipped).
 
-The fast path parses with pyarrow's C++ CSV reader. If anything is wrong with a file, we re-read it
-line by line only to name the exact line and problem: a bad row never surfaces as a traceback.
+In a process that runs the compiled kernels (a backtest) the fast path is a compiled reader of the plain
+form (``csv_fast``); pyarrow's C++ CSV reader reads anything else, and every file in a process without numba
+(the simulator, the data commands), where loading the compiler would cost more than pyarrow. If anything
+is wrong with a file, we re-read it line by line only to name the exact line and problem: a bad row never
+surfaces as a traceback.
 """
 
 from __future__ import annotations
@@ -9,12 +12,11 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from tradewarden.data.validation import (
     MS_MAX,
@@ -94,7 +96,7 @@ def read_candle_file(path: str | Path, timeframe: str | None = None, symbol: str
     source: Path | io.BytesIO = p if raw is None else io.BytesIO(raw)
     try:
         cols = _fast_parse(source, has_header, ncols)
-    except (pa.ArrowInvalid, ValueError):
+    except ValueError:  # pyarrow's ArrowInvalid is one
         _locate_parse_error(p, raw if raw is not None else p.read_bytes(), has_header, ncols)
         raise CandleFileError(p, None, "could not parse file") from None  # pragma: no cover
     ts, o, h, lo, c, v = cols
@@ -122,6 +124,15 @@ def binance_micros(ts: IntArray, ncols: int) -> IntArray:
 
 
 def _fast_parse(source: Path | io.BytesIO, has_header: bool, ncols: int) -> tuple[np.ndarray, ...]:
+    if "numba" in sys.modules:  # the kernels' compiler is loaded already: the lean reader costs nothing more
+        from tradewarden.data.csv_fast import parse_plain_csv
+
+        plain = parse_plain_csv(source, has_header, ncols)
+        if plain is not None:
+            return plain
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     names = [f"c{i}" for i in range(ncols)]
     types = {"c0": pa.int64(), **{f"c{i}": pa.float64() for i in range(1, 6)}}
     table = pacsv.read_csv(

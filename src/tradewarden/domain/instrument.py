@@ -8,7 +8,7 @@ leaves it is turned back into :class:`~decimal.Decimal` with ``from_ticks``/``fr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, DecimalTuple
 from enum import StrEnum
 from functools import lru_cache
 
@@ -29,10 +29,15 @@ def _on_grid(value: Decimal, grid: Decimal, rounding: Rounding) -> Decimal:
     return (units * grid).quantize(grid)
 
 
-@lru_cache(maxsize=64)
 def _places(grid: Decimal) -> int | None:
     """k when ``grid`` is 10^-k (the usual exchange tick and step), else None."""
-    t = grid.as_tuple()
+    # Cached on the digits, not the Decimal: Decimal("0.01") == Decimal("0.010"), but the second one's
+    # texts have three places, and must not depend on which grid was seen first.
+    return _places_of(grid.as_tuple())
+
+
+@lru_cache(maxsize=64)
+def _places_of(t: DecimalTuple) -> int | None:
     if t.digits != (1,) or not isinstance(t.exponent, int) or t.exponent > 0:
         return None
     return -t.exponent

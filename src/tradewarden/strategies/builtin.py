@@ -14,6 +14,7 @@ from tradewarden.strategies.indicators import (
     rolling_min,
     rsi,
     sma,
+    sma_crossover_targets,
 )
 
 
@@ -67,8 +68,7 @@ class SmaCross(Strategy):
         return int(self.slow) + 1
 
     def signals(self, candles: CandleSeries) -> Signals:
-        close = as_float(candles.close)
-        return Signals(crossover_targets(sma(close, self.fast), sma(close, self.slow)))
+        return Signals(sma_crossover_targets(as_float(candles.close), self.fast, self.slow))
 
 
 class SmaAtr(Strategy):

@@ -115,5 +115,36 @@ def crossover_targets(fast: FloatArray, slow: FloatArray) -> FloatArray:
     return out
 
 
+@njit(cache=True, inline="always")
+def _mean_at(x: FloatArray, i: int, n: int) -> float:
+    """``sma(x, n)[i]``, summed in the same order (NaN before the first full window)."""
+    if i < n - 1:
+        return np.nan
+    s = 0.0
+    for j in range(i - n + 1, i + 1):
+        s += x[j]
+    return s / n
+
+
+@njit(cache=True)
+def sma_crossover_targets(x: FloatArray, fast: int, slow: int) -> FloatArray:
+    """``crossover_targets(sma(x, fast), sma(x, slow))`` without the two averages as arrays: each bar's
+    averages are the same sums in the same order, so the result is bit-for-bit the same, in a third of the
+    memory (a year of one-minute candles: 4 MB instead of 12)."""
+    out = np.full(x.shape[0], np.nan)
+    f0 = _mean_at(x, 0, fast)
+    s0 = _mean_at(x, 0, slow)
+    for i in range(1, x.shape[0]):
+        f1 = _mean_at(x, i, fast)
+        s1 = _mean_at(x, i, slow)
+        if not (np.isnan(f0) or np.isnan(s0) or np.isnan(f1) or np.isnan(s1)):
+            if f1 > s1 and f0 <= s0:
+                out[i] = 1.0
+            elif f1 < s1 and f0 >= s0:
+                out[i] = -1.0
+        f0, s0 = f1, s1
+    return out
+
+
 def as_float(x: np.ndarray) -> FloatArray:
     return np.ascontiguousarray(x, dtype=np.float64)
