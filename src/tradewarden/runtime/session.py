@@ -275,15 +275,14 @@ class TradingSession:
         from tradewarden.backtest.settings import BacktestSettings
         from tradewarden.config import masked_dump
         from tradewarden.data.feed_ccxt import CcxtFeed
+        from tradewarden.data.retry import RetryPolicy
         from tradewarden.engine.engine import Engine
+        from tradewarden.persistence.runtime_store import RuntimeStore
         from tradewarden.risk import AuditError, RiskManager, load_risk_config
         from tradewarden.risk.account_audit import AccountAuditTrail, trail_path
         from tradewarden.risk.store import RiskStateStore
-        from tradewarden.strategies import load_strategy
-
-        from tradewarden.data.retry import RetryPolicy
-        from tradewarden.persistence.runtime_store import RuntimeStore
         from tradewarden.runtime.instruments import FiltersRefused, record_instruments, seal, session_instruments
+        from tradewarden.strategies import load_strategy
 
         cfg, mode, journal = self.cfg, self.opts.mode, self.journal
         strategy = load_strategy(cfg.strategy.name, self._params())
