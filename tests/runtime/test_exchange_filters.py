@@ -48,6 +48,11 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(app, list(args))
 
 
+def trading(evs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    keep = ("OrderPlaced", "Fill", "PositionOpened", "PositionClosed", "OrderDenied", "OrderRejected")
+    return [(e["type"], e["ts"], e.get("client_id"), e.get("qty"), e.get("price")) for e in evs if e["type"] in keep]
+
+
 def on_grid(text: str, grid: str) -> bool:
     return Decimal(text) % Decimal(grid) == 0
 
@@ -67,6 +72,11 @@ def test_paper_session_on_eth_trades_on_the_exchanges_filters(env: Path, tmp_pat
     with Database.open(None, env) as db:
         stored = RuntimeStore(db, "paper:simulator:ETH/USDT:sma_cross").snapshot("instruments")
     assert stored == {"ETH/USDT": ETH}
+    # and a replay of its recording trades on them too: the same orders and fills
+    replay_dir = tmp_path / "replay"
+    result = invoke("replay", str(out / "recording.jsonl"), "--out", str(replay_dir))
+    assert result.exit_code == 0, result.output
+    assert trading(events(replay_dir)) == trading(evs)
 
 
 def test_a_config_filter_that_disagrees_with_the_exchange_refuses_to_start(env: Path, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from tradewarden.runtime.instruments import (
     configured_filters,
     decide_instrument,
     record_instruments,
+    recorded_instrument,
     session_instruments,
 )
 from tradewarden.venues.markets import TICK_SIZE
@@ -110,3 +111,13 @@ def test_a_symbol_the_exchange_does_not_trade_is_named(store: RuntimeStore) -> N
     with pytest.raises(FiltersRefused, match="no market ETH/BTC") as refused:
         session_instruments(cfg, ["ETH/BTC"], Markets(ETH_MARKET), retry(), store)
     assert refused.value.reason == "MARKET_UNAVAILABLE"
+
+
+def test_a_replay_trades_on_the_recorded_filters_or_on_the_configs_for_an_older_recording() -> None:
+    cfg = load_config(None, {"market.symbol": "ETH/USDT"}, env={})
+    sealed = {"ETH/USDT": {"tick_size": "0.01", "step_size": "0.0001", "min_qty": "0.0001", "max_qty": "9000",
+                           "min_notional": "5"}}
+    assert recorded_instrument(cfg, sealed) == ETH
+    assert recorded_instrument(cfg, None) == cfg.trading_instrument()
+    with pytest.raises(ValueError, match="recorded filters of ETH/USDT"):
+        recorded_instrument(cfg, {"ETH/USDT": {**sealed["ETH/USDT"], "step_size": "x"}})

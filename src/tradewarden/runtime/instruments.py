@@ -13,6 +13,7 @@ config's filters.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -123,5 +124,20 @@ def record_instruments(store: RuntimeStore, instruments: Mapping[str, Instrument
 
 
 def seal(instruments: Mapping[str, Instrument]) -> dict[str, dict[str, str]]:
-    """What ``BOOT_SEAL`` records: each symbol's filters as plain decimal strings."""
+    """What ``BOOT_SEAL`` and the recording's header record: each symbol's filters as plain decimal strings."""
     return {s: filters_record(i) for s, i in instruments.items()}
+
+
+def recorded_instrument(cfg: AppConfig, sealed: object) -> Instrument:
+    """The instrument a recorded session traded on (``replay``): the filters its header records, or the config's
+    for a recording made before the filters came from the exchange."""
+    inst = cfg.trading_instrument()
+    filters = sealed.get(inst.symbol) if isinstance(sealed, Mapping) else None
+    if not isinstance(filters, Mapping):
+        return inst
+    try:
+        tick, step, min_qty, max_qty, min_notional = (Decimal(str(filters[name])) for name in FILTER_FIELDS)
+        return replace(inst, tick_size=tick, step_size=step, min_qty=min_qty, max_qty=max_qty,
+                       min_notional=min_notional)
+    except (KeyError, ArithmeticError, ValueError) as exc:
+        raise ValueError(f"the recorded filters of {inst.symbol} are not valid: {exc!r}") from None

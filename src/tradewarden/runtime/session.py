@@ -334,7 +334,8 @@ class TradingSession:
                 engine.before_submit = self._before_submit(engine)
             feed = CcxtFeed(pro, sink=journal, name=cfg.exchange.id or "simulator")
             recorder = Recorder(self.run_dir / "recording.jsonl", {
-                "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__})
+                "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__,
+                "filters": seal(instruments)})
             loop = asyncio.get_running_loop()
             stop = asyncio.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
