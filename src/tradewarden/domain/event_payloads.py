@@ -182,6 +182,7 @@ class BootSeal(TypedDict):
     timeframe: str
     exchange: str
     exchange_simulated: bool
+    filters: NotRequired[Json]           # per symbol: tick_size, step_size, min_qty, max_qty, min_notional
 
 
 class ShadowSafetyOk(TypedDict):
@@ -244,6 +245,11 @@ class LeaseLost(TypedDict):
 
 class ForeignWriter(TypedDict):
     orders: list[Json]                   # {kind, subject, ours, exchange, suggestion}
+
+
+class FiltersRefused(TypedDict):
+    message: str
+    differences: list[Json]              # {symbol, field, ours, exchange}
 
 
 class ReconcileMismatch(TypedDict):

@@ -67,6 +67,9 @@ class EventType(StrEnum):
     LEASE_TAKEN_OVER = "LEASE_TAKEN_OVER"
     LEASE_LOST = "LEASE_LOST"
     FOREIGN_WRITER = "FOREIGN_WRITER"
+    FILTERS_MISMATCH = "FILTERS_MISMATCH"
+    FILTERS_CHANGED = "FILTERS_CHANGED"
+    MARKET_UNAVAILABLE = "MARKET_UNAVAILABLE"
     RECONCILE_MISMATCH = "RECONCILE_MISMATCH"
     HALTED_OPS = "HALTED_OPS"
     SHADOW_ORDER = "SHADOW_ORDER"
@@ -131,6 +134,9 @@ _CATALOGUE: dict[EventType, tuple[type, Category]] = {
     E.LEASE_TAKEN_OVER: (p.LeaseTakenOver, _C.GATE),
     E.LEASE_LOST: (p.LeaseLost, _C.GATE),
     E.FOREIGN_WRITER: (p.ForeignWriter, _C.GATE),
+    E.FILTERS_MISMATCH: (p.FiltersRefused, _C.GATE),
+    E.FILTERS_CHANGED: (p.FiltersRefused, _C.GATE),
+    E.MARKET_UNAVAILABLE: (p.FiltersRefused, _C.GATE),
     E.RECONCILE_MISMATCH: (p.ReconcileMismatch, _C.GATE),
     E.HALTED_OPS: (p.HaltedOps, _C.GATE),
     E.SHADOW_ORDER: (p.ShadowOrder, _C.GATE),

@@ -173,6 +173,7 @@ class TradingSession:
         self.reconcile_memory = ReconcileMemory()  # the periodic reconciliation's debounce
         # exchange ids of the orders there before this bot started (and of foreign ones already reported)
         self.orders_at_boot: set[str | None] = set()
+        self.instrument: Instrument | None = None  # from the exchange's markets, at boot
 
     # -- entry point -----------------------------------------------------------------------------------
     def run(self) -> SessionOutcome:
@@ -320,7 +321,8 @@ class TradingSession:
         return max(strategy.lookback + 10, 50)
 
     def _instrument(self) -> Instrument:
-        return self.cfg.trading_instrument()
+        """The exchange's instrument once the boot has it; the config's before."""
+        return self.instrument or self.cfg.trading_instrument()
 
     def _make_exchanges(self, endpoints: dict[str, Any]) -> tuple[Any, Any, Any]:
         """(sync ccxt exchange for orders, another for reads with its own rate limiter, ccxt.pro for the feed)."""
@@ -344,24 +346,40 @@ class TradingSession:
         from tradewarden.backtest.settings import BacktestSettings
         from tradewarden.config import masked_dump
         from tradewarden.data.feed_ccxt import CcxtFeed
+        from tradewarden.data.retry import RetryPolicy
         from tradewarden.engine.engine import Engine
+        from tradewarden.persistence.runtime_store import RuntimeStore
         from tradewarden.risk import AuditError, RiskManager, load_risk_config
         from tradewarden.risk.account_audit import AccountAuditTrail, trail_path
         from tradewarden.risk.store import RiskStateStore
+        from tradewarden.runtime.instruments import FiltersRefused, record_instruments, seal, session_instruments
         from tradewarden.strategies import load_strategy
 
         cfg, mode, journal = self.cfg, self.opts.mode, self.journal
-        instrument = self._instrument()
         strategy = load_strategy(cfg.strategy.name, self._params())
         risk_cfg = load_risk_config(cfg.risk)
+        account = f"{mode}:{cfg.exchange.id or 'simulator'}:{cfg.market.symbol}:{strategy.name}"
+        rest, self.reader, pro = self._make_exchanges(endpoints)
+        self.worker = TradingWorker()
+        # every REST call of the boot sequence goes through the one retry policy (429/418/5xx/timeouts)
+        self.retry = RetryPolicy(sink=journal, exchange=rest, max_total_s=120.0)
+        try:  # the filters are the exchange's (runtime/instruments.py), recorded in BOOT_SEAL
+            instruments = await asyncio.to_thread(session_instruments, cfg, [cfg.market.symbol], rest, self.retry,
+                                                  RuntimeStore(db, account))
+        except FiltersRefused as exc:
+            journal.emit(EventType(exc.reason), _now_ms(), message=str(exc), differences=exc.details())
+            self.say(f"refusing to start: {exc}")
+            await pro.close()
+            return SessionOutcome(REFUSED_TO_START, self.run_dir, exc.reason, self.config_hash)
+        instrument = self.instrument = instruments[cfg.market.symbol]
         journal.emit(EventType.RUN_STARTED, _now_ms(), mode=mode, version=__version__, config_hash=self.config_hash,
                      symbols=[instrument.symbol], strategy={"name": strategy.name, "params": dict(strategy.params)},
                      run_dir=str(self.run_dir))
         journal.emit(EventType.BOOT_SEAL, _now_ms(), version=__version__, mode=mode, config_hash=self.config_hash,
                      stage=risk_cfg.active_stage, strategy=strategy.name, params=dict(strategy.params),
                      symbol=instrument.symbol, timeframe=cfg.market.timeframe,
-                     exchange=endpoints["exchange"], exchange_simulated=endpoints["simulated"])
-        account = f"{mode}:{cfg.exchange.id or 'simulator'}:{instrument.symbol}:{strategy.name}"
+                     exchange=endpoints["exchange"], exchange_simulated=endpoints["simulated"],
+                     filters=seal(instruments))
         risk_store = RiskStateStore(db)
         try:
             # one trail per account, continued across runs; refused when it is not the trail the database knows
@@ -371,13 +389,7 @@ class TradingSession:
             self.say(f"refusing to start: {exc}")
             return SessionOutcome(REFUSED_TO_START, self.run_dir, "audit trail damaged", self.config_hash)
         self.audit.sync(_now_ms())
-        rest, self.reader, pro = self._make_exchanges(endpoints)
-        self.worker = TradingWorker()
         try:
-            from tradewarden.data.retry import RetryPolicy
-
-            # every REST call of the boot sequence goes through the one retry policy (429/418/5xx/timeouts)
-            self.retry = RetryPolicy(sink=journal, exchange=rest, max_total_s=120.0)
             risk = RiskManager(risk_cfg, journal, self.audit, store=risk_store,
                                instruments={instrument.symbol: instrument})
             await self._safety_checks(rest, risk)
@@ -386,11 +398,10 @@ class TradingSession:
             engine = Engine(strategy, instrument, venue, journal, settings.engine_settings(), settings.initial_cash,
                             cfg.market.timeframe, check=risk, risk=risk, keep_history=False)
             engine.history.max_bars = max(4 * strategy.lookback, 2_000)
-            from tradewarden.persistence.runtime_store import RuntimeStore
-
             self.store = RuntimeStore(db, account)
             self.protection = self._protection(mode, settings)
             resumed = self._resume(engine, venue)
+            record_instruments(self.store, instruments, _now_ms())
             if mode == "live":
                 # what the previous process left (fills while it was down included) against the exchange
                 await self.worker.run(self._reconcile_at_boot, self.reader, engine, risk, resumed)
@@ -398,7 +409,8 @@ class TradingSession:
                 engine.before_submit = self._before_submit(engine)
             feed = CcxtFeed(pro, sink=journal, name=cfg.exchange.id or "simulator")
             recorder = self._recorder(engine, {
-                "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__})
+                "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__,
+                "filters": seal(instruments)})
             loop = asyncio.get_running_loop()
             stop = asyncio.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):

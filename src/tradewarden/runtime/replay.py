@@ -66,7 +66,12 @@ def replay_recording(path: Path, out_dir: Path | None = None) -> ReplayResult:
     cfg = _config_from_header(recording.header)
     run_dir = out_dir or path.parent / f"replay-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
     private_dir(run_dir)
-    instrument = cfg.trading_instrument()
+    from tradewarden.runtime.instruments import recorded_instrument
+
+    try:  # the exchange's filters the session traded on, as its header records them
+        instrument = recorded_instrument(cfg, recording.header.get("filters"))
+    except ValueError as exc:
+        raise RecordingError(f"{path}: {exc}") from None
     strategy = load_strategy(cfg.strategy.name, dict(cfg.strategy.params))
     settings = BacktestSettings.from_config(cfg.backtest)
     with EventJournal(run_dir / "events.jsonl") as journal:

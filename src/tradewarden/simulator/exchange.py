@@ -24,6 +24,7 @@ from tradewarden.simulator.errors import SimConfigError
 from tradewarden.simulator.market import Kline, SymbolMarket, Trade
 from tradewarden.simulator.matching import MatchingEngine
 from tradewarden.simulator.pricing import CandleBar
+from tradewarden.simulator.symbols import spot_instrument
 
 
 class ExchangeListener(Protocol):
@@ -74,7 +75,7 @@ def load_series(config: SimConfig) -> list[tuple[Instrument, CandleSeries, Decim
                 # a directory may hold a symbol at several timeframes: read the one asked for (or make it)
                 series = (load_market(path, sym, config.timeframe) if config.timeframe
                           else load_candles(path, None, sym))
-                out.append((Instrument.default_spot(sym), series, Decimal(1)))
+                out.append((spot_instrument(sym), series, Decimal(1)))
         else:
             series = load_candles(path)
             own = series.symbol if series.symbol in config.symbols else config.symbols[0]
@@ -84,7 +85,7 @@ def load_series(config: SimConfig) -> list[tuple[Instrument, CandleSeries, Decim
                 if sym != own:
                     n += 1
                     scale = 1 + Decimal(n) / 100
-                out.append((Instrument.default_spot(sym), series, scale))
+                out.append((spot_instrument(sym), series, scale))
     except CandleFileError as exc:
         raise SimConfigError(f"data: {exc}") from None
     if config.timeframe is not None:
