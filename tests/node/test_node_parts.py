@@ -25,7 +25,7 @@ from tradewarden.node.reconciler import Reconciler
 from tradewarden.node.reporter import Reporter
 from tradewarden.node.runner import StrategyRunner
 from tradewarden.node.state import StateKeeper
-from tradewarden.node.watchers import KillSwitchWatcher, LeaseWatcher, OrderFollower
+from tradewarden.node.watchers import KillSwitchPoll, KillSwitchWatcher, LeaseWatcher, OrderFollower
 from tradewarden.persistence import Database
 from tradewarden.persistence.runtime_store import RuntimeStore
 from tradewarden.risk import TradingState
@@ -353,3 +353,38 @@ def test_the_builder_wires_the_venue_and_protection_of_the_mode(mode: str, event
     assert (run.exchange is not None) is (mode == "live")
     assert (run.protection is not None) is (mode == "live")
     assert type(run.venue) is {"paper": SimulatedVenue, "shadow": ShadowVenue, "live": ExchangeVenue}[mode]
+
+
+class SwitchRisk:
+    """The kill switch as the risk manager keeps it: on or off, acknowledgements recorded."""
+
+    def __init__(self, on: bool, calls: list[str]) -> None:
+        import threading
+
+        self.lock = threading.RLock()
+        self.on, self.calls = on, calls
+
+    def poll_kill_switch(self, ts: int) -> bool:
+        self.calls.append("poll")
+        return self.on
+
+    def acknowledge_kill_switch(self, ts: int, bot: str) -> bool:
+        self.calls.append(f"ack {bot}")
+        return True
+
+
+class CopyingAudit:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def copy_operator_actions(self, ts: int) -> int:
+        self.calls.append("copy")
+        return 0
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_the_kill_switch_poll_copies_operator_actions_then_acknowledges_a_switch_that_is_on(on: bool) -> None:
+    calls: list[str] = []
+    poll = KillSwitchPoll(SwitchRisk(on, calls), CopyingAudit(calls), "bot-1", clock)  # type: ignore[arg-type]
+    assert poll.poll(clock()) is on
+    assert calls == (["copy", "poll", "ack bot-1"] if on else ["copy", "poll"])
