@@ -1,7 +1,7 @@
 """The trading node: one ``tradewarden run`` (paper, shadow, live) as a set of components with a lifecycle.
 
-It owns the session's wiring: the options of a run and its outcome, the trading worker thread (the one thread
-that runs the engine, its venue and the state store, so exchange calls never hold the event loop), the
-components on the event loop (candle intake, order follower, kill-switch and lease watchers, loop monitor),
-the reconciler's state, and :func:`run_session`, the entry point of the CLI.
+:mod:`~tradewarden.node.builder` builds the components from the config and the options; :class:`TradingNode`
+(:mod:`~tradewarden.node.node`) starts them in order, runs the candle loop, stops them in reverse and returns
+the exit code; :func:`~tradewarden.node.node.run_session` is the entry point of the CLI. The trading worker
+thread runs the engine, its venue and the state store, so exchange calls never hold the event loop.
 """

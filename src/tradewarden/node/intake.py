@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from tradewarden.domain.candles import Candle
 
@@ -57,7 +57,6 @@ class CandleIntake:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
-        aclose = getattr(self._stream, "aclose", None)
-        if aclose is not None:
+        if isinstance(self._stream, AsyncGenerator):  # a generator's finally blocks run now, not at collection
             with contextlib.suppress(BaseException):
-                await aclose()
+                await self._stream.aclose()

@@ -1,6 +1,7 @@
-"""The runtime: trading modes (paper, shadow, live) on the one engine, the hard live gate, the boot
-sequence, locks, signals, the scheduler for periodic jobs, and recording and replay of sessions.
+"""The runtime's building blocks for trading modes (paper, shadow, live): the hard live gate, locks and the
+lease keeper, the exchange's instruments at boot, live account checks, exchange-side protection, the scheduler
+for periodic jobs, the session's series in the store, and recording and replay of sessions.
 
-It is the only package that knows which mode it runs in; it wires a market data feed and a venue to the
-engine and keeps state crash-safe through the persistence layer.
+The node (:mod:`tradewarden.node`) wires them into components and runs a session; this package holds no
+session of its own.
 """

@@ -1,0 +1,189 @@
+"""The node builder: the components of a session, built from its config and options.
+
+It decides what the config asks for: the venue of the mode (paper: the fill model; shadow: the shadow log;
+live: the exchange), live-only parts (the exchange-side protection, the reconciler's schedule, the order
+follower), the lease watcher when the account holds a lease, and the event bus whose journal is the run's
+``events.jsonl`` (the API, metrics and notifier subscribe to it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from tradewarden.backtest.settings import BacktestSettings
+from tradewarden.config.models import AppConfig
+from tradewarden.config.run import RunConfig
+from tradewarden.data.retry import RetryPolicy
+from tradewarden.domain.events import EventType
+from tradewarden.domain.instrument import Instrument
+from tradewarden.domain.ports import EventSink
+from tradewarden.engine.engine import Engine
+from tradewarden.node.endpoint import CcxtExchange
+from tradewarden.node.options import RunOptions, SessionError, run_dir_for
+from tradewarden.node.runner import StrategyRunner, TradingVenue
+from tradewarden.observability.bus import EventBus
+from tradewarden.risk import RiskManager
+from tradewarden.risk.account_audit import AccountAuditTrail
+from tradewarden.runtime.scheduler import SessionScheduler
+from tradewarden.strategies.base import Strategy
+
+
+@dataclass
+class NodeConfig:
+    """The config as the session trades it, its hash, and what the options make of it."""
+
+    cfg: AppConfig
+    config_hash: str
+    opts: RunOptions
+    run_dir: Path
+    duration_ms: int | None = field(default=None)
+
+
+def node_config(opts: RunOptions) -> NodeConfig:
+    """Load the config (simulator timeframe applied) and set up logging; the run directory's path."""
+    from tradewarden.config import load_run_config
+    from tradewarden.node.options import parse_duration
+    from tradewarden.observability import setup_logging
+
+    # the config as the session trades it and its hash: what `config show` prints, so the hash an operator
+    # confirms is the one the gate checks
+    effective: RunConfig = load_run_config(opts.config, opts.overrides, env=opts.env)
+    cfg = effective.config
+    # JSON lines to the log file, readable lines on the terminal, both scrubbed of secrets
+    setup_logging(cfg.logging.level, cfg.log_file, cfg.logging.console)
+    for chatty in ("alembic", "apscheduler"):  # their INFO lines say nothing an operator needs
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    duration_ms = parse_duration(opts.duration)
+    root = opts.out_dir.parent if opts.out_dir else cfg.backtest.out_dir
+    run_dir = opts.out_dir or run_dir_for(root, opts.mode, cfg.market.symbol)
+    return NodeConfig(cfg, effective.config_hash, opts, run_dir, duration_ms)
+
+
+def event_bus(run_dir: Path) -> EventBus:
+    """The node's event bus; its journal (the record) is the run's ``events.jsonl``."""
+    from tradewarden.observability import EventJournal
+    from tradewarden.private_files import UnwritablePathError, private_dir
+
+    private_dir(run_dir)
+    try:
+        journal = EventJournal(run_dir / "events.jsonl")
+    except OSError as exc:  # e.g. events.jsonl is a directory, or the disk is full
+        raise UnwritablePathError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}") from None
+    return EventBus(journal)
+
+
+def strategy_params(cfg: AppConfig) -> dict[str, object]:
+    """The strategy's parameters: the config's, overridden by the parameter file when one is set."""
+    params: dict[str, object] = dict(cfg.strategy.params)
+    if cfg.strategy.params_file is not None:
+        from tradewarden.optimize.paramsfile import load_params_file
+
+        pf = load_params_file(cfg.strategy.params_file)
+        if pf.strategy != cfg.strategy.name:
+            raise SessionError(f"{cfg.strategy.params_file} holds parameters of {pf.strategy}, "
+                               f"not of {cfg.strategy.name}")
+        params.update(pf.params)
+    return params
+
+
+def load_strategy(cfg: AppConfig) -> Strategy:
+    from tradewarden.strategies import load_strategy as load
+
+    return load(cfg.strategy.name, strategy_params(cfg))
+
+
+def warmup_bars(cfg: AppConfig) -> int:
+    if cfg.runtime.warmup_bars:
+        return int(cfg.runtime.warmup_bars)
+    from tradewarden.strategies import load_strategy as load
+
+    strategy = load(cfg.strategy.name, dict(cfg.strategy.params))
+    return max(strategy.lookback + 10, 50)
+
+
+def make_venue(mode: str, instrument: Instrument, settings: BacktestSettings, rest: CcxtExchange,
+               events: EventSink, retry: RetryPolicy, clock_ms: Callable[[], int]) -> TradingVenue:
+    """Where the runner's orders go: the fill model (paper), the shadow log (shadow) or the exchange (live)."""
+    from tradewarden.venues.shadow import ShadowVenue
+    from tradewarden.venues.simulated import SimulatedVenue
+
+    if mode == "paper":
+        return SimulatedVenue(instrument, settings.fill, settings.initial_cash)
+    if mode == "shadow":
+        return ShadowVenue(instrument, settings.fill, settings.initial_cash, events)
+    from tradewarden.venues.exchange import ExchangeVenue
+
+    retry.call(rest.load_markets, label="load_markets")
+    return ExchangeVenue(rest, instrument, events, clock_ms, retry=retry)
+
+
+async def build_runner(cfg: AppConfig, mode: str, strategy: Strategy, instrument: Instrument, risk: RiskManager,
+                       rest: CcxtExchange, retry: RetryPolicy, events: EventSink,
+                       clock_ms: Callable[[], int]) -> StrategyRunner:
+    """One strategy on one symbol: its engine, its venue and (live) the exchange-side protection."""
+    from tradewarden.runtime.protection import LiveProtection, ProtectionSettings
+
+    settings = BacktestSettings.from_config(cfg.backtest)
+    venue = await asyncio.to_thread(make_venue, mode, instrument, settings, rest, events, retry, clock_ms)
+    engine = Engine(strategy, instrument, venue, events, settings.engine_settings(), settings.initial_cash,
+                    cfg.market.timeframe, check=risk, risk=risk, keep_history=False)
+    engine.history.max_bars = max(4 * strategy.lookback, 2_000)
+    protection = None
+    if mode == "live":  # exchange-side stops for a live position (paper and shadow: the fill model applies them)
+        fill = settings.fill
+        protection = LiveProtection(ProtectionSettings(fill.stop_loss_pct, fill.take_profit_pct,
+                                                       fill.trailing_stop_pct, cfg.runtime.stop_limit_offset_pct))
+    return StrategyRunner(engine, venue, risk, protection)
+
+
+def initial_cash(cfg: AppConfig) -> Decimal:
+    return BacktestSettings.from_config(cfg.backtest).initial_cash
+
+
+def schedule(scheduler: SessionScheduler, cfg: AppConfig, mode: str, queue: Callable[[Callable[[], None]], None],
+             loop: asyncio.AbstractEventLoop, daily_summary: Callable[[], None], reconcile: Callable[[], None],
+             reload_params: Callable[[Path], None]) -> SessionScheduler:
+    """Periodic jobs on APScheduler with a persistent job store; each hands its work to the trading worker
+    (``queue``, on the loop: the engine is single-threaded), so a job never runs in the middle of a step."""
+    def on_loop(fn: Callable[[], None]) -> Callable[[], None]:
+        def hand_over() -> None:
+            loop.call_soon_threadsafe(queue, fn)
+
+        return hand_over
+
+    def reload(path: Path) -> None:
+        loop.call_soon_threadsafe(queue, lambda: reload_params(path))
+
+    scheduler.daily_at("daily-summary", cfg.runtime.daily_summary_utc, on_loop(daily_summary))
+    if mode == "live":
+        scheduler.every("reconcile", cfg.runtime.reconcile_every_s, on_loop(reconcile))
+    if cfg.strategy.params_file is not None:
+        scheduler.watch_file("params-reload", cfg.strategy.params_file, reload)
+    return scheduler
+
+
+def last_price(retry: RetryPolicy, rest: CcxtExchange, symbol: str) -> Decimal:
+    ticker = retry.call(rest.fetch_ticker, symbol, label="fetch_ticker")
+    return Decimal(str(ticker["last"]))
+
+
+def reload_params(cfg: AppConfig, runner: StrategyRunner, events: EventSink, audit: AccountAuditTrail,
+                  path: Path, clock_ms: Callable[[], int]) -> None:
+    """The parameter file changed: the runner's strategy takes its parameters (a bad file keeps the running
+    ones); the reload is an operator action in the audit trail."""
+    from tradewarden.risk.account_audit import file_owner
+    from tradewarden.strategies import load_strategy as load
+
+    try:
+        params = strategy_params(cfg)
+        runner.engine.strategy = load(cfg.strategy.name, params)
+    except Exception as exc:  # a bad file keeps the running parameters
+        events.emit(EventType.PARAMS_RELOAD_FAILED, clock_ms(), file=str(path), error=str(exc))
+        return
+    events.emit(EventType.PARAMS_RELOADED, clock_ms(), file=str(path), params=params)
+    audit.operator_action(clock_ms(), "params_reload", file_owner(path), file=str(path), params=params)
