@@ -204,6 +204,9 @@ class LoggingConfig(Section):
     level: str = "INFO"
     file: UserPath | None = None  # None: data_dir/logs/tradewarden.jsonl
     console: bool = True
+    # the file rotates at this size, keeping this many old files (tradewarden.jsonl.1, .2, ...); either 0: never
+    max_bytes: int = Field(50 * 1024 * 1024, ge=0)
+    backups: int = Field(5, ge=0)
 
     @field_validator("level")
     @classmethod

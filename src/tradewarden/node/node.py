@@ -142,7 +142,8 @@ class TradingSession:
         from tradewarden.observability import setup_logging
 
         # JSON lines to the log file, readable lines on the terminal, both scrubbed of secrets
-        setup_logging(self.cfg.logging.level, self.cfg.log_file, self.cfg.logging.console)
+        setup_logging(self.cfg.logging.level, self.cfg.log_file, self.cfg.logging.console,
+                      max_bytes=self.cfg.logging.max_bytes, backups=self.cfg.logging.backups)
         import logging
 
         for chatty in ("alembic", "apscheduler"):  # their INFO lines say nothing an operator needs
