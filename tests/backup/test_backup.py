@@ -310,3 +310,28 @@ def test_a_backup_taken_while_a_paper_session_writes_restores_its_state_at_that_
     kept = [orjson.loads(line) for line in before.splitlines()]
     assert any(r.get("action") == "kill_switch_on" for r in kept)
     assert not any(r.get("action") == "kill_switch_off" for r in kept)
+
+
+def test_the_scheduled_backup_is_declared_from_the_config_and_runs_with_retention(source: Path,
+                                                                                    tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from tradewarden.backup import declare_backup_job
+    from tradewarden.config import ConfigError
+    from tradewarden.runtime.scheduler import SessionScheduler, run_registered
+
+    with pytest.raises(ConfigError, match="every_hours or daily_utc, not both"):
+        load_config(None, {"backup.every_hours": "6", "backup.daily_utc": "03:30"}, env={})
+    assert not declare_backup_job(SessionScheduler(f"sqlite:///{tmp_path / 'a.db'}", "s1"), config(source))
+
+    cfg = load_config(None, {"data_dir": str(source), "backup.daily_utc": "03:30", "backup.keep": "1",
+                             "backup.dir": str(tmp_path / "backups")}, env={})
+    scheduler = SessionScheduler(f"sqlite:///{tmp_path / 'jobs.db'}", "paper-test",
+                                 clock=lambda: datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+    assert declare_backup_job(scheduler, cfg)
+    [job] = scheduler.jobs()
+    assert job["id"] == "backup" and str(job["next_run"]).startswith("2025-03-02T03:30")
+    older = create_backup(cfg, now_ms=1_700_000_000_000).path  # beyond the retention count of 1
+    run_registered("paper-test", "backup")  # what the scheduler runs when the job falls due
+    [kept] = (tmp_path / "backups").glob("tradewarden-backup-*.tar.gz")
+    assert kept != older and not older.exists()  # the new one stayed, the older one went
