@@ -133,3 +133,31 @@ def test_setup_twice_does_not_double_handlers(tmp_path: Path) -> None:
 def test_unknown_level_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown log level 'LOUD'"):
         setup_logging("LOUD", console=False)
+
+
+def test_the_log_file_rotates_at_the_configured_size_keeps_the_count_and_stays_owner_only(
+        tmp_path: Path) -> None:
+    from tradewarden.config import load_config
+
+    cfg = load_config(None, {"data_dir": str(tmp_path / "data"), "logging.max_bytes": "2000",
+                             "logging.backups": "2"}, env={})
+    old_umask = os.umask(0o022)
+    try:
+        setup_logging("INFO", cfg.log_file, console=False, max_bytes=cfg.logging.max_bytes,
+                      backups=cfg.logging.backups)
+        logger = logging.getLogger("tradewarden.test.rotation")
+        for n in range(100):  # ~150 bytes a line: ~15 000 bytes, enough for several rotations
+            logger.info("line %03d %s", n, "x" * 40)
+    finally:
+        os.umask(old_umask)
+    logs = cfg.log_file.parent
+    assert sorted(p.name for p in logs.iterdir()) == ["tradewarden.jsonl", "tradewarden.jsonl.1",
+                                                      "tradewarden.jsonl.2"]
+    for path in logs.iterdir():
+        assert path.stat().st_size <= 2000
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    # the newest lines are in the current file, the ones before them in .1, then .2; the oldest were dropped
+    numbers = [int(str(line["message"]).split()[1]) for name in ("tradewarden.jsonl.2", "tradewarden.jsonl.1",
+                                                                 "tradewarden.jsonl")
+               for line in file_lines(logs / name)]
+    assert numbers == list(range(100 - len(numbers), 100)) and numbers[0] > 0

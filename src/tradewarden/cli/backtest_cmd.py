@@ -114,7 +114,8 @@ def _build_request(strategy: str | None, data: Path | None, symbol: str | None, 
     cfg = load_config(config, overrides)
     from tradewarden.observability import setup_logging
 
-    setup_logging(cfg.logging.level, cfg.log_file, cfg.logging.console)
+    setup_logging(cfg.logging.level, cfg.log_file, cfg.logging.console, max_bytes=cfg.logging.max_bytes,
+                  backups=cfg.logging.backups)
     risk = None
     if risk_config is not None:
         from tradewarden.risk import load_risk_config_file

@@ -22,7 +22,7 @@ err_console = Console(stderr=True)
 #: errors from the world rather than the user's input: one clear line and exit code 1 (matched by class name,
 #: so this module need not import ccxt and every package)
 RUNTIME_ERRORS = {
-    "SessionError", "DatabaseError", "UnwritablePathError", "ExchangeViewError", "ExchangeConfigError",
+    "SessionError", "DatabaseError", "BackupError", "UnwritablePathError", "ExchangeViewError", "ExchangeConfigError",
     "SimConfigError", "RecordingError", "ExchangeError", "NetworkError", "BadRequest", "AuthenticationError",
     "ExchangeNotAvailable", "RequestTimeout", "InvalidNonce", "PermissionDenied", "BadSymbol",
 }

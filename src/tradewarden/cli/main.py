@@ -32,6 +32,8 @@ _COMMANDS: list[tuple[str, str, str, str]] = [
     ("tradewarden.cli.optimize_cmd", "optimize", "optimize", "command"),
     ("tradewarden.cli.run_cmd", "run", "run", "command"),
     ("tradewarden.cli.run_cmd", "replay", "replay", "command"),
+    ("tradewarden.cli.backup_cmd", "backup", "backup", "command"),
+    ("tradewarden.cli.backup_cmd", "restore", "restore", "command"),
 ]
 
 

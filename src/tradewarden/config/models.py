@@ -204,6 +204,9 @@ class LoggingConfig(Section):
     level: str = "INFO"
     file: UserPath | None = None  # None: data_dir/logs/tradewarden.jsonl
     console: bool = True
+    # the file rotates at this size, keeping this many old files (tradewarden.jsonl.1, .2, ...); either 0: never
+    max_bytes: int = Field(50 * 1024 * 1024, ge=0)
+    backups: int = Field(5, ge=0)
 
     @field_validator("level")
     @classmethod
@@ -212,6 +215,21 @@ class LoggingConfig(Section):
         if upper not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return upper
+
+
+class BackupConfig(Section):
+    """Backups (``tradewarden backup``; a running bot on a schedule when ``every_hours`` or ``daily_utc`` is set)."""
+
+    dir: UserPath | None = None  # None: data_dir/backups
+    every_hours: float | None = Field(None, gt=0, allow_inf_nan=False)
+    daily_utc: str | None = Field(None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    keep: int = Field(7, ge=1)  # archives kept after each backup, the newest
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> BackupConfig:
+        if self.every_hours is not None and self.daily_utc is not None:
+            raise ValueError("set every_hours or daily_utc, not both")
+        return self
 
 
 class AppConfig(Section):
@@ -228,6 +246,7 @@ class AppConfig(Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    backup: BackupConfig = Field(default_factory=BackupConfig)
 
     @property
     def database_url(self) -> str:
@@ -260,6 +279,11 @@ class AppConfig(Section):
         if unknown:
             raise ValueError(f"strategy.per_symbol names {', '.join(unknown)}, which market.symbols does not trade")
         return self
+
+    @property
+    def backup_dir(self) -> Path:
+        """The configured backup directory, or ``data_dir/backups``."""
+        return self.backup.dir or self.data_dir / "backups"
 
     @property
     def log_file(self) -> Path:

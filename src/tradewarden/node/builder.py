@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tradewarden.backtest.settings import BacktestSettings
+from tradewarden.backup import declare_backup_job
 from tradewarden.config.models import AppConfig
 from tradewarden.config.run import RunConfig
 from tradewarden.data.retry import RetryPolicy
@@ -55,7 +56,8 @@ def node_config(opts: RunOptions) -> NodeConfig:
     effective: RunConfig = load_run_config(opts.config, opts.overrides, env=opts.env)
     cfg = effective.config
     # JSON lines to the log file, readable lines on the terminal, both scrubbed of secrets
-    setup_logging(cfg.logging.level, cfg.log_file, cfg.logging.console)
+    setup_logging(cfg.logging.level, cfg.log_file, cfg.logging.console, max_bytes=cfg.logging.max_bytes,
+                  backups=cfg.logging.backups)
     for chatty in ("alembic", "apscheduler"):  # their INFO lines say nothing an operator needs
         logging.getLogger(chatty).setLevel(logging.WARNING)
     duration_ms = parse_duration(opts.duration)
@@ -164,6 +166,9 @@ def schedule(scheduler: SessionScheduler, cfg: AppConfig, mode: str, queue: Call
         scheduler.every("reconcile", cfg.runtime.reconcile_every_s, on_loop(reconcile))
     if cfg.strategy.params_file is not None:
         scheduler.watch_file("params-reload", cfg.strategy.params_file, reload)
+    # an online copy (SQLite's backup API or a single-snapshot export) never touches the engine: it runs in the
+    # scheduler's own thread, not on the trading worker
+    declare_backup_job(scheduler, cfg)
     return scheduler
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
 import threading
 import traceback
@@ -89,16 +90,24 @@ def _mark(handler: logging.Handler) -> logging.Handler:
     return handler
 
 
-class _PrivateFileHandler(logging.FileHandler):
-    """A log file created (or tightened to) 0600 whatever the umask: log lines name orders and balances."""
+#: the defaults of ``logging.max_bytes`` and ``logging.backups``
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+DEFAULT_BACKUPS = 5
+
+
+class _PrivateFileHandler(logging.handlers.RotatingFileHandler):
+    """A log file created (or tightened to) 0600 whatever the umask: log lines name orders and balances.
+
+    It rotates at ``maxBytes`` (``tradewarden.jsonl`` -> ``.1`` -> ... -> ``.<backupCount>``, the oldest
+    dropped); a rotated file is renamed, so it keeps its 0600, and the new one is opened here, 0600 too."""
 
     def _open(self) -> TextIOWrapper:
         return open_private(Path(self.baseFilename), append="a" in self.mode, text=True)
 
 
-def _file_handler(path: Path) -> logging.Handler:
+def _file_handler(path: Path, max_bytes: int, backups: int) -> logging.Handler:
     private_dir(path.parent, "log directory")
-    handler = _PrivateFileHandler(path, encoding="utf-8")
+    handler = _PrivateFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     handler.setFormatter(JsonLineFormatter())
     return _mark(handler)
 
@@ -113,8 +122,12 @@ def _console_handler() -> logging.Handler:
     return _mark(handler)
 
 
-def setup_logging(level: str = "INFO", file: Path | None = None, console: bool = True) -> None:
+def setup_logging(level: str = "INFO", file: Path | None = None, console: bool = True, *,
+                  max_bytes: int = DEFAULT_MAX_BYTES, backups: int = DEFAULT_BACKUPS) -> None:
     """Configure the root logger: JSON lines to ``file``, readable lines on stderr, both scrubbed.
+
+    ``file`` rotates when a line would take it past ``max_bytes``, keeping ``backups`` old files (either 0:
+    it never rotates).
 
     Calling it again replaces what an earlier call installed. It also re-reads secret values from the
     environment and installs ``sys.excepthook`` / ``threading.excepthook`` so uncaught tracebacks are
@@ -131,7 +144,7 @@ def setup_logging(level: str = "INFO", file: Path | None = None, console: bool =
                 handler.close()
     root.setLevel(numeric)
     if file is not None:
-        file_handler = _file_handler(Path(file))
+        file_handler = _file_handler(Path(file), max_bytes, backups)
         root.addHandler(file_handler)
         # crashes go to the file only: the hook prints them to the terminal itself
         crash.addHandler(file_handler)
