@@ -14,7 +14,7 @@ on); :mod:`tradewarden.backtest.portfolio_fast` runs the same steps in one compi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -25,7 +25,7 @@ import numpy.typing as npt
 from tradewarden.backtest.core import NothingToTestError, OrderRecord
 from tradewarden.backtest.settings import BacktestSettings
 from tradewarden.backtest.walk import FillRecord
-from tradewarden.domain.candles import CandleSeries, timeframe_ms
+from tradewarden.domain.candles import Candle, CandleSeries, timeframe_ms
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.portfolio import Portfolio
 from tradewarden.domain.ports import EventSink, PreTradeCheck
@@ -148,6 +148,61 @@ def new_portfolio(markets: Sequence[Market], cash: Decimal) -> Portfolio:
         raise PortfolioError(str(exc)) from exc
 
 
+def step_order(symbols: Sequence[str], bars: Mapping[str, Candle]) -> list[tuple[int, Candle]]:
+    """The processing order of one time step: (index in ``symbols``, bar) of every symbol with a bar at this
+    step, in the portfolio's symbol order (``--symbols``, ``market.symbols``), whatever order the bars arrived
+    in. Each of them is advanced (fills booked) in this order, then the equity is marked, then each decides
+    in this order: the order decides which symbol gets the cash first when two want it in the same step."""
+    unknown = sorted(set(bars) - set(symbols))
+    if unknown:
+        raise PortfolioError(f"bars for {', '.join(unknown)}, which the portfolio does not trade")
+    return [(j, bars[s]) for j, s in enumerate(symbols) if s in bars]
+
+
+class PortfolioStepper:
+    """One engine per symbol over a shared portfolio, advanced one aligned time step at a time.
+
+    The per-candle backtest drives it with the steps of :func:`align`; a live session drives it with the
+    steps of :func:`tradewarden.data.align.aligned_steps`. The same steps give the same orders and fills.
+    """
+
+    def __init__(self, markets: Sequence[Market], settings: BacktestSettings, events: EventSink,
+                 check: PreTradeCheck | None = None, risk: RiskHooks | None = None) -> None:
+        self.markets = list(markets)
+        self.symbols = [m.instrument.symbol for m in self.markets]
+        self.risk = risk
+        self.portfolio = new_portfolio(self.markets, settings.initial_cash)
+        self.venues = [SimulatedVenue(m.instrument, settings.fill, settings.initial_cash) for m in self.markets]
+        self.engines = [Engine(m.strategy, m.instrument, v, events, settings.engine_settings(), settings.initial_cash,
+                               m.series.timeframe, check=check, risk=risk, portfolio=self.portfolio)
+                        for m, v in zip(self.markets, self.venues, strict=True)]
+        self.exposed_steps = 0
+        self._close_ticks = [0] * len(self.markets)
+
+    def step(self, ts: int, bars: Mapping[str, Candle]) -> int:
+        """Advance every symbol with a bar, mark the equity, let each decide; returns the equity in ``unit``."""
+        order = step_order(self.symbols, bars)
+        for j, candle in order:
+            self.venues[j].set_cash_atoms(self.portfolio.cash_atoms(self.symbols[j]))
+            self._close_ticks[j] = self.engines[j].advance(candle)
+        equity = self.portfolio.equity_units()
+        if self.portfolio.open_positions():
+            self.exposed_steps += 1
+        if self.risk is not None:
+            self.risk.on_mark(ts, self.portfolio.equity,
+                              {self.symbols[j]: Decimal(repr(candle.close)) for j, candle in order})
+        for j, candle in order:
+            self.engines[j].decide_on(candle, self._close_ticks[j])
+        return equity
+
+    def simulation(self, path: str, ts: I64Array, equity: I64Array) -> PortfolioSimulation:
+        """The outcome after the markets' last bars (their series give each symbol's final mark)."""
+        gaps = missing_bars(self.markets)
+        results = [_symbol_result(m, e, gaps[j]) for j, (m, e) in enumerate(zip(self.markets, self.engines,
+                                                                                  strict=True))]
+        return PortfolioSimulation(path, ts, equity, self.portfolio.unit, results, self.exposed_steps)
+
+
 def simulate_portfolio_per_candle(markets: Sequence[Market], settings: BacktestSettings, events: EventSink,
                                   check: PreTradeCheck | None = None, risk: RiskHooks | None = None,
                                   progress: Callable[[int], None] | None = None) -> PortfolioSimulation:
@@ -156,35 +211,16 @@ def simulate_portfolio_per_candle(markets: Sequence[Market], settings: BacktestS
         raise NothingToTestError("no candles to test for " + ", ".join(m.instrument.symbol for m in markets
                                                                         if len(m.series) == 0))
     al = align(markets)
-    portfolio = new_portfolio(markets, settings.initial_cash)
-    venues = [SimulatedVenue(m.instrument, settings.fill, settings.initial_cash) for m in markets]
-    engines = [Engine(m.strategy, m.instrument, v, events, settings.engine_settings(), settings.initial_cash,
-                      m.series.timeframe, check=check, risk=risk, portfolio=portfolio)
-               for m, v in zip(markets, venues, strict=True)]
+    stepper = PortfolioStepper(markets, settings, events, check=check, risk=risk)
+    symbols = stepper.symbols
     index = al.index.T.tolist()  # per step: each symbol's bar or -1
-    closes = [m.series.close for m in markets]
     equity = np.zeros(al.ts.shape[0], dtype=np.int64)
-    exposed_steps = 0
-    close_ticks = [0] * len(markets)
     for t, bars in enumerate(index):
-        step = [(j, i) for j, i in enumerate(bars) if i >= 0]
-        for j, i in step:
-            sym = markets[j].instrument.symbol
-            venues[j].set_cash_atoms(portfolio.cash_atoms(sym))
-            close_ticks[j] = engines[j].advance(markets[j].series.candle(i))
-        equity[t] = portfolio.equity_units()
-        if portfolio.open_positions():
-            exposed_steps += 1
-        if risk is not None:
-            risk.on_mark(int(al.ts[t]), portfolio.equity,
-                         {markets[j].instrument.symbol: Decimal(repr(float(closes[j][i]))) for j, i in step})
-        for j, i in step:
-            engines[j].decide_on(markets[j].series.candle(i), close_ticks[j])
+        equity[t] = stepper.step(int(al.ts[t]), {symbols[j]: markets[j].series.candle(i)
+                                                 for j, i in enumerate(bars) if i >= 0})
         if progress is not None and t % 1000 == 0:
             progress(t)
-    gaps = missing_bars(markets)
-    results = [_symbol_result(m, e, gaps[j]) for j, (m, e) in enumerate(zip(markets, engines, strict=True))]
-    return PortfolioSimulation("per_candle", al.ts, equity, portfolio.unit, results, exposed_steps)
+    return stepper.simulation("per_candle", al.ts, equity)
 
 
 _PROTECTIVE = ("-sl", "-tp", "-ts")

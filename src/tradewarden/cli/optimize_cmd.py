@@ -33,6 +33,11 @@ def optimize(
         Path | None, typer.Option(help="Candle file or directory. Default: the bundled BTC/USDT 1h sample.")
     ] = None,
     symbol: Annotated[str | None, typer.Option(help="Symbol, e.g. BTC/USDT.")] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(help="Several symbols, e.g. BTC/USDT,ETH/USDT: one study per symbol, the chosen "
+                          "parameters written as strategy.per_symbol (per_symbol.toml)."),
+    ] = None,
     timeframe: Annotated[
         str | None, typer.Option(help="Timeframe, e.g. 1h; finer data is resampled.")
     ] = None,
@@ -151,7 +156,10 @@ def optimize(
     from tradewarden.private_files import UnwritablePathError
 
     try:
-        _run(**locals())
+        if symbols is not None:
+            _run_symbols(**locals())
+        else:
+            _run(**locals())
     except typer.Exit:
         raise
     except WorkerError as exc:
@@ -220,6 +228,35 @@ def _run(**opts: Any) -> None:
             _record_apply(opts["config"], gate.current_file, dict(analysis.best.params), job.study_name)
     paths = write_results(analysis, out_dir, gate)
     console.print(f"parameters: {paths['params']}\nreport: {paths['html']}", highlight=False)
+
+
+def _run_symbols(**opts: Any) -> None:
+    """One study per symbol (each as ``--symbol`` would run it, in its own folder), then per_symbol.toml."""
+    from tradewarden.optimize.paramsfile import load_params_file
+    from tradewarden.optimize.per_symbol import folder_name, parse_symbols, write_per_symbol
+    from tradewarden.private_files import private_dir
+
+    symbols = parse_symbols(opts["symbols"])
+    clash = [f"--{name.replace('_', '-')}" for name in ("symbol", "compare_to", "worker", "report_only")
+             if opts[name] not in (None, False)]
+    if clash:
+        raise _fail(f"--symbols runs a new study per symbol; it cannot be combined with {', '.join(clash)}")
+    base = opts["study"] or f"symbols{len(symbols)}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    out_dir: Path = opts["out"] or opts["data_dir"] / base
+    private_dir(out_dir, "output directory")
+    chosen: dict[str, dict[str, Any]] = {}
+    studies: list[str] = []
+    strategy = timeframe = ""
+    for sym in symbols:
+        study = f"{base}-{folder_name(sym)}"
+        console.rule(f"{sym}", style="dim")
+        _run(**{**opts, "symbol": sym, "symbols": None, "study": study, "out": out_dir / folder_name(sym)})
+        pf = load_params_file(out_dir / folder_name(sym) / "params.json")
+        chosen[sym] = dict(pf.params)
+        studies.append(study)
+        strategy, timeframe = pf.strategy, pf.data.timeframe
+    path = write_per_symbol(out_dir, strategy, timeframe, chosen, studies)
+    console.print(f"per-symbol parameters (strategy.per_symbol): {path}", highlight=False)
 
 
 def _record_apply(config: Path | None, path: Path, params: dict[str, Any], study: str) -> None:

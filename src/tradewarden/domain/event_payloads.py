@@ -392,6 +392,20 @@ class CandleBackfilled(TypedDict):
     last_ts: int
 
 
+class BarsMissing(TypedDict):
+    timeframe: str
+    bar_ts: int                          # the step's open time
+    symbols: list[str]                   # without a bar there when the grace deadline passed
+    present: int                         # symbols that had one
+
+
+class BarLate(TypedDict):
+    symbol: str
+    timeframe: str
+    bar_ts: int                          # the dropped candle's open time
+    emitted_through: int                 # the newest step already emitted (or bar already delivered)
+
+
 class ExchangeRetry(TypedDict):
     exchange: str | None
     call: str
