@@ -24,7 +24,8 @@ def test_positions_orders_balances_and_equity_come_from_the_events(db_url: str |
         with db.session() as s:
             (pos,) = rm.positions(s, bot_id, T0 + HOUR)
             # 0.5 bought at 100, 0.2 sold at 110: realized 0.2 * 10 less 0.04 fees; 0.3 left, marked at 120
-            assert (pos.symbol, pos.qty, pos.entry_price, pos.mark) == ("BTC/USDT", Decimal("0.3"), Decimal(100), Decimal(120))
+            assert (pos.symbol, pos.qty, pos.entry_price, pos.mark) == \
+                ("BTC/USDT", Decimal("0.3"), Decimal(100), Decimal(120))
             assert pos.realized == pos.realized_today == Decimal("1.96")
             assert pos.unrealized == Decimal("6.0")
             assert [(o.client_id, o.qty, o.price) for o in rm.open_orders(s, bot_id)] == \

@@ -32,6 +32,9 @@ _COMMANDS: list[tuple[str, str, str, str]] = [
     ("tradewarden.cli.optimize_cmd", "optimize", "optimize", "command"),
     ("tradewarden.cli.run_cmd", "run", "run", "command"),
     ("tradewarden.cli.run_cmd", "replay", "replay", "command"),
+    ("tradewarden.cli.ops_cmd", "status", "status", "command"),
+    ("tradewarden.cli.ops_cmd", "serve", "serve", "command"),
+    ("tradewarden.cli.ops_cmd", "api_app", "api", "group"),
 ]
 
 
