@@ -81,4 +81,54 @@ def status(config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlO
         raise typer.Exit(1)
 
 
-__all__ = ["api_app", "fail", "status"]
+RoleOpt = Annotated[str, typer.Option("--role", help="viewer (read) or operator (read and act).")]
+
+
+@token_app.command("create")
+def token_create(name: Annotated[str, typer.Option("--name", help="Who or what uses the token.")],
+                 role: RoleOpt = "viewer", config: ConfigOpt = None, data_dir: DataDirOpt = None,
+                 db_url: DbUrlOpt = None) -> None:
+    """Create a token and print it, alone on stdout, once: only its hash is stored."""
+    from tradewarden.api import tokens
+
+    try:
+        wanted = tokens.Role(role)
+    except ValueError:
+        raise fail(f"--role {role!r}: use viewer or operator") from None
+    cfg = load_state_config(config, data_dir, db_url)
+    with open_risk_store(cfg) as store:
+        try:
+            secret = tokens.create(store.db, name, wanted, _now_ms())
+        except tokens.TokenError as exc:
+            raise fail(str(exc)) from None
+    print(secret)
+
+
+@token_app.command("list")
+def token_list(config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOpt = None) -> None:
+    """Every token: name, role, created, revoked (never the secret)."""
+    from tradewarden.api import tokens
+
+    cfg = load_state_config(config, data_dir, db_url)
+    with open_risk_store(cfg) as store:
+        found = tokens.list_tokens(store.db)
+    if not found:
+        out.print("no API tokens")
+    for t in found:
+        out.print(f"{esc(t.name)}  {t.role}  created {_when(t.created)}"
+                  + (f"  REVOKED {_when(t.revoked)}" if t.revoked else ""))
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")], config: ConfigOpt = None,
+                 data_dir: DataDirOpt = None, db_url: DbUrlOpt = None) -> None:
+    """Revoke a token: it opens nothing from now on."""
+    from tradewarden.api import tokens
+
+    cfg = load_state_config(config, data_dir, db_url)
+    with open_risk_store(cfg) as store:
+        try:
+            tokens.revoke(store.db, name, _now_ms())
+        except tokens.TokenError as exc:
+            raise fail(str(exc)) from None
+    out.print(f"revoked {esc(name)}")
