@@ -77,7 +77,10 @@ def any_active(db: Database) -> bool:
 
 def verify(db: Database, secret: str) -> TokenInfo | None:
     """The active token whose secret this is, or None. The stored digest is compared in constant time."""
-    wanted = digest(secret)
+    return by_digest(db, digest(secret))
+
+
+def by_digest(db: Database, wanted: str) -> TokenInfo | None:
     with db.session() as s:
         row = s.scalar(select(ApiTokenRow).where(ApiTokenRow.digest == wanted))
         if row is None or not hmac.compare_digest(row.digest, wanted) or row.revoked is not None:
