@@ -47,3 +47,8 @@ def test_bad_names_roles_and_duplicates_are_one_line_exit_2(tmp_path: Path) -> N
     assert code == 2 and "exists already" in output
     code, output = _cli(tmp_path, "revoke", "nobody")
     assert code == 2 and "no token named 'nobody'" in output
+
+
+def test_serve_refuses_a_non_loopback_host_while_no_token_exists(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--host", "0.0.0.0"])
+    assert result.exit_code == 3 and "refusing to listen on 0.0.0.0: no API token exists" in result.output

@@ -81,6 +81,36 @@ def status(config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlO
         raise typer.Exit(1)
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOpt = None,
+          host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8080) -> None:
+    """Run the HTTP API (docs/OPERATIONS.md). Listens on loopback by default; refuses (exit 3) any other
+    address while no API token exists."""
+    import uvicorn
+
+    from tradewarden.api import tokens
+    from tradewarden.api.app import create_app
+
+    cfg = load_state_config(config, data_dir, db_url)
+    with open_risk_store(cfg) as store:
+        if not _loopback(host) and not tokens.any_active(store.db):
+            raise fail(f"refusing to listen on {host}: no API token exists, so anyone who can reach it would "
+                       "be refused only by luck; create one with `tradewarden api token create` first", 3)
+        uvicorn.run(create_app(store.db, cfg.data_dir), host=host, port=port, log_level="info",
+                    server_header=False, proxy_headers=False)
+
+
 RoleOpt = Annotated[str, typer.Option("--role", help="viewer (read) or operator (read and act).")]
 
 
