@@ -34,6 +34,9 @@ _COMMANDS: list[tuple[str, str, str, str]] = [
     ("tradewarden.cli.run_cmd", "replay", "replay", "command"),
     ("tradewarden.cli.backup_cmd", "backup", "backup", "command"),
     ("tradewarden.cli.backup_cmd", "restore", "restore", "command"),
+    ("tradewarden.cli.ops_cmd", "status", "status", "command"),
+    ("tradewarden.cli.ops_cmd", "serve", "serve", "command"),
+    ("tradewarden.cli.ops_cmd", "api_app", "api", "group"),
 ]
 
 

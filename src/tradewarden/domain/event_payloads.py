@@ -309,6 +309,15 @@ class DailySummary(TypedDict):
     fees: Amount
 
 
+class EquitySample(TypedDict):
+    """Once per closed candle (the node emits it after the candle's orders): what the bot is worth."""
+    candle_ts: int                       # open time of the candle just closed
+    equity: Amount                       # cash plus every position at its mark, in the quote asset
+    pnl: Amount                          # equity minus the starting capital
+    marks: Json                          # symbol -> the close it was marked at
+    balances: NotRequired[Json]          # asset -> amount held
+
+
 class ParamsReloaded(TypedDict):
     file: str
     params: Json

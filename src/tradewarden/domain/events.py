@@ -82,6 +82,7 @@ class EventType(StrEnum):
     RECONCILE_SUSPECT = "ReconcileSuspect"
     RECONCILE_SKIPPED = "ReconcileSkipped"
     DAILY_SUMMARY = "DailySummary"
+    EQUITY_SAMPLE = "EquitySample"
     PARAMS_RELOADED = "ParamsReloaded"
     PARAMS_RELOAD_FAILED = "ParamsReloadFailed"
     # venue
@@ -150,6 +151,7 @@ _CATALOGUE: dict[EventType, tuple[type, Category]] = {
     E.RECONCILE_SUSPECT: (p.ReconcileSuspect, _C.SESSION),
     E.RECONCILE_SKIPPED: (p.ReconcileSkipped, _C.SESSION),
     E.DAILY_SUMMARY: (p.DailySummary, _C.SESSION),
+    E.EQUITY_SAMPLE: (p.EquitySample, _C.SESSION),
     E.PARAMS_RELOADED: (p.ParamsReloaded, _C.SESSION),
     E.PARAMS_RELOAD_FAILED: (p.ParamsReloadFailed, _C.SESSION),
     E.ORDER_AMBIGUOUS: (p.OrderAmbiguous, _C.VENUE),
