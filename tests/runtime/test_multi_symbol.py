@@ -106,6 +106,17 @@ def test_paper_session_of_two_symbols_trades_like_a_portfolio_backtest_and_repor
     assert all(s in trades_csv for s in SYMBOLS)
     equity = (out / "equity.csv").read_text().splitlines()
     assert len(equity) - 1 == summary["portfolio"]["steps"]
+    # replay: the recording of every symbol through the portfolio steps gives the session's trading events
+    replay_dir = tmp_path / "replay"
+    result = CliRunner().invoke(app, ["replay", str(out / "recording.jsonl"), "--out", str(replay_dir)])
+    assert result.exit_code == 0, result.output
+    assert trading(events(replay_dir)) == trading(evs)
+
+
+def trading(evs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    keep = ("OrderPlaced", "Fill", "PositionOpened", "PositionClosed", "OrderDenied", "OrderRejected")
+    return [(e["type"], e["ts"], e.get("symbol"), e.get("client_id"), e.get("qty"), e.get("price"))
+            for e in evs if e["type"] in keep]
 
 
 def test_kill_switch_halts_every_symbol_of_a_running_session(env: Path, tmp_path: Path) -> None:
