@@ -22,6 +22,8 @@ def run(
     adopt: Annotated[bool, typer.Option(help="On a reconciliation mismatch, take the exchange's view.")] = False,
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<time>-<mode>-<symbol>).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Any config setting key=value (repeatable).")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Several symbols on one account with one cash balance, "
+                                                "e.g. BTC/USDT,ETH/USDT (market.symbols).")] = None,
 ) -> None:
     """Trade autonomously: paper, shadow or live, on the same engine as the backtest.
 
@@ -34,6 +36,8 @@ def run(
         if mode not in ("paper", "shadow", "live"):
             raise fail(f"unknown mode {mode!r}; use paper, shadow or live")
         overrides: dict[str, Any] = parse_overrides(list(set_ or []))
+        if symbols is not None:
+            overrides["market.symbols"] = symbols
         opts = RunOptions(mode=mode, config=config, overrides=overrides, duration=duration,
                           live_confirm=live_confirm, adopt=adopt, out_dir=out)
         outcome = run_session(opts, console_print=console.print)

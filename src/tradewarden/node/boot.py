@@ -136,7 +136,7 @@ class Boot:
         from tradewarden.runtime.instruments import FiltersRefused, session_instruments
 
         try:
-            return await asyncio.to_thread(session_instruments, self.cfg, [self.cfg.market.symbol], rest, retry,
+            return await asyncio.to_thread(session_instruments, self.cfg, self.cfg.market.traded_symbols, rest, retry,
                                            store)
         except FiltersRefused as exc:
             self.events.emit(EventType(exc.reason), self.clock_ms(), message=str(exc), differences=exc.details())

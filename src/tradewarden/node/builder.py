@@ -22,6 +22,7 @@ from tradewarden.config.run import RunConfig
 from tradewarden.data.retry import RetryPolicy
 from tradewarden.domain.events import EventType
 from tradewarden.domain.instrument import Instrument
+from tradewarden.domain.portfolio import Portfolio
 from tradewarden.domain.ports import EventSink
 from tradewarden.engine.engine import Engine
 from tradewarden.node.endpoint import CcxtExchange
@@ -62,7 +63,9 @@ def node_config(opts: RunOptions) -> NodeConfig:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     duration_ms = parse_duration(opts.duration)
     root = opts.out_dir.parent if opts.out_dir else cfg.backtest.out_dir
-    run_dir = opts.out_dir or run_dir_for(root, opts.mode, cfg.market.symbol)
+    symbols = cfg.market.traded_symbols
+    run_dir = opts.out_dir or run_dir_for(root, opts.mode, symbols[0] if len(symbols) == 1
+                                          else f"portfolio{len(symbols)}")
     return NodeConfig(cfg, effective.config_hash, opts, run_dir, duration_ms)
 
 
@@ -93,10 +96,14 @@ def strategy_params(cfg: AppConfig) -> dict[str, object]:
     return params
 
 
-def load_strategy(cfg: AppConfig) -> Strategy:
+def load_strategy(cfg: AppConfig, symbol: str | None = None) -> Strategy:
+    """The strategy with its parameters; with ``symbol``, that symbol's (``strategy.per_symbol`` over them)."""
     from tradewarden.strategies import load_strategy as load
 
-    return load(cfg.strategy.name, strategy_params(cfg))
+    params = strategy_params(cfg)
+    if symbol is not None:
+        params.update(cfg.strategy.per_symbol.get(symbol, {}))
+    return load(cfg.strategy.name, params)
 
 
 def warmup_bars(cfg: AppConfig) -> int:
@@ -126,14 +133,14 @@ def make_venue(mode: str, instrument: Instrument, settings: BacktestSettings, re
 
 async def build_runner(cfg: AppConfig, mode: str, strategy: Strategy, instrument: Instrument, risk: RiskManager,
                        rest: CcxtExchange, retry: RetryPolicy, events: EventSink,
-                       clock_ms: Callable[[], int]) -> StrategyRunner:
+                       clock_ms: Callable[[], int], portfolio: Portfolio | None = None) -> StrategyRunner:
     """One strategy on one symbol: its engine, its venue and (live) the exchange-side protection."""
     from tradewarden.runtime.protection import LiveProtection, ProtectionSettings
 
     settings = BacktestSettings.from_config(cfg.backtest)
     venue = await asyncio.to_thread(make_venue, mode, instrument, settings, rest, events, retry, clock_ms)
     engine = Engine(strategy, instrument, venue, events, settings.engine_settings(), settings.initial_cash,
-                    cfg.market.timeframe, check=risk, risk=risk, keep_history=False)
+                    cfg.market.timeframe, check=risk, risk=risk, keep_history=False, portfolio=portfolio)
     engine.history.max_bars = max(4 * strategy.lookback, 2_000)
     protection = None
     if mode == "live":  # exchange-side stops for a live position (paper and shadow: the fill model applies them)

@@ -89,9 +89,11 @@ def open_endpoint(cfg: AppConfig, run_dir: Path, warmup_bars: int,
     replayed = load_candles(data)
     # history the simulator has "in the past" at start, in its own candles: enough for the warm-up
     past = (warmup_bars + 2) * (timeframe_ms(cfg.market.timeframe) // timeframe_ms(replayed.timeframe)) + 5
-    with start_simulator(data=data, symbols=[cfg.market.symbol], speed=cfg.runtime.sim_speed,
+    symbols = cfg.market.traded_symbols
+    # one file: the simulator replays it for every symbol, each other symbol at its own price scale
+    with start_simulator(data=data, symbols=symbols, speed=cfg.runtime.sim_speed,
                          seed=cfg.runtime.sim_seed, start_index=past, scenario=scenario,
-                         balances={cfg.market.symbol.split("/")[1]: str(cfg.backtest.initial_cash)}) as sim:
+                         balances={symbols[0].split("/")[1]: str(cfg.backtest.initial_cash)}) as sim:
         say(f"built-in exchange simulator on {sim.base_url} (x{cfg.runtime.sim_speed:g}, "
             f"replaying {Path(data).name}{', fire drill on' if scenario else ''})")
         # the simulator's clock starts at this candle: trading begins after the last bar closed by then, the

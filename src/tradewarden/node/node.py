@@ -44,6 +44,7 @@ from tradewarden.node.options import (
     now_ms,
     parse_duration,
 )
+from tradewarden.node.portfolio_state import PortfolioStateKeeper
 from tradewarden.node.reconciler import Reconciler
 from tradewarden.node.reporter import Reporter
 from tradewarden.node.runner import StrategyRunner
@@ -110,7 +111,16 @@ class TradingNode:
         finally:
             db.close()
 
+    def new_stop(self) -> asyncio.Event:
+        """The event a stop request sets (created on the running loop)."""
+        self._stop = asyncio.Event()
+        return self._stop
+
     async def _trade(self, db: Database, endpoint: Endpoint) -> SessionOutcome:
+        if len(self.cfg.market.traded_symbols) > 1:  # a portfolio: its own wiring of the same components
+            from tradewarden.node.portfolio_node import trade_portfolio
+
+            return await trade_portfolio(self, db, endpoint)
         from tradewarden.config import masked_dump
         from tradewarden.data.feed_ccxt import CcxtFeed
         from tradewarden.data.retry import RetryPolicy
@@ -160,7 +170,7 @@ class TradingNode:
                 await worker.run(state.persist, runner, runner.engine.last_ts)
                 runner.guard_submits(lambda order: store.save_order_now(order, now_ms()))
             feed = CcxtFeed(ex.feed, sink=events, name=cfg.exchange.id or "simulator")
-            recorder = self._recorder(state, {
+            recorder = self.recorder_for(state, {
                 "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__,
                 "filters": seal(instruments)})
             reporter = Reporter(self.run_dir, mode, self.config_hash, cfg.market.timeframe,
@@ -234,7 +244,7 @@ class TradingNode:
             runner.finish_orders(self.cfg.runtime.on_stop)
             state.finish(runner)
 
-    def _recorder(self, state: StateKeeper, header: dict[str, object]) -> Recorder:
+    def recorder_for(self, state: StateKeeper | PortfolioStateKeeper, header: dict[str, object]) -> Recorder:
         """This run's recording. After a crash it continues the session's: the previous process's recording
         up to the last stored candle, then a ``resumed`` line (see :mod:`tradewarden.runtime.recording`)."""
         from tradewarden.runtime.recording import continue_recording

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +11,9 @@ import numpy as np
 
 from tradewarden.domain.candles import timeframe_ms
 from tradewarden.domain.events import EventType
+from tradewarden.domain.portfolio import Portfolio
 from tradewarden.domain.ports import EventSink
+from tradewarden.node.portfolio_state import PortfolioSeries
 from tradewarden.node.runner import StrategyRunner
 
 
@@ -64,5 +66,80 @@ class Reporter:
                          candles=candles, trades=len(engine.trades.trades),
                          final_equity=final.get("value") if isinstance(final, dict) else None,
                          run_dir=str(self.run_dir), loop_stall_max_ms=round(loop_stall_max_ms, 1))
+        metrics["loop_stall_max_ms"] = round(loop_stall_max_ms, 1)
+        return metrics
+
+
+class PortfolioReporter:
+    """The reports of a session of several symbols, as a portfolio backtest writes them: the portfolio's
+    equity per time step and every trade, plus a ``portfolio`` block and one block per symbol."""
+
+    def __init__(self, base: Reporter) -> None:
+        self.base = base
+
+    def daily_summary(self, runners: Mapping[str, StrategyRunner], portfolio: Portfolio, candles: int) -> None:
+        b = self.base
+        b.events.emit(EventType.DAILY_SUMMARY, b.clock_ms(), candles=candles,
+                      trades=sum(len(r.engine.trades.trades) for r in runners.values()),
+                      positions={s: r.engine.instrument.from_steps(r.engine.pos_steps) for s, r in runners.items()},
+                      equity=portfolio.equity,
+                      fees=sum((r.engine.instrument.from_atoms(r.engine.fees_atoms) for r in runners.values()),
+                               Decimal(0)))
+
+    def write(self, runners: Mapping[str, StrategyRunner], portfolio: Portfolio, series: PortfolioSeries,
+              candles: int, reason: str) -> dict[str, dict[str, object]]:
+        from tradewarden.backtest.reports import write_run_reports, write_trades_csv
+
+        b = self.base
+        trades = sorted((t for r in runners.values() for t in r.engine.trades.trades),
+                        key=lambda t: (t.exit_ts, t.symbol))
+        if not series.candle_ts:
+            write_trades_csv(b.run_dir / "trades.csv", trades)
+            return {}
+        symbols = list(runners)
+        strategies = {s: r.engine.strategy.describe() for s, r in runners.items()}
+        info = {"mode": b.mode, "config_hash": b.config_hash, "candles": candles, "reason": reason,
+                "strategy": next(iter(strategies.values())), "strategy_params": strategies,
+                "symbol": ",".join(symbols), "symbols": symbols, "timeframe": b.timeframe}
+        per_symbol: dict[str, object] = {}
+        prices = []
+        for s, r in runners.items():
+            e = r.engine
+            inst = e.instrument
+            bars = len(e.candle_ts)
+            last_close = e.candle_close[-1] if e.candle_close else 0.0
+            open_trade = e.trades.open_trade(e.candle_ts[-1], round(last_close / float(inst.tick_size))) \
+                if bars else None
+            per_symbol[s] = {"trades": len(e.trades.trades), "pnl": str(sum((t.pnl for t in e.trades.trades),
+                                                                             Decimal(0))),
+                             "open_pnl": str(open_trade.pnl) if open_trade is not None else "0",
+                             "fees": str(inst.from_atoms(e.fees_atoms)),
+                             "exposure_pct": round(100.0 * e.exposed_bars / bars, 4) if bars else 0.0,
+                             "bars": bars, "position": str(inst.from_steps(e.pos_steps))}
+            prices.append((s, np.asarray(e.candle_ts, dtype=np.int64), np.asarray(e.candle_close, dtype=np.float64),
+                           list(e.trades.trades) + ([open_trade] if open_trade is not None else [])))
+        equity = np.asarray(series.candle_close, dtype=np.float64)
+        block = {"symbols": symbols, "quote": portfolio.quote, "cash_unit": str(portfolio.unit),
+                 "initial_cash": str(b.initial_cash), "final_equity": str(portfolio.equity),
+                 "steps": len(series.candle_ts),
+                 "open_positions_at_end": portfolio.open_positions()}
+        return write_run_reports(
+            b.run_dir, title=f"{b.mode} session: {len(symbols)} symbols {b.timeframe}",
+            ts=np.asarray(series.candle_ts, dtype=np.int64), close=equity, equity=equity, trades=trades,
+            fees=sum((r.engine.instrument.from_atoms(r.engine.fees_atoms) for r in runners.values()), Decimal(0)),
+            exposure_bars=max((r.engine.exposed_bars for r in runners.values()), default=0),
+            timeframe_ms=timeframe_ms(b.timeframe), initial_cash=b.initial_cash, quote=portfolio.quote,
+            run_info=info, blocks={"portfolio": block, "symbols": per_symbol}, prices=prices)
+
+    def finish(self, runners: Mapping[str, StrategyRunner], portfolio: Portfolio, series: PortfolioSeries,
+               candles: int, reason: str, loop_stall_max_ms: float) -> dict[str, object]:
+        b = self.base
+        metrics: dict[str, object] = dict(self.write(runners, portfolio, series, candles, reason))
+        final = metrics.get("final_equity")
+        last = max(r.engine.last_ts for r in runners.values())
+        b.events.emit(EventType.RUN_FINISHED, last or b.clock_ms(), mode=b.mode, reason=reason, candles=candles,
+                      trades=sum(len(r.engine.trades.trades) for r in runners.values()),
+                      final_equity=final.get("value") if isinstance(final, dict) else None,
+                      run_dir=str(b.run_dir), loop_stall_max_ms=round(loop_stall_max_ms, 1))
         metrics["loop_stall_max_ms"] = round(loop_stall_max_ms, 1)
         return metrics

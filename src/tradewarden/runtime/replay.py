@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tradewarden.private_files import private_dir
-from tradewarden.runtime.recording import RecordingError, open_recording
+from tradewarden.runtime.recording import Recording, RecordingError, open_recording
 
 TRADING_EVENTS = ("OrderPlaced", "OrderDenied", "OrderRejected", "OrderCancelled", "Fill", "PositionOpened",
                   "PositionClosed", "SHADOW_ORDER", "TradingStateChanged", "CircuitBreakerTripped")
@@ -66,6 +66,8 @@ def replay_recording(path: Path, out_dir: Path | None = None) -> ReplayResult:
     cfg = _config_from_header(recording.header)
     run_dir = out_dir or path.parent / f"replay-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
     private_dir(run_dir)
+    if len(cfg.market.traded_symbols) > 1:
+        return _replay_portfolio(recording, cfg, run_dir)
     from tradewarden.runtime.instruments import recorded_instrument
 
     try:  # the exchange's filters the session traded on, as its header records them
@@ -92,3 +94,47 @@ def replay_recording(path: Path, out_dir: Path | None = None) -> ReplayResult:
                 engine.on_candle(candle)
                 n += 1
     return ReplayResult(run_dir, n, engine.orders_placed, len(engine.fills))
+
+
+def _replay_portfolio(recording: Recording, cfg: Any, run_dir: Path) -> ReplayResult:
+    """A session of several symbols: its recorded steps (the bars of one open time, recorded together) through
+    the portfolio backtest's per-candle steps (:class:`~tradewarden.backtest.portfolio.PortfolioStepper`)."""
+    from collections import defaultdict
+
+    from tradewarden.backtest.portfolio import Market, PortfolioStepper
+    from tradewarden.backtest.settings import BacktestSettings
+    from tradewarden.domain.candles import Candle, CandleSeries
+    from tradewarden.observability import EventJournal
+    from tradewarden.risk import RiskManager, load_risk_config
+    from tradewarden.runtime.instruments import recorded_instrument
+    from tradewarden.strategies import load_strategy
+
+    symbols: list[str] = list(cfg.market.traded_symbols)
+    instruments = {}
+    for symbol in symbols:
+        try:
+            instruments[symbol] = recorded_instrument(cfg.model_copy(update={"market": cfg.market.model_copy(
+                update={"symbol": symbol})}), recording.header.get("filters"))
+        except ValueError as exc:
+            raise RecordingError(f"{recording.path}: {exc}") from None
+    warm: dict[str, list[Candle]] = defaultdict(list)
+    steps: dict[int, dict[str, Candle]] = defaultdict(dict)
+    for symbol, _, candle in recording.candles(warmup=True):
+        warm[symbol].append(candle)
+    for symbol, _, candle in recording.candles():
+        steps[candle.ts][symbol] = candle
+    unknown = sorted({s for bars in steps.values() for s in bars} - set(symbols))
+    if unknown:
+        raise RecordingError(f"{recording.path}: candles of {', '.join(unknown)}, which the session did not trade")
+    markets = [Market(CandleSeries.from_candles(warm[s], s, cfg.market.timeframe), instruments[s],
+                      load_strategy(cfg.strategy.name, cfg.strategy.params_for(s))) for s in symbols]
+    with EventJournal(run_dir / "events.jsonl") as journal:
+        risk = RiskManager(load_risk_config(cfg.risk), journal, instruments=instruments)
+        stepper = PortfolioStepper(markets, BacktestSettings.from_config(cfg.backtest), journal, check=risk,
+                                   risk=risk)
+        for engine, symbol in zip(stepper.engines, symbols, strict=True):
+            engine.warm_up(warm[symbol])
+        for ts in sorted(steps):
+            stepper.step(ts, steps[ts])
+    return ReplayResult(run_dir, sum(len(bars) for bars in steps.values()),
+                        sum(e.orders_placed for e in stepper.engines), sum(len(e.fills) for e in stepper.engines))

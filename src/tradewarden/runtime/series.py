@@ -51,7 +51,11 @@ class SeriesSource(Protocol):
 class SessionSeries:
     """Writes the chunks that changed since the last step; restores the whole series after a crash."""
 
-    def __init__(self) -> None:
+    def __init__(self, tag: str = "") -> None:
+        # a portfolio keeps one series per symbol and one for itself: ``series:<tag>:<k>``; a single symbol's
+        # session keeps the untagged ``series:<k>`` of earlier versions
+        self.series_prefix = f"{SERIES_PREFIX}{tag}:" if tag else SERIES_PREFIX
+        self.trades_prefix = f"{TRADES_PREFIX}{tag}:" if tag else TRADES_PREFIX
         self._bars_written = 0    # bars already in the store
         self._trades_written = 0  # closed trades already in the store
 
@@ -62,7 +66,7 @@ class SessionSeries:
             lo, hi = k * BAR_CHUNK, min(bars, (k + 1) * BAR_CHUNK)
             if hi <= self._bars_written:
                 continue
-            writer.save_snapshot(f"{SERIES_PREFIX}{k}", {"ts": engine.candle_ts[lo:hi],
+            writer.save_snapshot(f"{self.series_prefix}{k}", {"ts": engine.candle_ts[lo:hi],
                                                          "close": engine.candle_close[lo:hi],
                                                          "equity": engine.equity_atoms[lo:hi]}, ts)
         self._bars_written = bars
@@ -71,18 +75,18 @@ class SessionSeries:
             lo, hi = k * TRADE_CHUNK, min(len(trades), (k + 1) * TRADE_CHUNK)
             if hi <= self._trades_written:
                 continue
-            writer.save_snapshot(f"{TRADES_PREFIX}{k}", {"trades": [asdict(t) for t in trades[lo:hi]]}, ts)
+            writer.save_snapshot(f"{self.trades_prefix}{k}", {"trades": [asdict(t) for t in trades[lo:hi]]}, ts)
         self._trades_written = len(trades)
 
     def restore(self, snapshots: Mapping[str, Mapping[str, Any]], engine: SeriesSource) -> None:
         """Put the stored bars and trades back into the (freshly restored) engine, in order."""
-        for k in range(len(_chunks(snapshots, SERIES_PREFIX))):
-            chunk = snapshots[f"{SERIES_PREFIX}{k}"]
+        for k in range(len(_chunks(snapshots, self.series_prefix))):
+            chunk = snapshots[f"{self.series_prefix}{k}"]
             engine.candle_ts.extend(int(v) for v in chunk["ts"])
             engine.candle_close.extend(float(v) for v in chunk["close"])
             engine.equity_atoms.extend(int(v) for v in chunk["equity"])
-        for k in range(len(_chunks(snapshots, TRADES_PREFIX))):
-            engine.trades.trades.extend(_trade(t) for t in snapshots[f"{TRADES_PREFIX}{k}"]["trades"])
+        for k in range(len(_chunks(snapshots, self.trades_prefix))):
+            engine.trades.trades.extend(_trade(t) for t in snapshots[f"{self.trades_prefix}{k}"]["trades"])
         self._bars_written = len(engine.candle_ts)
         self._trades_written = len(engine.trades.trades)
 

@@ -61,6 +61,10 @@ class ShadowVenue:
     def poll(self) -> Sequence[OrderUpdate]:
         return self._virtual.poll()
 
+    def set_cash_atoms(self, atoms: int) -> None:
+        """A portfolio's shadow venues all spend one shared ledger (see :meth:`SimulatedVenue.set_cash_atoms`)."""
+        self._virtual.set_cash_atoms(atoms)
+
     def snapshot(self) -> dict[str, Any]:
         return self._virtual.snapshot()
 

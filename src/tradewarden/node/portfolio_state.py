@@ -1,0 +1,185 @@
+"""The state keeper of a session of several symbols: every runner and the shared portfolio persisted in one
+transaction per time step, and resumed together at boot.
+
+The resume snapshot ``session`` holds, per symbol, what :class:`~tradewarden.node.state.StateKeeper` keeps for
+one (the engine, the simulated book, the protection), plus the portfolio's cash in its ledger unit (exact: the
+engines' own ``cash_atoms`` round it down to their atoms) and the registered components' state. The results
+so far are chunked series (:mod:`tradewarden.runtime.series`): one per symbol (``series:<symbol>:<k>``, its
+trades too) and one of the portfolio's equity per step (``series:portfolio:<k>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tradewarden.domain.events import EventType
+from tradewarden.domain.portfolio import Portfolio
+from tradewarden.domain.ports import EventSink
+from tradewarden.domain.trades import Trade
+from tradewarden.node.components import Stateful
+from tradewarden.node.runner import StrategyRunner
+from tradewarden.persistence.runtime_store import RuntimeStore
+from tradewarden.runtime.series import SERIES_PREFIX, TRADES_PREFIX, SessionSeries
+from tradewarden.venues.exchange import ExchangeVenue
+
+SNAPSHOT = "session"
+PORTFOLIO = "portfolio"
+
+
+@dataclass
+class _NoTrades:
+    trades: list[Trade] = field(default_factory=list)
+
+
+@dataclass
+class PortfolioSeries:
+    """The portfolio's equity per time step (``candle_close``: the equity as a number, for the chart)."""
+
+    candle_ts: list[int] = field(default_factory=list)
+    candle_close: list[float] = field(default_factory=list)
+    equity_atoms: list[int] = field(default_factory=list)  # in the portfolio's ledger unit
+    trades: _NoTrades = field(default_factory=_NoTrades)
+
+
+class PortfolioStateKeeper:
+    def __init__(self, store: RuntimeStore, runners: Mapping[str, StrategyRunner], portfolio: Portfolio,
+                 events: EventSink, clock_ms: Callable[[], int], *, live: bool, fresh_after_clean_stop: bool,
+                 say: Callable[[str], None] = print) -> None:
+        self.store = store
+        self.runners = dict(runners)
+        self.portfolio = portfolio
+        self.events = events
+        self.clock_ms = clock_ms
+        self.live = live
+        self.fresh_after_clean_stop = fresh_after_clean_stop
+        self.say = say
+        self.equity = PortfolioSeries()
+        self.series = {s: SessionSeries(s) for s in runners}
+        self.equity_series = SessionSeries(PORTFOLIO)
+        self.started_ts: int | None = None
+        self.fill_seq = 0
+        self.completed = False
+        self.candles_seen = 0
+        self.recording_path: Path | None = None
+        self.previous_recording: Path | None = None
+        self.resumed_after: int | None = None
+        self.parts: dict[str, Stateful] = {}
+
+    def register(self, name: str, part: Stateful) -> None:
+        self.parts[name] = part
+
+    def mark_step(self, ts: int, portfolio: Portfolio) -> None:
+        units = portfolio.equity_units()
+        self.equity.candle_ts.append(ts)
+        self.equity.equity_atoms.append(units)
+        self.equity.candle_close.append(float(portfolio.from_units(units)))
+
+    def resume(self) -> bool:
+        state = self.store.load()
+        snap = state.snapshots.get(SNAPSHOT)
+        self.started_ts = None
+        self.fill_seq = 0
+        if snap is None:
+            return False
+        completed = bool(snap.get("completed"))
+        if completed and self.fresh_after_clean_stop:
+            self.store.reset()
+            return False
+        stored = snap["runners"]
+        unknown = sorted(set(stored) - set(self.runners))
+        if unknown:  # the account key names the symbols, so this is a damaged store, not a changed config
+            from tradewarden.persistence.runtime_store import StoredStateError
+
+            raise StoredStateError(f"the stored session holds {', '.join(unknown)}, which this session does not "
+                                   "trade")
+        open_orders = [o for o in state.orders if not o.status.is_final]
+        for symbol, runner in self.runners.items():
+            part = stored.get(symbol)
+            if part is None:
+                continue
+            mine = [o for o in open_orders if o.symbol == symbol]
+            runner.engine.restore(part["engine"], mine, with_history=not completed)
+            if isinstance(runner.venue, ExchangeVenue):
+                for order in mine:
+                    runner.venue.adopt(order, order.exchange_id)
+            elif "venue" in part:
+                runner.venue.restore(part["venue"])
+            if "protection" in part and runner.protection is not None:
+                runner.protection.restore(part["protection"])
+        # each engine restored its cash rounded to its atoms: the ledger's exact cash is the portfolio's
+        self.portfolio.cash_units = int(snap["cash_units"])
+        if completed:
+            with self.store.step() as w:
+                w.delete_snapshots(SERIES_PREFIX)
+                w.delete_snapshots(TRADES_PREFIX)
+        else:
+            for symbol, runner in self.runners.items():
+                self.series[symbol].restore(state.snapshots, runner.engine)
+            self.equity_series.restore(state.snapshots, self.equity)
+            self.candles_seen = sum(len(r.engine.candle_ts) for r in self.runners.values())
+            recording = snap.get("recording")
+            self.previous_recording = self.recording_path = Path(recording) if recording else None
+            last = max(r.engine.last_ts for r in self.runners.values())
+            self.resumed_after = last or None
+            for name, part_state in self.parts.items():
+                if name in snap:
+                    part_state.restore(snap[name])
+        self.started_ts = snap.get("started_ts")
+        self.fill_seq = int(snap["fills"])
+        last_candle = max(r.engine.last_ts for r in self.runners.values())
+        self.events.emit(EventType.SESSION_RESUMED, self.clock_ms(), last_candle=last_candle,
+                         open_orders=len(open_orders), fills=self.fill_seq, symbols=list(self.runners))
+        if completed:
+            self.say(f"carried over the account of the previous run with {len(open_orders)} open order(s)")
+        else:
+            self.say(f"resumed after candle {last_candle} with {len(open_orders)} open order(s)")
+        return True
+
+    def persist(self, ts: int) -> None:
+        """One transaction: every runner's changed orders and new fills, the balances and the snapshot."""
+        snap: dict[str, object] = {"completed": self.completed, "started_ts": self.started_ts,
+                                   "recording": str(self.recording_path) if self.recording_path else None,
+                                   "cash_units": self.portfolio.cash_units}
+        runners: dict[str, dict[str, object]] = {}
+        for name, component in self.parts.items():
+            snap[name] = component.snapshot()
+        with self.store.step() as w:
+            for symbol, runner in self.runners.items():
+                engine, venue = runner.engine, runner.venue
+                orders, fills = engine.drain_changes()
+                for order in orders:
+                    w.save_order(order, ts)
+                for fill in fills:
+                    w.record_fill(fill, f"{fill.client_id}#{self.fill_seq}")
+                    self.fill_seq += 1
+                part: dict[str, object] = {"engine": engine.snapshot()}
+                if not isinstance(venue, ExchangeVenue):
+                    part["venue"] = venue.snapshot()
+                if runner.protection is not None:
+                    part["protection"] = runner.protection.snapshot()
+                runners[symbol] = part
+                self.series[symbol].save(w, engine, ts)
+            self.equity_series.save(w, self.equity, ts)
+            snap["runners"] = runners
+            snap["fills"] = self.fill_seq
+            if not self.live:
+                pf = self.portfolio
+                balances = {pf.quote: pf.cash}
+                for runner in self.runners.values():
+                    inst = runner.engine.instrument
+                    balances[inst.base] = inst.from_steps(runner.engine.pos_steps)
+                w.save_balances(balances, ts)
+            w.save_snapshot(SNAPSHOT, snap, ts)
+
+    def persist_if_changed(self) -> None:
+        if any(r.engine.changed for r in self.runners.values()):
+            self.persist(max(r.engine.last_ts for r in self.runners.values()))
+
+    def finish(self) -> None:
+        last = max(r.engine.last_ts for r in self.runners.values())
+        if last:
+            self.started_ts = None
+            self.completed = True
+            self.persist(last)
