@@ -84,7 +84,9 @@ class Simulation:
 
     @property
     def equity(self) -> npt.NDArray[np.float64]:
-        return self.equity_atoms.astype(np.float64) * float(self.instrument.atom)
+        equity = self.equity_atoms.astype(np.float64)
+        equity *= float(self.instrument.atom)   # in place: no second per-bar temporary
+        return equity
 
     @property
     def fees(self) -> Decimal:

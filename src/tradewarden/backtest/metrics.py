@@ -75,14 +75,17 @@ def drawdown_pct(equity: npt.NDArray[np.float64], initial: float | None = None) 
     eq = np.asarray(equity, dtype=np.float64)
     if eq.size == 0:
         return np.zeros(0, dtype=np.float64)
-    peak = np.maximum.accumulate(eq)
+    # The result is built in the running-peak array itself: one float per bar (4 MB a year of minutes)
+    # fewer at the report's memory peak.
+    out = np.maximum.accumulate(eq)
     if initial is not None:
-        np.maximum(peak, float(initial), out=peak)  # in place: one float per bar fewer at a time
-    out = np.zeros_like(eq)
+        np.maximum(out, float(initial), out=out)
+    positive, nonpositive = out > 0, out <= 0   # both: a NaN peak is neither (and gives -100, as ever)
     with np.errstate(over="ignore"):
-        np.divide(eq, peak, out=out, where=peak > 0)
+        np.divide(eq, out, out=out, where=positive)
+    out[~positive] = 0.0
     out -= 1.0
-    out[peak <= 0] = 0.0
+    out[nonpositive] = 0.0
     with np.errstate(over="ignore"):
         out *= 100.0
     return np.maximum(out, -np.finfo(np.float64).max, out=out)
@@ -95,15 +98,19 @@ def per_bar_returns(equity: npt.NDArray[np.float64], initial: float) -> npt.NDAr
     ``+inf``: callers that need a finite number check for it (see ``_ratio``); it is not a numpy warning.
     """
     eq = np.asarray(equity, dtype=np.float64)
-    prev = np.empty_like(eq)
-    if eq.size:
-        prev[0] = initial
-        prev[1:] = eq[:-1]
+    # E_{i-1} is read through a shifted view of ``eq``, not a shifted copy: one float per bar fewer.
+    positive = np.empty(eq.size, dtype=bool)
+    nonpositive = np.empty(eq.size, dtype=bool)   # not ~positive: a NaN is neither
     out = np.zeros_like(eq)
-    with np.errstate(over="ignore"):
-        np.divide(eq, prev, out=out, where=prev > 0)
+    if eq.size:
+        positive[0], nonpositive[0] = initial > 0, initial <= 0
+        np.greater(eq[:-1], 0, out=positive[1:])
+        np.less_equal(eq[:-1], 0, out=nonpositive[1:])
+        with np.errstate(over="ignore"):
+            np.divide(eq[:1], initial, out=out[:1], where=positive[:1])
+            np.divide(eq[1:], eq[:-1], out=out[1:], where=positive[1:])
     out -= 1.0
-    out[prev <= 0] = 0.0
+    out[nonpositive] = 0.0
     return out
 
 
@@ -149,7 +156,7 @@ def compute_metrics(ts: npt.NDArray[np.int64], equity: npt.NDArray[np.float64], 
     returns = per_bar_returns(eq, initial)
     annual = math.sqrt(bars_per_year(timeframe_ms))
     metrics["sharpe"] = _sharpe(returns, annual)
-    metrics["sortino"] = _sortino(returns, annual)
+    metrics["sortino"] = _sortino(returns, annual)  # last use: it overwrites them
     del returns  # one float per bar each: not held while the next ones are computed
     dd = drawdown_pct(eq, initial)
     metrics["max_drawdown"] = {"value": _r(max(0.0, -float(dd.min()))), "unit": "%"}
@@ -226,16 +233,17 @@ def _sharpe(returns: npt.NDArray[np.float64], annual: float) -> dict[str, Any]:
 
 
 def _sortino(returns: npt.NDArray[np.float64], annual: float) -> dict[str, Any]:
+    """Sortino of ``returns``, which it overwrites with their downside (no copy of a per-bar series)."""
     unit = "ratio (annualised)"
     if returns.size == 0:
         return {"value": 0.0, "unit": unit}
-    downside = np.minimum(returns, 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(returns.mean())
+    downside = np.minimum(returns, 0.0, out=returns)
     with np.errstate(over="ignore"):
         dd = math.sqrt(float(np.dot(downside, downside)) / returns.size)
     if dd < _ZERO_SPREAD:
         dd = 0.0
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = float(returns.mean())
     out = _ratio(mean * annual, dd, "no bar lost money")
     return {**out, "unit": unit}
 

@@ -188,7 +188,9 @@ def line_chart(ts: IntArray, values: FloatArray, t_end: int, height: int, unit: 
                extra_range: tuple[float, float] | None = None) -> tuple[str, Frame]:
     """A downsampled line (optionally filled down/up to ``fill_to``) with axes; returns the SVG and frame."""
     # Keeps the scale arithmetic finite even for absurd values (a drawdown against a peak of 1e-300).
-    values = np.clip(values, -_DRAWABLE, _DRAWABLE)
+    # A copy only when some value needs it: a per-bar series is 4 MB a year of minutes.
+    if not (float(values.min()) >= -_DRAWABLE and float(values.max()) <= _DRAWABLE):
+        values = np.clip(values, -_DRAWABLE, _DRAWABLE)
     n = values.size
     idx = minmax_indices(n, values, int(WIDTH - MARGIN_LEFT - MARGIN_RIGHT))
     lo, hi = float(values.min()), float(values.max())
