@@ -34,6 +34,7 @@ _COMMANDS: list[tuple[str, str, str, str]] = [
     ("tradewarden.cli.run_cmd", "replay", "replay", "command"),
     ("tradewarden.cli.backup_cmd", "backup", "backup", "command"),
     ("tradewarden.cli.backup_cmd", "restore", "restore", "command"),
+    ("tradewarden.cli.report_cmd", "report_app", "report", "group"),
 ]
 
 
