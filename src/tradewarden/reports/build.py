@@ -72,7 +72,8 @@ Rows = list[tuple[str, str]]
 
 
 def _money(x: Decimal | None) -> str:
-    return "not recorded" if x is None else f"{x.normalize():f}" if x == x.to_integral() else f"{x:f}"
+    """Exact, without trailing zeros (an equity counted in atoms carries seven decimals of them)."""
+    return "not recorded" if x is None else f"{x.normalize():f}"
 
 
 def sections(facts: Facts, perf: Performance | None) -> list[tuple[str, Rows]]:
