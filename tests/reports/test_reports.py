@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from tradewarden.backtest.metrics import compute_metrics
@@ -142,3 +143,26 @@ def test_daily_job_writes_yesterday_and_on_the_weekly_day_the_week(recorded: Pat
                                         "weekly_2026-W11.md", "weekly_2026-W11.html"]
     off = load_config(recorded, {"reports.weekly_day": None}, env={})
     assert len(daily_report_job(off, datetime(2026, 3, 16, 0, 5, tzinfo=UTC))) == 2
+
+
+def test_a_damaged_event_line_is_named_and_a_line_being_written_is_skipped(recorded: Path) -> None:
+    events = recorded.parent / "runs" / "r2" / "events.jsonl"
+    events.write_text(events.read_text() + '{"ts": 1, "type": "Heart')   # the bot is writing it right now
+    code, out = run("report", "daily", "--config", str(recorded), "--date", "2026-03-10")
+    assert code == 0, out
+    lines = events.read_text().splitlines()
+    events.write_text("\n".join(lines[:5] + ["{not json"] + lines[5:]) + "\n")
+    code, out = run("report", "daily", "--config", str(recorded), "--date", "2026-03-10")
+    assert code == 2, out
+    assert f"{events} line 6: not a JSON event" in " ".join(out.split())
+    assert "Traceback" not in out
+
+
+def test_nothing_recorded_and_an_unreachable_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n[backtest]\nout_dir = "{tmp_path / "runs"}"\n')
+    code, out = run("report", "daily", "--config", str(cfg))
+    assert code == 0 and "no data recorded yet" in out
+    code, out = run("report", "daily", "--config", str(cfg), "--db-url", "postgresql://nobody@127.0.0.1:1/none")
+    assert code == 1 and "Traceback" not in out, out

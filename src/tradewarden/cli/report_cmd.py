@@ -1,7 +1,7 @@
 """``tradewarden report daily|weekly|period``: reports from the bot's database and run directories.
 
-``period`` exits 0 for GO, 4 for CONTINUE, 5 for NO-GO (2 for a bad criteria file or date, as every
-validation error)."""
+``period`` exits 0 for GO, 4 for CONTINUE, 5 for NO-GO. As everywhere: 2 for bad input (a date, a criteria
+file, an unreadable event line), 1 when the database or the reports directory fails."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tradewarden.cli.errors import fail
+from tradewarden.cli.errors import fail, user_errors
 from tradewarden.cli.state import ConfigOpt, DataDirOpt, DbUrlOpt, load_state_config
 
 out = Console(highlight=False, soft_wrap=True)
@@ -41,13 +41,11 @@ def daily(config: ConfigOpt = None,
           = None, runs: RunsOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOpt = None) -> None:
     """PnL, trades, fees per symbol; risk denials, breakers, kill switch; uptime, reconnects; incidents."""
     from tradewarden.reports import daily_report
-    from tradewarden.reports.facts import ReportDataError
 
     cfg = load_state_config(config, data_dir, db_url)
-    try:
-        made = daily_report(cfg, None if day is None else _date(day, "--date"), runs)
-    except ReportDataError as exc:
-        raise fail(str(exc)) from None
+    wanted = None if day is None else _date(day, "--date")
+    with user_errors():
+        made = daily_report(cfg, wanted, runs)
     if made is None:
         out.print("no data recorded yet: nothing to report")
         return
@@ -60,16 +58,14 @@ def weekly(config: ConfigOpt = None,
            = None, runs: RunsOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOpt = None) -> None:
     """The daily facts over an ISO week, with Sharpe, max drawdown, best and worst trade and the equity chart."""
     from tradewarden.reports import weekly_report
-    from tradewarden.reports.facts import ReportDataError
 
     cfg = load_state_config(config, data_dir, db_url)
     if week is None:
         iso = date.today().isocalendar()
         week = f"{iso.year}-W{iso.week:02d}"
-    try:
-        _done(weekly_report(cfg, week, runs))
-    except (ReportDataError, ValueError) as exc:
-        raise fail(str(exc)) from None
+    with user_errors():
+        made = weekly_report(cfg, week, runs)
+    _done(made)
 
 
 @report_app.command("period")
@@ -82,17 +78,13 @@ def period(start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM
            runs: RunsOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOpt = None) -> None:
     """Judge a period against the success criteria: GO (exit 0), CONTINUE (4) or NO-GO (5)."""
     from tradewarden.reports import period_report
-    from tradewarden.reports.facts import ReportDataError
-    from tradewarden.reports.period import CriteriaError
 
     cfg = load_state_config(config, data_dir, db_url)
     first, last = _date(start, "--from"), _date(end, "--to")
     if last < first:
         raise fail(f"--to {end} is before --from {start}")
-    try:
+    with user_errors():
         verdict, files = period_report(cfg, first, last, criteria, runs)
-    except (CriteriaError, ReportDataError) as exc:
-        raise fail(str(exc)) from None
     for j in verdict.judged:
         state = "" if j.met is None else " (met)" if j.met else " (NOT met)"
         out.print(f"  {j.threshold.name} {j.required}: {j.shown}{state}", markup=False)

@@ -16,7 +16,7 @@ from tradewarden.domain.trades import Trade
 from tradewarden.persistence.database import Database
 from tradewarden.private_files import private_dir, write_private
 from tradewarden.reports.events import read_events
-from tradewarden.reports.facts import DAY_MS, Facts, audit_gaps, read_database
+from tradewarden.reports.facts import DAY_MS, Facts, ReportDataError, audit_gaps, read_database
 
 REPORTS_DIR = "reports"
 
@@ -168,9 +168,9 @@ def latest_day(facts_probe: Facts) -> date | None:
 
 
 def iso_week(week: str) -> tuple[date, date]:
-    """``YYYY-Www`` -> (Monday, Sunday); ValueError naming the value when it is not one."""
+    """``YYYY-Www`` -> (Monday, Sunday); :class:`ReportDataError` naming the value when it is not one."""
     try:
         monday = datetime.strptime(week + "-1", "%G-W%V-%u").date()
     except ValueError:
-        raise ValueError(f"--week {week!r} is not an ISO week like 2026-W05") from None
+        raise ReportDataError(f"--week {week!r} is not an ISO week like 2026-W05") from None
     return monday, monday + timedelta(days=6)

@@ -1,8 +1,8 @@
 """The run directories' events as report facts: risk, uptime, the feed, memory, incidents.
 
 Uptime is what the heartbeats recorded, not a reconstruction: a run is up from its ``RunStarted`` through
-each ``Heartbeat`` that follows within ``gap_ms`` (three heartbeat intervals) of the previous sign of life;
-a longer silence is downtime. Backtests are skipped (their ``RunStarted`` mode is ``backtest``).
+each ``Heartbeat`` (and its ``RunFinished``) that follows within ``gap_ms`` (three heartbeat intervals) of the
+previous sign of life; a longer silence is downtime. Backtests are skipped (their ``RunStarted`` mode is ``backtest``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 def _uptime(records: list[dict[str, Any]], facts: Facts, gap_ms: int) -> None:
     """Adds this run's up time inside the period to ``facts.up_ms``."""
-    marks = sorted(r["ts"] for r in records if r["type"] in (E.RUN_STARTED, E.HEARTBEAT))
+    marks = sorted(r["ts"] for r in records if r["type"] in (E.RUN_STARTED, E.HEARTBEAT, E.RUN_FINISHED))
     for a, b in pairwise(marks):
         if b - a <= gap_ms:
             facts.up_ms += max(0, min(b, facts.end_ms) - max(a, facts.start_ms))

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from tradewarden.domain.events import EventType as E
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.trades import Trade
+from tradewarden.errors import BadInput
 from tradewarden.persistence.database import Database
 from tradewarden.persistence.runtime_models import RuntimeFillRow, RuntimeSnapshotRow
 from tradewarden.persistence.runtime_store import decode_snapshot
@@ -33,7 +34,7 @@ _PROTECTIVE = ("-sl", "-tp", "-ts")
 INCIDENTS = {E.HALTED_OPS, E.RECONCILE_MISMATCH, E.SESSION_RESUMED, E.LEASE_LOST, E.FOREIGN_WRITER}
 
 
-class ReportDataError(ValueError):
+class ReportDataError(BadInput, ValueError):
     """A record the report cannot read; the message names the file or account and what is wrong."""
 
 

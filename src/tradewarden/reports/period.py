@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tradewarden.errors import BadInput
 from tradewarden.reports.build import Performance
 from tradewarden.reports.facts import Facts
 from tradewarden.risk.criteria import Number, Op, Threshold, Verdict, evaluate
@@ -30,7 +31,7 @@ class CriteriaFile(BaseModel):
     win_rate_pct_min: Decimal | bool = Decimal(40)
 
 
-class CriteriaError(ValueError):
+class CriteriaError(BadInput, ValueError):
     """A criteria file that cannot be used; the message names the file and the key."""
 
 
