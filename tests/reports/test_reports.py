@@ -151,7 +151,7 @@ def test_a_damaged_event_line_is_named_and_a_line_being_written_is_skipped(recor
     code, out = run("report", "daily", "--config", str(recorded), "--date", "2026-03-10")
     assert code == 0, out
     lines = events.read_text().splitlines()
-    events.write_text("\n".join(lines[:5] + ["{not json"] + lines[5:]) + "\n")
+    events.write_text("\n".join([*lines[:5], "{not json", *lines[5:]]) + "\n")
     code, out = run("report", "daily", "--config", str(recorded), "--date", "2026-03-10")
     assert code == 2, out
     assert f"{events} line 6: not a JSON event" in " ".join(out.split())
