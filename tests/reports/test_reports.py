@@ -38,6 +38,7 @@ def test_daily_report_numbers(recorded: Path) -> None:
     got = table(reports / "daily_2026-03-10.md")
     # trades closed on the day: 12.5, -4.25, 0 (the 50 of the day before and the 100 of the day after are not)
     assert got["realised PnL (net of fees)"] == "8.25"
+    assert got["PnL (equity change)"] == "-10"    # 10040 at the day's last bar - 10050 at the bar before it
     assert got["trades closed"] == "3"
     assert got["win rate"] == "33.33%"            # 1 of 3: a zero trade is no win
     # equity at the day's last bar 10040 - the first 10000 - every trade closed by then (50 + 8.25)
@@ -89,6 +90,7 @@ def test_weekly_report_metrics_are_the_backtests(recorded: Path) -> None:
     assert abs(m["max_drawdown"]["value"] - (1 - 10040 / 10062.5) * 100) < 1e-5   # the dip, by hand
     assert got["best trade"] == "BTC/USDT 100" and got["worst trade"] == "BTC/USDT -4.25"
     assert got["trades closed"] == "5" and got["realised PnL (net of fees)"] == "158.25"
+    assert got["PnL (equity change)"] == "170"    # the week holds every bar: 10170 - 10000
     assert "<svg" in (recorded.parent / "data" / "reports" / "weekly_2026-W11.html").read_text()
 
 
@@ -107,7 +109,7 @@ def test_period_decision_is_the_exit_code(recorded: Path, tmp_path: Path) -> Non
     relaxed = tmp_path / "relaxed.toml"
     relaxed.write_text("[criteria]\nuptime_pct_min = 90\nposition_limit_breaches_max = 1\nunaudited_trades_max = 1\n")
     code, out = run(*day, "--criteria", str(relaxed))
-    assert code == 4, out   # performance: PnL 8.25 - 18.25 = -10, win rate 33.33 %, one day has no Sharpe
+    assert code == 4, out   # performance: PnL -10 (10040 - 10050), win rate 33.33 %, Sharpe < 0.5 (a dip)
     assert "decision: CONTINUE (decided by: PnL, Sharpe, win rate)" in out
     go = tmp_path / "go.toml"
     go.write_text(relaxed.read_text() + "pnl_above = false\nsharpe_min = false\nwin_rate_pct_min = 30\n")
@@ -137,12 +139,14 @@ def test_criteria_file_errors_name_the_key(recorded: Path, tmp_path: Path) -> No
 def test_daily_job_writes_yesterday_and_on_the_weekly_day_the_week(recorded: Path) -> None:
     cfg = load_config(recorded, {"reports.weekly_day": "mon"}, env={})
     tuesday = daily_report_job(cfg, datetime(2026, 3, 11, 0, 5, tzinfo=UTC))
-    assert [p.name for p in tuesday] == ["daily_2026-03-10.md", "daily_2026-03-10.html"]
+    assert [p.name for p in tuesday.files] == ["daily_2026-03-10.md", "daily_2026-03-10.html"]
+    assert tuesday.summary == ("daily report 2026-03-10: PnL -10 (realised 8.25), 3 trades, win rate 33.33%, "
+                               "fees 0.0615; uptime 91.67%, 3 reconnects, 1 kill-switch activations, 4 incidents")
     monday = daily_report_job(cfg, datetime(2026, 3, 16, 0, 5, tzinfo=UTC))
-    assert [p.name for p in monday] == ["daily_2026-03-15.md", "daily_2026-03-15.html",
-                                        "weekly_2026-W11.md", "weekly_2026-W11.html"]
+    assert [p.name for p in monday.files] == ["daily_2026-03-15.md", "daily_2026-03-15.html",
+                                              "weekly_2026-W11.md", "weekly_2026-W11.html"]
     off = load_config(recorded, {"reports.weekly_day": None}, env={})
-    assert len(daily_report_job(off, datetime(2026, 3, 16, 0, 5, tzinfo=UTC))) == 2
+    assert len(daily_report_job(off, datetime(2026, 3, 16, 0, 5, tzinfo=UTC)).files) == 2
 
 
 def test_a_damaged_event_line_is_named_and_a_line_being_written_is_skipped(recorded: Path) -> None:

@@ -5,7 +5,7 @@ file, an unreadable event line), 1 when the database or the reports directory fa
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -61,7 +61,7 @@ def weekly(config: ConfigOpt = None,
 
     cfg = load_state_config(config, data_dir, db_url)
     if week is None:
-        iso = date.today().isocalendar()
+        iso = datetime.now(UTC).date().isocalendar()
         week = f"{iso.year}-W{iso.week:02d}"
     with user_errors():
         made = weekly_report(cfg, week, runs)

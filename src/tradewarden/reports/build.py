@@ -71,7 +71,7 @@ def performance(facts: Facts, timeframe_ms: int) -> Performance:
 Rows = list[tuple[str, str]]
 
 
-def _money(x: Decimal | None) -> str:
+def money(x: Decimal | None) -> str:
     """Exact, without trailing zeros (an equity counted in atoms carries seven decimals of them)."""
     return "not recorded" if x is None else f"{x.normalize():f}"
 
@@ -79,22 +79,23 @@ def _money(x: Decimal | None) -> str:
 def sections(facts: Facts, perf: Performance | None) -> list[tuple[str, Rows]]:
     """The report's content, once, for both formats."""
     summary: Rows = [
-        ("realised PnL (net of fees)", _money(facts.realised_pnl)),
-        ("unrealised PnL", _money(facts.unrealised_pnl)),
+        ("PnL (equity change)", money(facts.pnl)),
+        ("realised PnL (net of fees)", money(facts.realised_pnl)),
+        ("unrealised PnL", money(facts.unrealised_pnl)),
         ("trades closed", str(len(facts.trades))),
         ("win rate", "no trades" if facts.win_rate_pct is None else f"{facts.win_rate_pct}%"),
         ("fills", str(facts.fills)),
-        ("fees", _money(facts.fees)),
+        ("fees", money(facts.fees)),
     ]
     if perf is not None:
         summary += [
             ("Sharpe", "not enough data" if perf.sharpe is None else str(perf.sharpe)),
             ("max drawdown", "not enough data" if perf.max_drawdown_pct is None else f"{perf.max_drawdown_pct}%"),
-            ("best trade", "-" if perf.best is None else f"{perf.best.symbol} {_money(perf.best.pnl)}"),
-            ("worst trade", "-" if perf.worst is None else f"{perf.worst.symbol} {_money(perf.worst.pnl)}"),
+            ("best trade", "-" if perf.best is None else f"{perf.best.symbol} {money(perf.best.pnl)}"),
+            ("worst trade", "-" if perf.worst is None else f"{perf.worst.symbol} {money(perf.worst.pnl)}"),
         ]
-    per_symbol: Rows = [(sym, f"{s.trades} trades, {s.wins} won, PnL {_money(s.realised_pnl)}, "
-                              f"{s.fills} fills, fees {_money(s.fees)}")
+    per_symbol: Rows = [(sym, f"{s.trades} trades, {s.wins} won, PnL {money(s.realised_pnl)}, "
+                              f"{s.fills} fills, fees {money(s.fees)}")
                         for sym, s in sorted(facts.symbols.items())]
     risk: Rows = [(f"denied: {code}", str(n)) for code, n in sorted(facts.denials.items())]
     risk += [("breaker trips", str(len(facts.breaker_trips)))] + [("breaker", b) for b in facts.breaker_trips]

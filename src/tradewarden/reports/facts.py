@@ -84,6 +84,15 @@ class Facts:
         return sum((s.realised_pnl for s in self.symbols.values()), Decimal(0))
 
     @property
+    def pnl(self) -> Decimal:
+        """The period's PnL: the equity's change over it (from the last bar before it, else its first bar),
+        realised and unrealised alike; without an equity series, the realised PnL."""
+        if not self.equity:
+            return self.realised_pnl
+        start = self.equity_before if self.equity_before is not None else self.equity[0][1]
+        return self.equity[-1][1] - start
+
+    @property
     def fees(self) -> Decimal:
         return sum((s.fees for s in self.symbols.values()), Decimal(0))
 
@@ -157,48 +166,70 @@ def _atom(account: str, snaps: dict[str, dict[str, Any]]) -> Decimal:
     return atoms.pop()
 
 
+def _trade(account: str, data: Any) -> Trade:
+    try:
+        return Trade(**{k: data[k] for k in Trade.__dataclass_fields__})
+    except (KeyError, TypeError) as exc:
+        raise ReportDataError(f"account {account}: a stored trade is unreadable ({exc!r})") from None
+
+
+def _account_trades(account: str, snaps: dict[str, dict[str, Any]], facts: Facts) -> Decimal:
+    """Adds the account's trades closed in the period; returns the PnL of every trade closed before its end."""
+    realised_to_end = Decimal(0)
+    for data in (t for chunk in _chunks(snaps, "trades:") for t in chunk.get("trades", [])):
+        trade = _trade(account, data)
+        if trade.exit_ts < facts.end_ms:
+            realised_to_end += trade.pnl
+        if in_period(trade.exit_ts, facts):
+            facts.trades.append(trade)
+            sym = facts.symbols.setdefault(trade.symbol, SymbolFacts())
+            sym.trades += 1
+            sym.wins += trade.pnl > 0
+            sym.realised_pnl += trade.pnl
+    return realised_to_end
+
+
+def _account_bars(account: str, snaps: dict[str, dict[str, Any]]) -> list[tuple[int, Decimal]]:
+    series = _chunks(snaps, "series:")
+    if not series:
+        return []
+    atom = _atom(account, snaps)
+    try:
+        return [(int(ts), int(eq) * atom) for c in series for ts, eq in zip(c["ts"], c["equity"], strict=True)]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportDataError(f"account {account}: a stored equity series is unreadable ({exc!r})") from None
+
+
 def read_database(db: Database, facts: Facts, position_limit: Decimal | None) -> None:
-    """Trades, fees, equity and the position-limit check of every account in ``db``."""
-    equity: defaultdict[int, Decimal] = defaultdict(Decimal)
-    equity_before: dict[str, Decimal] = {}
-    unrealised = Decimal(0)
-    any_series = False
+    """Trades, fees, equity and the position-limit check of every account in ``db``.
+
+    The equity is summed over the accounts at every bar time, each account counting with its latest bar (an
+    account counts from its first bar on). The unrealised PnL at the period's end is, per account, the
+    equity change since its first bar that no closed trade has booked yet."""
+    bars: list[tuple[int, str, Decimal]] = []
+    unrealised: Decimal | None = None
     for account, snaps in sorted(_snapshots(db).items()):
-        trades = [t for chunk in _chunks(snaps, "trades:") for t in chunk["trades"]]
-        realised_to_end = Decimal(0)
-        for t in trades:
-            trade = Trade(**{k: t[k] for k in Trade.__dataclass_fields__})
-            if trade.exit_ts < facts.end_ms:
-                realised_to_end += trade.pnl
-            if in_period(trade.exit_ts, facts):
-                facts.trades.append(trade)
-                sym = facts.symbols.setdefault(trade.symbol, SymbolFacts())
-                sym.trades += 1
-                sym.wins += trade.pnl > 0
-                sym.realised_pnl += trade.pnl
-        series = _chunks(snaps, "series:")
-        if not series:
+        realised_to_end = _account_trades(account, snaps, facts)
+        own = _account_bars(account, snaps)
+        if not own:
             continue
-        atom = _atom(account, snaps)
-        bars = [(int(ts), int(eq) * atom) for c in series for ts, eq in zip(c["ts"], c["equity"], strict=True)]
-        if not bars:
-            continue
-        any_series = True
-        first_equity = bars[0][1]
-        last_seen: Decimal | None = None
-        facts.seen(bars[-1][0])
-        for ts, eq in bars:
-            if ts < facts.start_ms:
-                equity_before[account] = eq
-            elif ts < facts.end_ms:
-                equity[ts] += eq
-                last_seen = eq
-        if last_seen is not None:
-            # the equity change since the session began that no closed trade has booked yet
-            unrealised += last_seen - first_equity - realised_to_end
+        facts.seen(own[-1][0])
+        bars += [(ts, account, eq) for ts, eq in own]
+        upto = [eq for ts, eq in own if ts < facts.end_ms]
+        if upto:
+            unrealised = (unrealised or Decimal(0)) + upto[-1] - own[0][1] - realised_to_end
+    latest: dict[str, Decimal] = {}
+    equity: dict[int, Decimal] = {}
+    for ts, account, eq in sorted(bars, key=lambda b: b[0]):
+        if ts >= facts.end_ms:
+            break
+        if ts >= facts.start_ms and facts.equity_before is None and latest and not equity:
+            facts.equity_before = sum(latest.values(), Decimal(0))
+        latest[account] = eq
+        if ts >= facts.start_ms:
+            equity[ts] = sum(latest.values(), Decimal(0))
     facts.equity = sorted(equity.items())
-    facts.equity_before = sum(equity_before.values(), Decimal(0)) if equity_before else None
-    facts.unrealised_pnl = unrealised if any_series else None
+    facts.unrealised_pnl = unrealised
     facts.trades.sort(key=lambda t: t.exit_ts)
     _read_fills(db, facts, position_limit)
 

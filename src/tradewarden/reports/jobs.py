@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from tradewarden.config import AppConfig
 from tradewarden.domain.candles import timeframe_ms
-from tradewarden.reports.build import gather, iso_week, latest_day, performance, write_report
+from tradewarden.reports.build import gather, iso_week, latest_day, money, performance, write_report
+from tradewarden.reports.facts import Facts
 from tradewarden.reports.period import judge_period, load_criteria
 from tradewarden.risk.criteria import Verdict
 
@@ -49,16 +51,31 @@ def period_report(cfg: AppConfig, start: date, end: date, criteria: Path | None 
     return verdict, files
 
 
-def daily_report_job(cfg: AppConfig, now: datetime | None = None) -> list[Path]:
-    """What the running bot calls at ``runtime.daily_summary_utc``: the report of the day that just ended, and on
-    ``reports.weekly_day`` (config) the weekly report of the ISO week that just ended. Returns the files."""
+@dataclass(frozen=True)
+class JobResult:
+    files: list[Path]
+    summary: str   # one line for the operator's notification
+
+
+def summary_line(day: date, facts: Facts) -> str:
+    win = "-" if facts.win_rate_pct is None else f"{facts.win_rate_pct}%"
+    up = "no session" if facts.uptime_pct is None else f"{facts.uptime_pct}%"
+    return (f"daily report {day.isoformat()}: PnL {money(facts.pnl)} (realised {money(facts.realised_pnl)}), "
+            f"{len(facts.trades)} trades, win rate {win}, fees {money(facts.fees)}; uptime {up}, "
+            f"{facts.reconnects} reconnects, {facts.kill_switch_activations} kill-switch activations, "
+            f"{len(facts.incidents)} incidents")
+
+
+def daily_report_job(cfg: AppConfig, now: datetime | None = None) -> JobResult:
+    """What the running bot calls at ``runtime.daily_summary_utc`` (blocking file and database work: run it off
+    the event loop): the report of the UTC day that just ended, and on ``reports.weekly_day`` the weekly report
+    of the ISO week that holds that day. Returns the files and a one-line summary to send."""
     today = (now or datetime.now(UTC)).date()
     yesterday = today - timedelta(days=1)
-    written: list[Path] = []
-    made = daily_report(cfg, yesterday)
-    if made is not None:
-        written += made
+    facts = gather(cfg, yesterday, yesterday)
+    written = list(write_report(cfg, f"daily_{yesterday.isoformat()}", f"Daily report {yesterday.isoformat()}",
+                                facts, None))
     if WEEKDAYS[today.weekday()] == cfg.reports.weekly_day:
         last = yesterday.isocalendar()
         written += weekly_report(cfg, f"{last.year}-W{last.week:02d}")
-    return written
+    return JobResult(written, summary_line(yesterday, facts))

@@ -94,7 +94,7 @@ def measured(facts: Facts, perf: Performance) -> dict[str, Number | None]:
         "position-limit breaches": facts.position_breaches,
         "fills missing from the audit trail": len(facts.unaudited_fills),
         "kill-switch activations": facts.kill_switch_activations,
-        "PnL": facts.realised_pnl + (facts.unrealised_pnl or 0),
+        "PnL": facts.pnl,
         "Sharpe": None if perf.sharpe is None else Decimal(str(perf.sharpe)),
         "max drawdown": None if perf.max_drawdown_pct is None else Decimal(str(perf.max_drawdown_pct)),
         "win rate": facts.win_rate_pct,
