@@ -145,7 +145,7 @@ def test_daily_job_writes_yesterday_and_on_the_weekly_day_the_week(recorded: Pat
     monday = daily_report_job(cfg, datetime(2026, 3, 16, 0, 5, tzinfo=UTC))
     assert [p.name for p in monday.files] == ["daily_2026-03-15.md", "daily_2026-03-15.html",
                                               "weekly_2026-W11.md", "weekly_2026-W11.html"]
-    off = load_config(recorded, {"reports.weekly_day": None}, env={})
+    off = load_config(recorded, {"reports.weekly_day": "off"}, env={})
     assert len(daily_report_job(off, datetime(2026, 3, 16, 0, 5, tzinfo=UTC)).files) == 2
 
 

@@ -238,7 +238,7 @@ class BackupConfig(Section):
 class ReportsConfig(Section):
     """Reports the running bot writes (docs/REPORTS.md): the daily one at ``runtime.daily_summary_utc``."""
 
-    weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = "mon"  # None: no weekly report
+    weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "off"] = "mon"  # "off": no weekly report
 
 
 class AppConfig(Section):
