@@ -131,10 +131,14 @@ def html(title: str, parts: list[tuple[str, Rows]], chart: str = "", extra: list
     if chart:
         body.append(f"<h2>Equity</h2>{chart}")
     body += [f"<p>{escape(x)}</p>" for x in extra or []]
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse}"
-             "th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}"
-             ".equity{fill:none;stroke:#1565c0;stroke-width:1.5}.axis,.grid{stroke:#999;stroke-width:.5}"
-             "text{font-size:11px}.baseline{stroke:#999;stroke-dasharray:4}")
+    # the backtest report's chart styles (backtest/report_template.html), so the inline SVG reads the same
+    style = ("body{font:14px/1.45 system-ui,sans-serif;color:#1d2430;max-width:1200px;margin:auto;padding:24px}"
+             "table{border-collapse:collapse;font-variant-numeric:tabular-nums}"
+             "th,td{border-bottom:1px solid #e4e7ec;padding:3px 10px;text-align:left}th{font-weight:500}"
+             "svg.chart{width:100%;height:auto;display:block}svg .grid{stroke:#e4e7ec;stroke-width:1}"
+             "svg .frame{fill:none;stroke:#d0d5dd}svg text{font:11px system-ui,sans-serif;fill:#667085}"
+             "svg .ylab{text-anchor:end}svg .xlab{text-anchor:middle}"
+             "svg .equity{fill:none;stroke:#2f5bea;stroke-width:1.5;stroke-linejoin:round}")
     return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
 
