@@ -51,7 +51,9 @@ FILLS = [
     (D + 2 * H, "tw-eth-1", "ETH/USDT", "buy", "2", "10", "0.02", True),          # 2 x 10 = 20 > 15: breach
     (D + 3 * H, "tw-eth-1-sl", "ETH/USDT", "sell", "2", "10", "0.02", False),     # its stop: the order's approval
     (D + 4 * H, "tw-ghost", "BTC/USDT", "buy", "0.01", "100", "0.001", False),    # never approved
+    (D + 6 * H, "tw-btc-7-sl", "BTC/USDT", "sell", "0.01", "100", "0.001", False),  # live: the candle's stop
 ]
+APPROVED_WITHOUT_FILL = "tw-btc-7-0"   # the order placed at candle tw-btc-7 (its stop filled, above)
 POSITION_LIMIT = 15
 
 
@@ -71,8 +73,9 @@ def write_state(data_dir: Path) -> None:
         db.close()
     trail = trail_path(data_dir, ACCOUNT)
     trail.parent.mkdir(parents=True, exist_ok=True)
-    trail.write_text("".join(json.dumps({"seq": n, "ts": ts, "type": "TRADE_APPROVED", "client_id": cid}) + "\n"
-                             for n, (ts, cid, *_, approved) in enumerate(FILLS) if approved))
+    ids = [cid for _, cid, *_, approved in FILLS if approved] + [APPROVED_WITHOUT_FILL]
+    trail.write_text("".join(json.dumps({"seq": n, "ts": D, "type": "TRADE_APPROVED", "client_id": cid}) + "\n"
+                             for n, cid in enumerate(ids)))
 
 
 def event(ts: int, type_: str, **fields: Any) -> str:

@@ -43,9 +43,9 @@ def test_daily_report_numbers(recorded: Path) -> None:
     assert got["win rate"] == "33.33%"            # 1 of 3: a zero trade is no win
     # equity at the day's last bar 10040 - the first 10000 - every trade closed by then (50 + 8.25)
     assert got["unrealised PnL"] == "-18.25"
-    assert got["fills"] == "5"
-    assert got["fees"] == "0.0615"                # 0.01 + 0.0105 + 0.02 + 0.02 + 0.001
-    assert got["BTC/USDT"] == "2 trades, 1 won, PnL 8.25, 3 fills, fees 0.0215"
+    assert got["fills"] == "6"
+    assert got["fees"] == "0.0625"                # 0.01 + 0.0105 + 0.02 + 0.02 + 0.001 + 0.001
+    assert got["BTC/USDT"] == "2 trades, 1 won, PnL 8.25, 4 fills, fees 0.0225"
     assert got["ETH/USDT"] == "1 trades, 0 won, PnL 0, 2 fills, fees 0.04"
     assert got["denied: MAX_POSITION_NOTIONAL"] == "2"
     assert got["denied: KILL_SWITCH"] == "1"      # the one before the day and the backtest's are not
@@ -53,7 +53,8 @@ def test_daily_report_numbers(recorded: Path) -> None:
     assert got["breaker trips"] == "1" and got["breaker"] == "daily_loss (global): HALTED"
     assert got["kill-switch activations"] == "1"
     assert got["position-limit breaches"] == "1"  # 20 > 15; 0.15 x 100 = 15 is at the limit, not over
-    assert got["fills missing from the audit trail"] == "1"   # tw-ghost; the stop belongs to tw-eth-1
+    # tw-ghost; the paper stop belongs to order tw-eth-1, the live one to candle tw-btc-7 (order tw-btc-7-0)
+    assert got["fills missing from the audit trail"] == "1"
     assert got["uptime"] == "91.67%"              # 6 h + 16 h of 24 h
     assert got["reconnects"] == "3"
     assert got["candles missed"] == "5"           # 2 symbols of one step + a gap of 3
@@ -141,7 +142,7 @@ def test_daily_job_writes_yesterday_and_on_the_weekly_day_the_week(recorded: Pat
     tuesday = daily_report_job(cfg, datetime(2026, 3, 11, 0, 5, tzinfo=UTC))
     assert [p.name for p in tuesday.files] == ["daily_2026-03-10.md", "daily_2026-03-10.html"]
     assert tuesday.summary == ("daily report 2026-03-10: PnL -10 (realised 8.25), 3 trades, win rate 33.33%, "
-                               "fees 0.0615; uptime 91.67%, 3 reconnects, 1 kill-switch activations, 4 incidents")
+                               "fees 0.0625; uptime 91.67%, 3 reconnects, 1 kill-switch activations, 4 incidents")
     monday = daily_report_job(cfg, datetime(2026, 3, 16, 0, 5, tzinfo=UTC))
     assert [p.name for p in monday.files] == ["daily_2026-03-15.md", "daily_2026-03-15.html",
                                               "weekly_2026-W11.md", "weekly_2026-W11.html"]

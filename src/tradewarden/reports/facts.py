@@ -4,7 +4,7 @@
   PnL net of fees, win rate, best and worst), fills (``runtime_fills``: fees, fill count, position-limit
   check), the equity per bar (``series:<k>``: unrealised PnL, Sharpe, drawdown, the chart).
 * **The run directories** (``events.jsonl`` of each paper/shadow/live run under ``backtest.out_dir``):
-  risk denials, breaker trips, kill-switch activations, uptime (``RunStarted`` and ``Heartbeat``),
+  risk denials, breaker trips, kill-switch activations, uptime (``RunStarted``, ``Heartbeat``, ``RunFinished``),
   reconnects, candles missed, peak memory (``Heartbeat.rss_mb`` when the bot records it), incidents.
 
 Every event and row is placed in the period by its own ``ts``.
@@ -28,6 +28,7 @@ from tradewarden.errors import BadInput
 from tradewarden.persistence.database import Database
 from tradewarden.persistence.runtime_models import RuntimeFillRow, RuntimeSnapshotRow
 from tradewarden.persistence.runtime_store import decode_snapshot
+from tradewarden.risk.account_audit import trail_path
 
 DAY_MS = 86_400_000
 _PROTECTIVE = ("-sl", "-tp", "-ts")
@@ -253,9 +254,7 @@ def _read_fills(db: Database, facts: Facts, position_limit: Decimal | None) -> N
 
 def audit_gaps(db: Database, data_dir: Path, facts: Facts) -> None:
     """Fills of the period whose order the account's audit trail never approved (``TRADE_APPROVED``)."""
-    from tradewarden.risk.account_audit import trail_path
-
-    approved: dict[str, set[str]] = {}
+    approved: dict[str, tuple[set[str], set[str]]] = {}
     with db.session() as s:
         rows = s.execute(select(RuntimeFillRow.account, RuntimeFillRow.client_id, RuntimeFillRow.ts)).all()
     for account, client_id, ts in rows:
@@ -263,18 +262,21 @@ def audit_gaps(db: Database, data_dir: Path, facts: Facts) -> None:
             continue
         if account not in approved:
             approved[account] = _approved(trail_path(data_dir, account))
-        order = client_id
-        for suffix in _PROTECTIVE:  # a protective exit belongs to the order that opened the position
-            if order.endswith(suffix):
-                order = order[: -len(suffix)]
-        if order not in approved[account] and client_id not in approved[account]:
+        ids, candles = approved[account]
+        if client_id in ids:
+            continue
+        # a protective exit carries the id of the order that opened the position (paper) or of the candle
+        # that placed it (live: ``tw-<hash>-<candle ms>``), plus -sl, -tp or -ts
+        base = next((client_id[: -len(s)] for s in _PROTECTIVE if client_id.endswith(s)), None)
+        if base is None or (base not in ids and base not in candles):
             facts.unaudited_fills.append(f"{account} {client_id}")
 
 
-def _approved(path: Path) -> set[str]:
+def _approved(path: Path) -> tuple[set[str], set[str]]:
+    """The client ids the trail approved, and the candle ids they were placed at (``tw-<hash>-<candle ms>``)."""
     if not path.exists():
-        return set()
-    out = set()
+        return set(), set()
+    out: set[str] = set()
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             record = json.loads(line)
@@ -282,4 +284,4 @@ def _approved(path: Path) -> set[str]:
             continue  # `audit verify` judges a damaged trail; here an unreadable line approves nothing
         if isinstance(record, dict) and record.get("type") == "TRADE_APPROVED":
             out.add(str(record.get("client_id")))
-    return out
+    return out, {cid.rsplit("-", 1)[0] for cid in out}
