@@ -222,7 +222,7 @@ def test_stage_show_with_results(data_dir: Path, tmp_path: Path) -> None:
     assert code == 0
     assert "days live" in out and ">= 14" in out and "15" in out  # met
     assert "trades" in out and ">= 20" in out  # 1 of 20: not met
-    assert "not ready to advance to stage1" in out
+    assert "not ready to advance to stage1: CONTINUE (trades" in out   # the rule of `report period`
 
 
 def test_stage_show_reports_config_errors(data_dir: Path, tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ _COMMANDS: list[tuple[str, str, str, str]] = [
     ("tradewarden.cli.ops_cmd", "status", "status", "command"),
     ("tradewarden.cli.ops_cmd", "serve", "serve", "command"),
     ("tradewarden.cli.ops_cmd", "api_app", "api", "group"),
+    ("tradewarden.cli.report_cmd", "report_app", "report", "group"),
 ]
 
 

@@ -178,7 +178,7 @@ def stage_show(config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: Db
 
     The stages are those of the bot's config (its risk table)."""
     from tradewarden.risk.config import RiskConfigError, load_risk_config
-    from tradewarden.risk.stages import criteria, ready_to_advance
+    from tradewarden.risk.stages import criteria, ready_to_advance, stage_verdict
 
     app_cfg = load_state_config(config, data_dir, db_url)
     try:
@@ -209,7 +209,9 @@ def stage_show(config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: Db
                   f"pnl {rec.pnl}, largest loss {rec.largest_loss}")
         if stage.next_stage:
             verdict = "ready to advance" if ready_to_advance(stage, rec) else "not ready to advance"
-            out.print(f"  {verdict} to {stage.next_stage}")
+            decided = stage_verdict(stage, rec)  # the rule of `report period` (docs/REPORTS.md)
+            why = ", ".join(j.threshold.name for j in decided.deciding)
+            out.print(f"  {verdict} to {stage.next_stage}: {decided.decision}" + (f" ({why})" if why else ""))
 
 
 # -- audit -------------------------------------------------------------------------------------------

@@ -235,6 +235,12 @@ class BackupConfig(Section):
         return self
 
 
+class ReportsConfig(Section):
+    """Reports the running bot writes (docs/REPORTS.md): the daily one at ``runtime.daily_summary_utc``."""
+
+    weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "off"] = "mon"  # "off": no weekly report
+
+
 class AppConfig(Section):
     """The whole configuration. Build it with :func:`tradewarden.config.load_config`."""
 
@@ -250,6 +256,7 @@ class AppConfig(Section):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
     @property
     def database_url(self) -> str:

@@ -176,7 +176,22 @@ def schedule(scheduler: SessionScheduler, cfg: AppConfig, mode: str, queue: Call
     # an online copy (SQLite's backup API or a single-snapshot export) never touches the engine: it runs in the
     # scheduler's own thread, not on the trading worker
     declare_backup_job(scheduler, cfg)
+    scheduler.daily_at("daily-report", cfg.runtime.daily_summary_utc, lambda: _write_daily_report(cfg))
     return scheduler
+
+
+def _write_daily_report(cfg: AppConfig) -> None:
+    """The daily (and on ``reports.weekly_day`` the weekly) report, in the scheduler's own thread: it reads the
+    database and writes files, never on the event loop or the trading worker; a failure is logged, never raised
+    into the scheduler."""
+    from tradewarden.reports import daily_report_job
+
+    try:
+        result = daily_report_job(cfg)
+    except Exception:
+        logging.getLogger(__name__).exception("the daily report could not be written")
+        return
+    logging.getLogger(__name__).info("daily report: %s", result.summary)
 
 
 def last_price(retry: RetryPolicy, rest: CcxtExchange, symbol: str) -> Decimal:

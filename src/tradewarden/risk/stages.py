@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from tradewarden.risk.breakers import DAY_MS, loss_pct
 from tradewarden.risk.config import StageConfig
+from tradewarden.risk.criteria import Decision, Number, Threshold, Verdict, evaluate
 
 
 @dataclass
@@ -50,25 +51,31 @@ class Criterion:
     met: bool
 
 
+def stage_verdict(cfg: StageConfig, progress: StageProgress | None) -> Verdict:
+    """The stage's criteria for advancing judged by the same rule as a report period
+    (:func:`tradewarden.risk.criteria.evaluate`). Days, trades and drawdown are performance criteria, as in a
+    period (CONTINUE while one is not met); nothing recorded: nothing measured."""
+    thresholds: list[Threshold] = []
+    facts: dict[str, Number | None] = {}
+    if cfg.advance_after_days is not None:
+        thresholds.append(Threshold("days live", ">=", cfg.advance_after_days, safety=False))
+        facts["days live"] = progress.days if progress else None
+    if cfg.advance_after_trades is not None:
+        thresholds.append(Threshold("trades", ">=", cfg.advance_after_trades, safety=False))
+        facts["trades"] = progress.trades if progress else None
+    if cfg.advance_max_drawdown_pct is not None:
+        thresholds.append(Threshold("max drawdown", "<", cfg.advance_max_drawdown_pct, safety=False, unit="%"))
+        facts["max drawdown"] = progress.max_drawdown_pct.quantize(Decimal("0.01")) if progress else None
+    return evaluate(thresholds, facts)
+
+
 def criteria(cfg: StageConfig, progress: StageProgress | None) -> list[Criterion]:
     """Each advancement criterion the stage defines, judged on ``progress`` (None: nothing recorded)."""
-    out: list[Criterion] = []
-    days = progress.days if progress else 0
-    trades = progress.trades if progress else 0
-    if cfg.advance_after_days is not None:
-        out.append(Criterion("days live", f">= {cfg.advance_after_days}", str(days),
-                             progress is not None and days >= cfg.advance_after_days))
-    if cfg.advance_after_trades is not None:
-        out.append(Criterion("trades", f">= {cfg.advance_after_trades}", str(trades),
-                             progress is not None and trades >= cfg.advance_after_trades))
-    if cfg.advance_max_drawdown_pct is not None:
-        dd = progress.max_drawdown_pct.quantize(Decimal("0.01")) if progress else None
-        out.append(Criterion("max drawdown", f"< {cfg.advance_max_drawdown_pct}%",
-                             "-" if dd is None else f"{dd}%",
-                             dd is not None and dd < cfg.advance_max_drawdown_pct))
-    return out
+    return [Criterion(j.threshold.name, j.required, "-" if j.actual is None else j.shown, j.met is True)
+            for j in stage_verdict(cfg, progress).judged]
 
 
 def ready_to_advance(cfg: StageConfig, progress: StageProgress | None) -> bool:
-    judged = criteria(cfg, progress)
-    return cfg.next_stage is not None and progress is not None and all(c.met for c in judged)
+    """A GO on the stage's criteria (and a next stage to advance to)."""
+    return cfg.next_stage is not None and progress is not None and \
+        stage_verdict(cfg, progress).decision is Decision.GO
