@@ -185,9 +185,9 @@ def last_price(retry: RetryPolicy, rest: CcxtExchange, symbol: str) -> Decimal:
 
 
 def reload_params(cfg: AppConfig, runner: StrategyRunner, events: EventSink, audit: AccountAuditTrail,
-                  path: Path, clock_ms: Callable[[], int]) -> None:
+                  path: Path, clock_ms: Callable[[], int]) -> str:
     """The parameter file changed: the runner's strategy takes its parameters (a bad file keeps the running
-    ones); the reload is an operator action in the audit trail."""
+    ones); the reload is an operator action in the audit trail. Says how it went."""
     from tradewarden.risk.account_audit import file_owner
     from tradewarden.strategies import load_strategy as load
 
@@ -196,6 +196,7 @@ def reload_params(cfg: AppConfig, runner: StrategyRunner, events: EventSink, aud
         runner.engine.strategy = load(cfg.strategy.name, params)
     except Exception as exc:  # a bad file keeps the running parameters
         events.emit(EventType.PARAMS_RELOAD_FAILED, clock_ms(), file=str(path), error=str(exc))
-        return
+        return f"kept the running parameters: {exc}"
     events.emit(EventType.PARAMS_RELOADED, clock_ms(), file=str(path), params=params)
     audit.operator_action(clock_ms(), "params_reload", file_owner(path), file=str(path), params=params)
+    return f"reloaded {path}"
