@@ -79,7 +79,22 @@ def event_bus(run_dir: Path) -> EventBus:
         journal = EventJournal(run_dir / "events.jsonl")
     except OSError as exc:  # e.g. events.jsonl is a directory, or the disk is full
         raise UnwritablePathError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}") from None
+    link_latest(run_dir)
     return EventBus(journal)
+
+
+def link_latest(run_dir: Path) -> None:
+    """``latest`` next to the run directory points at it (replaced atomically; where links cannot be made,
+    e.g. some mounted file systems, there is simply none)."""
+    import os
+
+    link, tmp = run_dir.parent / "latest", run_dir.parent / f".latest-{os.getpid()}"
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:
+        logging.getLogger(__name__).warning("could not point %s at %s", link, run_dir.name)
 
 
 def strategy_params(cfg: AppConfig) -> dict[str, object]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,9 +83,14 @@ class TradingNode:
 
     # -- entry point -----------------------------------------------------------------------------------
     def run(self) -> SessionOutcome:
+        from tradewarden.node.console import attach_console
+
+        panel = None
         try:
             with builder.event_bus(self.run_dir) as bus:
                 self.events = bus
+                show = self.opts.console if self.opts.console is not None else sys.stdout.isatty()
+                panel = attach_console(bus, self.opts.mode, list(self.cfg.market.traded_symbols), show)
                 boot = self.boot = Boot(self.cfg, self.opts, self.config_hash, self.run_dir, bus, now_ms, self.say)
                 try:
                     boot.check_gate()
@@ -93,6 +99,8 @@ class TradingNode:
                 except BootRefused as exc:
                     return self.outcome(REFUSED_TO_START, exc.reason)
         finally:
+            if panel is not None:
+                panel.stop()
             # after the bus closed, so the last events are in; the bot then reads as stopped, not running
             if self.publisher is not None:
                 self.publisher.stop()
