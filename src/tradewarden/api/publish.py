@@ -212,7 +212,7 @@ class BotPublisher:
             s.merge(BotBalanceRow(bot=self.bot.id, asset=asset, amount=_dec(amount), ts=ts))
         row = s.get(BotRow, self.bot.id)
         if row is not None and (row.last_candle is None or candle > row.last_candle):
-            row.last_candle = candle
+            row.last_candle, row.candle_seen = candle, ts
 
 
 def attach(bus: EventBus, database: Database, bot: BotInfo, period_s: float = DEFAULT_PERIOD_S,

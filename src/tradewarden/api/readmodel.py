@@ -45,6 +45,7 @@ class BotView:
     last_candle: int | None
     state: str            # running | stopped | lost
     stopped: int | None
+    candle_seen: int | None = None  # when (wall clock) the newest candle reached the bot
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def effective_state(row: BotRow, now: int) -> str:
 def _bot(row: BotRow, now: int) -> BotView:
     return BotView(row.id, row.account, row.host, row.pid, row.mode, list(json.loads(row.symbols)), row.strategy,
                    row.timeframe_ms, row.config_hash, row.started, row.last_heartbeat, row.last_candle,
-                   effective_state(row, now), row.stopped)
+                   effective_state(row, now), row.stopped, row.candle_seen)
 
 
 def bots(s: Session, now: int) -> list[BotView]:

@@ -90,7 +90,11 @@ def bot_status(store: RiskStateStore, bot: rm.BotView, now: int) -> BotStatus:
         feed = rm.feed_health(s, bot.id, now)
     symbols = [SymbolStatus(p.symbol, p.qty, p.entry_price, p.mark, p.realized_today + p.unrealized,
                             p.realized + p.unrealized) for p in positions]
-    candle_age = None if bot.last_candle is None else (now - bot.last_candle - bot.timeframe_ms) // 1000
+    # since the newest candle reached the bot (its close, on a real market): the simulator's market time is
+    # not the wall clock, the arrival is
+    since = None if bot.last_candle is None else \
+        now - (bot.candle_seen if bot.candle_seen is not None else bot.last_candle + bot.timeframe_ms)
+    candle_age = None if since is None else since // 1000
     problems = []
     if bot.state == rm.LOST:
         problems.append(f"bot {bot.id}: heartbeat lost ({(now - bot.last_heartbeat) // 1000} s since the last)")
@@ -98,7 +102,7 @@ def bot_status(store: RiskStateStore, bot: rm.BotView, now: int) -> BotStatus:
         if bot.last_candle is None:
             if now - bot.started > STALE_BARS * bot.timeframe_ms:
                 problems.append(f"bot {bot.id}: no candle since it started")
-        elif now - (bot.last_candle + bot.timeframe_ms) > STALE_BARS * bot.timeframe_ms:
+        elif since is not None and since > STALE_BARS * bot.timeframe_ms:
             problems.append(f"bot {bot.id}: newest candle is {candle_age} s old (older than {STALE_BARS} bars)")
     uptime = None if bot.state == "stopped" else (now - bot.started) // 1000
     return BotStatus(bot, uptime, candle_age, None if latest is None else latest.equity,

@@ -24,6 +24,8 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Any config setting key=value (repeatable).")] = None,
     symbols: Annotated[str | None, typer.Option(help="Several symbols on one account with one cash balance, "
                                                 "e.g. BTC/USDT,ETH/USDT (market.symbols).")] = None,
+    live_console: Annotated[bool | None, typer.Option("--console/--no-console", help="The live panel (default: "
+                                                      "on a terminal).")] = None,
 ) -> None:
     """Trade autonomously: paper, shadow or live, on the same engine as the backtest.
 
@@ -39,7 +41,7 @@ def run(
         if symbols is not None:
             overrides["market.symbols"] = symbols
         opts = RunOptions(mode=mode, config=config, overrides=overrides, duration=duration,
-                          live_confirm=live_confirm, adopt=adopt, out_dir=out)
+                          live_confirm=live_confirm, adopt=adopt, out_dir=out, console=live_console)
         outcome = run_session(opts, console_print=console.print)
     if outcome.exit_code != 0:
         raise typer.Exit(outcome.exit_code)

@@ -185,6 +185,9 @@ class RuntimeConfig(Section):
     warmup_bars: int | None = Field(None, gt=0)  # None: the strategy's lookback plus a margin
     kill_switch_poll_s: float = Field(1.0, gt=0)
     heartbeat_s: float = Field(60.0, gt=0)  # how often a session writes a Heartbeat event (loop, feed, worker)
+    # how often a session writes its state (and heartbeat) to the database for `status` and the API; a bot whose
+    # heartbeat is older than three of these reads as lost
+    publish_every_s: float = Field(5.0, gt=0)
     # several symbols: how long after a bar's close the candle loop waits for every symbol's bar before the step
     # goes ahead without the missing ones (data/align.py; BarsMissing)
     align_grace_s: float = Field(5.0, ge=0)

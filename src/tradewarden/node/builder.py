@@ -79,7 +79,22 @@ def event_bus(run_dir: Path) -> EventBus:
         journal = EventJournal(run_dir / "events.jsonl")
     except OSError as exc:  # e.g. events.jsonl is a directory, or the disk is full
         raise UnwritablePathError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}") from None
+    link_latest(run_dir)
     return EventBus(journal)
+
+
+def link_latest(run_dir: Path) -> None:
+    """``latest`` next to the run directory points at it (replaced atomically; where links cannot be made,
+    e.g. some mounted file systems, there is simply none)."""
+    import os
+
+    link, tmp = run_dir.parent / "latest", run_dir.parent / f".latest-{os.getpid()}"
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:
+        logging.getLogger(__name__).warning("could not point %s at %s", link, run_dir.name)
 
 
 def strategy_params(cfg: AppConfig) -> dict[str, object]:
@@ -200,9 +215,9 @@ def last_price(retry: RetryPolicy, rest: CcxtExchange, symbol: str) -> Decimal:
 
 
 def reload_params(cfg: AppConfig, runner: StrategyRunner, events: EventSink, audit: AccountAuditTrail,
-                  path: Path, clock_ms: Callable[[], int]) -> None:
+                  path: Path, clock_ms: Callable[[], int]) -> str:
     """The parameter file changed: the runner's strategy takes its parameters (a bad file keeps the running
-    ones); the reload is an operator action in the audit trail."""
+    ones); the reload is an operator action in the audit trail. Says how it went."""
     from tradewarden.risk.account_audit import file_owner
     from tradewarden.strategies import load_strategy as load
 
@@ -211,6 +226,7 @@ def reload_params(cfg: AppConfig, runner: StrategyRunner, events: EventSink, aud
         runner.engine.strategy = load(cfg.strategy.name, params)
     except Exception as exc:  # a bad file keeps the running parameters
         events.emit(EventType.PARAMS_RELOAD_FAILED, clock_ms(), file=str(path), error=str(exc))
-        return
+        return f"kept the running parameters: {exc}"
     events.emit(EventType.PARAMS_RELOADED, clock_ms(), file=str(path), params=params)
     audit.operator_action(clock_ms(), "params_reload", file_owner(path), file=str(path), params=params)
+    return f"reloaded {path}"

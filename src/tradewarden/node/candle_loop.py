@@ -8,11 +8,13 @@ market the candles that closed while the bot was down are history (warm-up), nev
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import Protocol
 
 from tradewarden.domain.candles import Candle, timeframe_ms
 from tradewarden.domain.events import EventType
+from tradewarden.domain.portfolio import Portfolio
 from tradewarden.domain.ports import EventSink
 from tradewarden.node.intake import CandleIntake
 from tradewarden.node.runner import Runners, StrategyRunner
@@ -32,11 +34,28 @@ class Feed(Protocol):
     def closed_candles(self, symbol: str, timeframe: str, after_ms: int | None = None) -> AsyncIterator[Candle]: ...
 
 
+def emit_equity_sample(events: EventSink, ts: int, candle_ts: int, portfolio: Portfolio, initial_cash: Decimal,
+                       stepped: Iterable[tuple[StrategyRunner, Candle]]) -> None:
+    """``EquitySample`` after a closed candle's (or time step's) orders: what the bot is worth, the closes it
+    was marked at and its balances; the read model's equity curve (one ``put_nowait`` on the trading path)."""
+    equity = portfolio.equity
+    marks: dict[str, object] = {}
+    balances: dict[str, object] = {portfolio.quote: str(portfolio.cash)}
+    for runner, candle in stepped:
+        instrument = runner.engine.instrument
+        marks[instrument.symbol] = repr(candle.close)
+        balances[instrument.base] = str(instrument.from_steps(runner.engine.pos_steps))
+    events.emit(EventType.EQUITY_SAMPLE, ts, candle_ts=candle_ts, equity=str(equity),
+                pnl=str(equity - initial_cash), marks=marks, balances=balances)
+
+
 class CandleLoop:
     def __init__(self, runners: Runners, feed: Feed, recorder: Recorder, worker: TradingWorker,
                  state: StateKeeper, events: EventSink, clock_ms: Callable[[], int], *, timeframe: str,
                  warmup_bars: int, duration_ms: int | None, real_market: bool, trade_after: int | None,
-                 recording_continued: bool, request_stop: Callable[[str], None], duration_text: str | None) -> None:
+                 recording_continued: bool, request_stop: Callable[[str], None], duration_text: str | None,
+                 initial_cash: Decimal) -> None:
+        self.initial_cash = initial_cash  # what the PnL of the equity samples is measured from
         self.runners = runners
         self.feed = feed
         self.recorder = recorder
@@ -136,6 +155,8 @@ class CandleLoop:
             if self.duration_ms is not None:
                 self.end_ms = candle.ts + self.duration_ms  # market time from the first traded candle's open
         state.persist(runner, candle.ts)
+        emit_equity_sample(self.events, self.clock_ms(), candle.ts, runner.engine.portfolio, self.initial_cash,
+                           [(runner, candle)])
         return self.end_ms is not None and candle.ts + timeframe_ms(self.timeframe) >= self.end_ms
 
     def start(self) -> None:

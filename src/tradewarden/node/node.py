@@ -26,13 +26,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from tradewarden import __version__
+from tradewarden.api.publish import BotPublisher
 from tradewarden.node import builder
 from tradewarden.node.boot import Boot, BootRefused
 from tradewarden.node.candle_loop import CandleLoop
+from tradewarden.node.commands import NodeCommands
 from tradewarden.node.components import Component
 from tradewarden.node.endpoint import Endpoint, make_exchanges, open_endpoint
 from tradewarden.node.monitor import LoopMonitor
@@ -72,6 +75,7 @@ class TradingNode:
         self.stop_reason = ""
         self._stop: asyncio.Event | None = None
         self.recording_continued = False  # this run's recording continues the session's (after a crash)
+        self.publisher: BotPublisher | None = None  # the bot's state in the database (status, the API)
 
     def outcome(self, code: int, reason: str, candles: int = 0,
                 metrics: dict[str, object] | None = None) -> SessionOutcome:
@@ -79,15 +83,39 @@ class TradingNode:
 
     # -- entry point -----------------------------------------------------------------------------------
     def run(self) -> SessionOutcome:
-        with builder.event_bus(self.run_dir) as bus:
-            self.events = bus
-            boot = self.boot = Boot(self.cfg, self.opts, self.config_hash, self.run_dir, bus, now_ms, self.say)
-            try:
-                boot.check_gate()
-                with boot.account_lock():
-                    return asyncio.run(self._main())
-            except BootRefused as exc:
-                return self.outcome(REFUSED_TO_START, exc.reason)
+        from tradewarden.node.console import attach_console
+
+        panel = None
+        try:
+            with builder.event_bus(self.run_dir) as bus:
+                self.events = bus
+                show = self.opts.console if self.opts.console is not None else sys.stdout.isatty()
+                panel = attach_console(bus, self.opts.mode, list(self.cfg.market.traded_symbols), show)
+                boot = self.boot = Boot(self.cfg, self.opts, self.config_hash, self.run_dir, bus, now_ms, self.say)
+                try:
+                    boot.check_gate()
+                    with boot.account_lock():
+                        return asyncio.run(self._main())
+                except BootRefused as exc:
+                    return self.outcome(REFUSED_TO_START, exc.reason)
+        finally:
+            if panel is not None:
+                panel.stop()
+            # after the bus closed, so the last events are in; the bot then reads as stopped, not running
+            if self.publisher is not None:
+                self.publisher.stop()
+                self.publisher.db.close()
+
+    def publish(self, db: Database, account: str, strategy: str) -> str:
+        """Publish this bot's state to the database (``tradewarden status``, the API) from its own thread; the
+        bot's id, which also names it in the kill switch's acknowledgements."""
+        from tradewarden.api.publish import BotInfo, attach
+        from tradewarden.domain.candles import timeframe_ms
+
+        info = BotInfo(account, self.opts.mode, tuple(self.cfg.market.traded_symbols), strategy,
+                       timeframe_ms(self.cfg.market.timeframe), self.config_hash)
+        self.publisher = attach(self.events, db, info, self.cfg.runtime.publish_every_s)
+        return info.id
 
     def request_stop(self, reason: str) -> None:
         if not self.stop_reason:
@@ -126,7 +154,6 @@ class TradingNode:
         from tradewarden.data.retry import RetryPolicy
         from tradewarden.persistence.runtime_store import RuntimeStore
         from tradewarden.risk import RiskManager, load_risk_config
-        from tradewarden.risk.account_audit import bot_identity
         from tradewarden.risk.store import RiskStateStore
         from tradewarden.runtime.instruments import record_instruments, seal
         from tradewarden.venues.exchange_state import fetch_exchange_view
@@ -150,6 +177,7 @@ class TradingNode:
         audit = boot.audit_trail(db, account)
         try:
             risk = RiskManager(risk_cfg, events, audit, store=risk_store, instruments={instrument.symbol: instrument})
+            bot = self.publish(db, account, strategy.name)
             await boot.safety_checks(ex.orders, risk, retry, instrument)
             runner = await builder.build_runner(cfg, mode, strategy, instrument, risk, ex.orders, retry, events,
                                                 now_ms)
@@ -184,7 +212,8 @@ class TradingNode:
                                  timeframe=cfg.market.timeframe, warmup_bars=builder.warmup_bars(cfg),
                                  duration_ms=self.duration_ms, real_market=cfg.exchange.id is not None,
                                  trade_after=endpoint.trade_after, recording_continued=self.recording_continued,
-                                 request_stop=self.request_stop, duration_text=self.opts.duration)
+                                 request_stop=self.request_stop, duration_text=self.opts.duration,
+                                 initial_cash=builder.initial_cash(cfg))
             monitor = LoopMonitor(events, now_ms, lambda: {
                 "candles_received": candles.received, "feed_healthy": feed.healthy, "worker_jobs": worker.busy},
                 cfg.runtime.heartbeat_s)
@@ -196,9 +225,16 @@ class TradingNode:
                 runner.carry_out_kill_switch(now_ms())
                 state.persist_if_changed(runner)
 
+            def reload_now() -> str:  # an operator's reload_params request
+                path = cfg.strategy.params_file
+                if path is None:
+                    return "no parameter file to reload (strategy.params_file is not set)"
+                return builder.reload_params(cfg, runner, events, audit, path, now_ms)
+
+            commands = NodeCommands(risk_store, runners, reload_now, lambda: state.persist_if_changed(runner), now_ms)
             components: list[Component] = [KillSwitchWatcher(
-                KillSwitchPoll(risk, audit, bot_identity(account), now_ms), carry_out_kill_switch, on_worker,
-                now_ms, cfg.runtime.kill_switch_poll_s)]
+                KillSwitchPoll(risk, audit, bot, now_ms), carry_out_kill_switch, on_worker,
+                now_ms, cfg.runtime.kill_switch_poll_s, commands)]
             lease: LeaseWatcher | None = None
             if boot.lease_keeper is not None:
                 keeper = boot.lease_keeper

@@ -41,6 +41,7 @@ class RunOptions:
     live_confirm: str | None = None
     adopt: bool = False
     out_dir: Path | None = None
+    console: bool | None = None  # the live panel: None shows it on a terminal
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 

@@ -26,7 +26,7 @@ from tradewarden.domain.candles import Candle, timeframe_ms
 from tradewarden.domain.events import EventType
 from tradewarden.domain.portfolio import Portfolio
 from tradewarden.domain.ports import EventSink
-from tradewarden.node.candle_loop import Feed
+from tradewarden.node.candle_loop import Feed, emit_equity_sample
 from tradewarden.node.portfolio_state import PortfolioStateKeeper
 from tradewarden.node.runner import StrategyRunner
 from tradewarden.node.worker import TradingWorker
@@ -65,7 +65,8 @@ class PortfolioCandleLoop:
                  worker: TradingWorker, state: PortfolioStateKeeper, events: EventSink,
                  clock_ms: Callable[[], int], *, timeframe: str, warmup_bars: int, duration_ms: int | None,
                  real_market: bool, trade_after: int | None, recording_continued: bool, grace_s: float,
-                 request_stop: Callable[[str], None], duration_text: str | None) -> None:
+                 request_stop: Callable[[str], None], duration_text: str | None, initial_cash: Decimal) -> None:
+        self.initial_cash = initial_cash  # what the PnL of the equity samples is measured from
         self.runners = dict(runners)
         self.symbols = list(runners)
         self.portfolio = portfolio
@@ -183,6 +184,8 @@ class PortfolioCandleLoop:
                 self.end_ms = ts + self.duration_ms
         state.mark_step(ts, self.portfolio)
         state.persist(ts)
+        emit_equity_sample(self.events, self.clock_ms(), ts, self.portfolio, self.initial_cash,
+                           [(runner, candle) for runner, (_, candle) in zip(runners, order, strict=True)])
         return self.end_ms is not None and ts + self.step_ms >= self.end_ms
 
     def start(self) -> None:

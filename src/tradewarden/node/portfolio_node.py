@@ -23,6 +23,7 @@ from tradewarden.domain.events import EventType
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.portfolio import Portfolio
 from tradewarden.node import builder
+from tradewarden.node.commands import NodeCommands
 from tradewarden.node.components import Component
 from tradewarden.node.endpoint import Endpoint, make_exchanges
 from tradewarden.node.monitor import LoopMonitor
@@ -35,6 +36,8 @@ from tradewarden.node.runner import StrategyRunner
 from tradewarden.node.watchers import KillSwitchPoll, KillSwitchWatcher, LeaseWatcher, OrderFollower
 from tradewarden.node.worker import TradingWorker
 from tradewarden.persistence import Database
+
+NO_RELOAD = "a session of several symbols does not reload a parameter file yet: restart it"
 
 if TYPE_CHECKING:
     from tradewarden.node.node import TradingNode
@@ -59,7 +62,6 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
     from tradewarden.data.retry import RetryPolicy
     from tradewarden.persistence.runtime_store import RuntimeStore
     from tradewarden.risk import RiskManager, load_risk_config
-    from tradewarden.risk.account_audit import bot_identity
     from tradewarden.runtime.instruments import record_instruments, seal
     from tradewarden.runtime.scheduler import SessionScheduler
     from tradewarden.venues.exchange_state import fetch_exchange_view
@@ -85,7 +87,9 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
     try:
         from tradewarden.risk.store import RiskStateStore
 
-        risk = RiskManager(risk_cfg, events, audit, store=RiskStateStore(db), instruments=dict(instruments))
+        risk_store = RiskStateStore(db)
+        risk = RiskManager(risk_cfg, events, audit, store=risk_store, instruments=dict(instruments))
+        bot = node.publish(db, account, first.name)
         for symbol in symbols:  # the live account checks look at every symbol's base and quote
             await boot.safety_checks(ex.orders, risk, retry, instruments[symbol])
         portfolio = shared_portfolio([instruments[s] for s in symbols], builder.initial_cash(cfg))
@@ -126,7 +130,7 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
                                       trade_after=endpoint.trade_after,
                                       recording_continued=node.recording_continued,
                                       grace_s=cfg.runtime.align_grace_s, request_stop=node.request_stop,
-                                      duration_text=node.opts.duration)
+                                      duration_text=node.opts.duration, initial_cash=builder.initial_cash(cfg))
         monitor = LoopMonitor(events, now_ms, lambda: {
             "candles_received": candles.received, "feed_healthy": feed.healthy, "worker_jobs": worker.busy},
             cfg.runtime.heartbeat_s)
@@ -139,9 +143,10 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
                 runner.carry_out_kill_switch(now_ms())
             state.persist_if_changed()
 
+        commands = NodeCommands(risk_store, runners, lambda: NO_RELOAD, state.persist_if_changed, now_ms)
         components: list[Component] = [KillSwitchWatcher(
-            KillSwitchPoll(risk, audit, bot_identity(account), now_ms), carry_out_kill_switch, on_worker,
-            now_ms, cfg.runtime.kill_switch_poll_s)]
+            KillSwitchPoll(risk, audit, bot, now_ms), carry_out_kill_switch, on_worker,
+            now_ms, cfg.runtime.kill_switch_poll_s, commands)]
         lease: LeaseWatcher | None = None
         if boot.lease_keeper is not None:
             keeper = boot.lease_keeper
@@ -173,8 +178,7 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
                 reconciler.periodic(runner)
 
         def reload_params(path: Path) -> None:
-            events.emit(EventType.PARAMS_RELOAD_FAILED, now_ms(), file=str(path),
-                        error="a session of several symbols does not reload a parameter file yet: restart it")
+            events.emit(EventType.PARAMS_RELOAD_FAILED, now_ms(), file=str(path), error=NO_RELOAD)
 
         scheduler = builder.schedule(
             SessionScheduler(str(db.engine.url), f"{mode}-{','.join(symbols)}", engine=db.engine), cfg, mode,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -17,6 +18,7 @@ from tradewarden.domain.ports import EventSink
 from tradewarden.risk import TradingState
 
 if TYPE_CHECKING:
+    from tradewarden.node.commands import NodeCommands
     from tradewarden.risk import RiskManager
     from tradewarden.risk.account_audit import AccountAuditTrail
 
@@ -54,11 +56,16 @@ class KillSwitchWatcher(_Task):
     """Polls the kill switch every ``period_s`` (the CLI sets it from another process). The poll runs on its
     own short thread, never behind the worker: once the switch is on the gate denies every new order, and the
     bot acknowledges at once (``kill-switch on`` waits for that); the cancels and closes the switch plans
-    (``carry_out``) are queued on the worker and run when it is free."""
+    (``carry_out``) are queued on the worker and run when it is free. With ``commands``, the same poll picks
+    up the operator requests the node carries out (closing a position, reloading the parameters): each is
+    handed to the worker once."""
 
     def __init__(self, book: KillSwitchBook, carry_out: Callable[[], None], on_worker: OnWorker,
-                 clock_ms: Callable[[], int], period_s: float) -> None:
+                 clock_ms: Callable[[], int], period_s: float, commands: NodeCommands | None = None) -> None:
         self.book = book
+        self.commands = commands
+        self._taken: set[int] = set()  # requests handed to the worker (a later poll may still read them pending)
+        self._jobs: set[asyncio.Future[None]] = set()
         self.carry_out = carry_out
         self.on_worker = on_worker
         self.clock_ms = clock_ms
@@ -72,6 +79,17 @@ class KillSwitchWatcher(_Task):
         if on and (self._plan is None or self._plan.done()):
             self.plans += 1
             self._plan = asyncio.ensure_future(self.on_worker(self.carry_out))
+        if self.commands is not None:
+            await self._take_commands(self.commands)
+
+    async def _take_commands(self, commands: NodeCommands) -> None:
+        for command in await asyncio.to_thread(commands.pending):
+            if command.id in self._taken:
+                continue
+            self._taken.add(command.id)
+            job = asyncio.ensure_future(self.on_worker(functools.partial(commands.carry_out, command)))
+            self._jobs.add(job)
+            job.add_done_callback(self._jobs.discard)
 
     async def _run(self) -> None:
         while True:
@@ -80,9 +98,10 @@ class KillSwitchWatcher(_Task):
 
     async def stop(self) -> None:
         await super().stop()
-        if self._plan is not None:
-            with contextlib.suppress(Exception):
-                await self._plan
+        for job in [self._plan, *self._jobs]:
+            if job is not None:
+                with contextlib.suppress(Exception):
+                    await job
 
 
 class LeaseWatcher(_Task):

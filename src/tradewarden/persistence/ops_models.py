@@ -35,6 +35,7 @@ class BotRow(Base):
     started: Mapped[int] = mapped_column(BigInteger, nullable=False)
     last_heartbeat: Mapped[int] = mapped_column(BigInteger, nullable=False)
     last_candle: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    candle_seen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # wall time the newest arrived
     state: Mapped[str] = mapped_column(String(16), nullable=False)
     stopped: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 

@@ -29,7 +29,7 @@ from tradewarden.risk.config import RiskConfig
 from tradewarden.risk.counters import RiskCounters
 from tradewarden.risk.killswitch import KillSwitchPlan, KillSwitchStatus, plan_kill_switch
 from tradewarden.risk.rules import GateView, evaluate, is_reducing
-from tradewarden.risk.snapshot import OperatorCommand, RiskSnapshot
+from tradewarden.risk.snapshot import NODE_COMMANDS, PAUSED, OperatorCommand, RiskSnapshot
 from tradewarden.risk.stages import StageProgress
 from tradewarden.risk.state import BREAKER_REASON, GLOBAL, ReasonCode, TradingState
 
@@ -284,7 +284,8 @@ class RiskManager:
                 # waiting `kill-switch on` wants acknowledged
                 self.book.kill = status
             for command in self.store.pending_commands():
-                self.store.command_done(command.id, ts, self._run_command(ts, command))
+                if command.kind not in NODE_COMMANDS:  # those are the node's to carry out
+                    self.store.command_done(command.id, ts, self._run_command(ts, command))
         self._timed_resets(ts)
         self._flush(ts)
         return self.book.kill.active
@@ -422,12 +423,23 @@ class RiskManager:
                 self._reset(ts, b.name, b.scope, "timer")
 
     def _run_command(self, ts: int, command: OperatorCommand) -> str:
+        by = f"operator {command.actor}: {command.reason}".strip()
+        if command.kind == "pause_entries":
+            current = self.book.breakers.get((PAUSED, command.scope))
+            if current is not None and current.tripped:
+                return f"entries already paused ({command.scope})"
+            self._trip(ts, PAUSED, command.scope, by, action=TradingState.REDUCING.value)
+            return f"entries paused ({command.scope}): exits still pass"
+        if command.kind == "resume":
+            if self._reset(ts, PAUSED, command.scope, by):
+                return f"entries resumed ({command.scope})"
+            return f"entries were not paused ({command.scope})"
         if command.kind != "reset_breaker":
             return f"unknown command {command.kind!r}"
         targets = [b for b in self.breakers() if b.tripped] if command.target == "all" \
             else [b for b in self.breakers() if (b.name, b.scope) == (command.target, command.scope)]
         done = [f"{b.name}@{b.scope}" for b in targets
-                if self._reset(ts, b.name, b.scope, f"operator {command.actor}: {command.reason}".strip())]
+                if self._reset(ts, b.name, b.scope, by)]
         return "reset " + ", ".join(done) if done else "nothing to reset (not tripped)"
 
     # -- days, stages, persistence ---------------------------------------------------------------------

@@ -10,13 +10,21 @@ from tradewarden.risk.killswitch import KillSwitchStatus
 from tradewarden.risk.stages import StageProgress
 from tradewarden.risk.state import TradingState
 
+#: operator requests the risk book carries out in its poll: a breaker reset, and pausing entries (the ``paused``
+#: breaker: REDUCING, so exits still pass) and resuming them, for ``global`` or one symbol
+RISK_COMMANDS = frozenset({"reset_breaker", "pause_entries", "resume"})
+#: operator requests the trading node carries out on its worker (they need an engine): its command poll takes
+#: them (:mod:`tradewarden.node.commands`); the risk book's poll leaves them pending
+NODE_COMMANDS = frozenset({"close_position", "reload_params"})
+PAUSED = "paused"  # the breaker pause_entries trips
+
 
 @dataclass(frozen=True)
 class OperatorCommand:
     """A request an operator queued for the running bot (from the CLI)."""
 
     id: int
-    kind: str     # "reset_breaker"
+    kind: str     # one of RISK_COMMANDS or NODE_COMMANDS
     target: str   # breaker name
     scope: str
     reason: str
