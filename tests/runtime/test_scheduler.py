@@ -390,3 +390,39 @@ def test_postgres_job_store_keeps_the_schedule(schedulers: list[SessionScheduler
         conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table_name(scope)}"')
     engine.dispose()
     assert after == before
+
+
+def test_starting_while_another_writer_holds_the_sqlite_lock_waits_for_it(tmp_path: Path) -> None:
+    """The bot's publisher and risk store write to the same file: the job store must wait for their lock (as
+    every writer of ours does), not fail with 'database is locked' (it did, beginning deferred)."""
+    from sqlalchemy import text
+
+    from tradewarden.persistence import Database
+
+    db = Database.open(None, tmp_path)
+    holder = db.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+    tx = holder.begin()
+    holder.execute(text("CREATE TABLE other_writer (x INTEGER)"))
+    sched = SessionScheduler(str(db.engine.url), "paper-BTC/USDT", engine=db.engine)
+    sched.every("tick", 3600, lambda: None)
+    failure: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            sched.start()
+        except BaseException as exc:  # collected here, asserted in the test's own thread
+            failure.append(exc)
+
+    starter = threading.Thread(target=start)
+    starter.start()
+    starter.join(1.0)  # the scheduler is now waiting for the lock (or has already failed)
+    tx.commit()
+    holder.close()
+    starter.join(30)
+    try:
+        assert not starter.is_alive()
+        assert failure == []
+        assert "tick" in {job.id for job in sched._scheduler.get_jobs()}
+    finally:
+        sched.shutdown(wait=False)
+        db.close()

@@ -208,7 +208,12 @@ class SessionScheduler:
             quiet.setLevel(logging.WARNING)
         self._engine = engine if engine is not None else _make_engine(db_url)
         self.table = table_name(scope)
-        self._store = SQLAlchemyJobStore(engine=self._engine, tablename=self.table)
+        # SQLite: the job store reads its jobs and then writes them in one transaction; begun deferred, that
+        # upgrade fails at once with "database is locked" while another writer (the bot's publisher, the risk
+        # store) holds the lock. Begun IMMEDIATE it waits for the lock like every other writer of ours.
+        store_engine = (self._engine.execution_options(sqlite_begin="IMMEDIATE")
+                        if self._engine.dialect.name == "sqlite" else self._engine)
+        self._store = SQLAlchemyJobStore(engine=store_engine, tablename=self.table)
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             jobstores={"default": self._store},
