@@ -167,3 +167,47 @@ def feed_health(s: Session, bot_id: str, now: int) -> FeedHealth:
     stall = s.scalar(select(func.max(BotEventRow.ts)).where(
         BotEventRow.bot == bot_id, BotEventRow.type == str(EventType.FEED_STALE)))
     return FeedHealth(int(reconnects), None if stall is None else int(stall))
+
+
+# -- the same reads for several bots at once (status of a whole database: one query per table, not per bot) --
+def positions_of(s: Session, bot_ids: list[str], now: int) -> dict[str, list[PositionView]]:
+    today = now // DAY_MS
+    out: dict[str, list[PositionView]] = {b: [] for b in bot_ids}
+    q = select(BotPositionRow).where(BotPositionRow.bot.in_(bot_ids)).order_by(BotPositionRow.bot,
+                                                                               BotPositionRow.symbol)
+    for r in s.scalars(q):
+        unrealized = Decimal(0) if r.mark is None or r.qty == 0 else (r.mark - r.entry_price) * r.qty
+        out[r.bot].append(PositionView(r.symbol, r.qty, r.entry_price, r.mark, unrealized, r.realized,
+                                       r.realized_today if r.today == today else Decimal(0), r.updated_ts))
+    return out
+
+
+def open_orders_of(s: Session, bot_ids: list[str]) -> dict[str, list[OrderView]]:
+    out: dict[str, list[OrderView]] = {b: [] for b in bot_ids}
+    q = select(BotOpenOrderRow).where(BotOpenOrderRow.bot.in_(bot_ids)).order_by(BotOpenOrderRow.ts)
+    for r in s.scalars(q):
+        out[r.bot].append(OrderView(r.client_id, r.symbol, r.side, r.order_type, r.qty, r.price, r.ts))
+    return out
+
+
+def latest_equity_of(s: Session, bot_ids: list[str]) -> dict[str, EquityPoint]:
+    # the newest sample of each bot: max(ts) per bot walks the (bot, ts) primary key's end, whatever the history
+    newest = (select(BotEquityRow.bot, func.max(BotEquityRow.ts).label("ts"))
+              .where(BotEquityRow.bot.in_(bot_ids)).group_by(BotEquityRow.bot).subquery())
+    q = select(BotEquityRow.bot, BotEquityRow.ts, BotEquityRow.equity, BotEquityRow.pnl).join(
+        newest, (BotEquityRow.bot == newest.c.bot) & (BotEquityRow.ts == newest.c.ts))
+    return {bot: EquityPoint(ts, eq, pnl) for bot, ts, eq, pnl in s.execute(q)}
+
+
+def feed_health_of(s: Session, bot_ids: list[str], now: int) -> dict[str, FeedHealth]:
+    day_start = now // DAY_MS * DAY_MS
+    reconnects = dict(s.execute(
+        select(BotEventRow.bot, func.count()).where(
+            BotEventRow.bot.in_(bot_ids), BotEventRow.ts >= day_start,
+            BotEventRow.type == str(EventType.FEED_RECONNECTED)).group_by(BotEventRow.bot)).tuples().all())
+    stalls = dict(s.execute(
+        select(BotEventRow.bot, func.max(BotEventRow.ts)).where(
+            BotEventRow.bot.in_(bot_ids), BotEventRow.type == str(EventType.FEED_STALE))
+        .group_by(BotEventRow.bot)).tuples().all())
+    return {b: FeedHealth(int(reconnects.get(b, 0)), None if stalls.get(b) is None else int(stalls[b]))
+            for b in bot_ids}
