@@ -36,7 +36,8 @@ _OK, _NOT_PLAIN = 0, 1
 @njit(cache=True, nogil=True)
 def _parse_chunk(buf: Any, size: Any, final: Any, ncols: Any, ts: Any, cols: Any, row: Any) -> Any:
     """Parse the whole lines of ``buf[:size]`` (and the last partial one when ``final``) into ``ts`` and
-    ``cols[0..4]`` from ``row`` on. Returns (status, rows parsed up to, bytes consumed)."""
+    the five arrays of the tuple ``cols`` from ``row`` on. Returns (status, rows parsed up to, bytes
+    consumed)."""
     pos = 0
     capacity = ts.shape[0]
     while pos < size:
@@ -94,7 +95,7 @@ def _parse_chunk(buf: Any, size: Any, final: Any, ncols: Any, ts: Any, cols: Any
             if whole == 0 or significant > 15 or decimals > 22 or m >= _MAX_MANTISSA:
                 return _NOT_PLAIN, row, pos
             value = m / _POW10[decimals]
-            cols[c, row] = -value if negative else value
+            cols[c][row] = -value if negative else value
             if c < 4 and (p >= stop or buf[p] != 44):
                 return _NOT_PLAIN, row, pos
         # further columns (Binance klines have 12): skipped, but their count must match
@@ -142,7 +143,9 @@ def _parse_stream(handle: io.BufferedIOBase, size: int, has_header: bool, ncols:
     lines = max(1, bytes(view[start:start + sample]).count(b"\n"))
     rows = int((size - start) / max(1.0, sample / lines) * 1.05) + 1024
     ts = np.empty(rows, dtype=np.int64)
-    cols = np.empty((5, rows), dtype=np.float64)
+    # one array per column, not rows of one block: a caller done with some columns (a backtest's reports
+    # read the closes only) can let those go
+    cols = tuple(np.empty(rows, dtype=np.float64) for _ in range(5))
     total = got - start
     buf[:total] = buf[start:got]
     final = False  # known only when a read returns nothing
@@ -164,14 +167,15 @@ def _parse_stream(handle: io.BufferedIOBase, size: int, has_header: bool, ncols:
         more = handle.readinto(view[held:])
         final = more == 0
         total += more
-    return ts[:row], cols[0, :row], cols[1, :row], cols[2, :row], cols[3, :row], cols[4, :row]
+    return ts[:row], cols[0][:row], cols[1][:row], cols[2][:row], cols[3][:row], cols[4][:row]
 
 
-def _grow(ts: npt.NDArray[np.int64],
-          cols: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+def _grow(ts: npt.NDArray[np.int64], cols: tuple[npt.NDArray[np.float64], ...],
+          ) -> tuple[npt.NDArray[np.int64], tuple[npt.NDArray[np.float64], ...]]:
     rows = ts.shape[0] * 2
     bigger_ts = np.empty(rows, dtype=np.int64)
-    bigger = np.empty((5, rows), dtype=np.float64)
     bigger_ts[: ts.shape[0]] = ts
-    bigger[:, : ts.shape[0]] = cols
+    bigger = tuple(np.empty(rows, dtype=np.float64) for _ in cols)
+    for old, new in zip(cols, bigger, strict=True):
+        new[: old.shape[0]] = old
     return bigger_ts, bigger
