@@ -235,6 +235,14 @@ class BackupConfig(Section):
         return self
 
 
+class ObservabilityConfig(Section):
+    """What a running bot exposes about itself: Prometheus metrics at ``/metrics`` (docs/OPERATIONS.md)."""
+
+    metrics_port: int | None = Field(None, ge=0, le=65535)  # None: no metrics server; 0: any free port
+    # /metrics has no authentication: an address other than loopback is served only when set here explicitly
+    metrics_host: str = "127.0.0.1"
+
+
 class AppConfig(Section):
     """The whole configuration. Build it with :func:`tradewarden.config.load_config`."""
 
@@ -250,6 +258,7 @@ class AppConfig(Section):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     @property
     def database_url(self) -> str:

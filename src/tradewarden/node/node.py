@@ -79,7 +79,8 @@ class TradingNode:
 
     # -- entry point -----------------------------------------------------------------------------------
     def run(self) -> SessionOutcome:
-        with builder.event_bus(self.run_dir) as bus:
+        # metrics (issue 13 point 6): /metrics while the session runs, when observability.metrics_port is set
+        with builder.event_bus(self.run_dir) as bus, builder.serve_metrics(bus, self.cfg):
             self.events = bus
             boot = self.boot = Boot(self.cfg, self.opts, self.config_hash, self.run_dir, bus, now_ms, self.say)
             try:
