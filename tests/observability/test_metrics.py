@@ -187,7 +187,7 @@ def test_metrics_are_served_over_http_with_the_process_collector() -> None:
 
 def test_a_remote_address_is_refused_unless_allowed_and_a_taken_port_is_one_clear_error() -> None:
     m = BotMetrics(process=False)
-    with pytest.raises(MetricsServerError, match="'0.0.0.0' is not a loopback address"):
+    with pytest.raises(MetricsServerError, match=r"'0\.0\.0\.0' is not a loopback address"):
         start_metrics_server(m.registry, "0.0.0.0", 0)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
