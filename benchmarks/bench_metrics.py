@@ -44,6 +44,12 @@ def run_steps(bus: EventBus) -> None:
                  marks={"BTC/USDT": "30000.5"})
 
 
+def scrape(url: str, stop: threading.Event) -> None:
+    while not stop.is_set():
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            resp.read()
+
+
 def per_step_us(with_metrics: bool, scraping: bool, directory: Path) -> float:
     best = float("inf")
     for attempt in range(3):
@@ -56,14 +62,8 @@ def per_step_us(with_metrics: bool, scraping: bool, directory: Path) -> float:
             bus.subscribe(SUBSCRIBER, metrics.handle, types=TYPES)
             if scraping:
                 server = start_metrics_server(metrics.registry)
-                url = f"http://127.0.0.1:{server.port}/metrics"
-
-                def scrape() -> None:
-                    while not stop.is_set():
-                        with urllib.request.urlopen(url, timeout=10) as resp:
-                            resp.read()
-
-                scraper = threading.Thread(target=scrape, daemon=True)
+                scraper = threading.Thread(target=scrape, args=(f"http://127.0.0.1:{server.port}/metrics", stop),
+                                           daemon=True)
                 scraper.start()
         start = time.perf_counter()
         run_steps(bus)
