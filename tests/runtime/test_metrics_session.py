@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -123,3 +124,21 @@ def test_a_paper_session_serves_its_equity(session: Session) -> None:
     equity = value(session.trading, "tradewarden_equity")
     assert equity is not None and equity > 0
     assert value(session.trading, "tradewarden_pnl_today") is not None
+
+
+def test_a_taken_metrics_port_or_a_bad_one_is_one_clear_line(tmp_path: Path) -> None:
+    env = clean_env(tmp_path)
+    env["TRADEWARDEN_DATA_DIR"] = str(tmp_path / "data")
+    run = [sys.executable, "-m", "tradewarden.cli.main", "run", "--mode", "paper", "--out", str(tmp_path / "run"),
+           "--metrics-port"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([*run, str(port)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"cannot serve metrics on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    bad = subprocess.run([*run, "70000"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2  # a validation error
+    assert "observability.metrics_port: must be <= 65535" in bad.stderr
