@@ -26,6 +26,9 @@ def run(
                                                 "e.g. BTC/USDT,ETH/USDT (market.symbols).")] = None,
     live_console: Annotated[bool | None, typer.Option("--console/--no-console", help="The live panel (default: "
                                                       "on a terminal).")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics at /metrics on this port "
+                                                     "(observability.metrics_port; loopback unless "
+                                                     "observability.metrics_host says otherwise).")] = None,
 ) -> None:
     """Trade autonomously: paper, shadow or live, on the same engine as the backtest.
 
@@ -40,6 +43,8 @@ def run(
         overrides: dict[str, Any] = parse_overrides(list(set_ or []))
         if symbols is not None:
             overrides["market.symbols"] = symbols
+        if metrics_port is not None:
+            overrides["observability.metrics_port"] = metrics_port
         opts = RunOptions(mode=mode, config=config, overrides=overrides, duration=duration,
                           live_confirm=live_confirm, adopt=adopt, out_dir=out, console=live_console)
         outcome = run_session(opts, console_print=console.print)

@@ -244,6 +244,14 @@ class ReportsConfig(Section):
     weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "off"] = "mon"  # "off": no weekly report
 
 
+class ObservabilityConfig(Section):
+    """What a running bot exposes about itself: Prometheus metrics at ``/metrics`` (docs/OPERATIONS.md)."""
+
+    metrics_port: int | None = Field(None, ge=0, le=65535)  # None: no metrics server; 0: any free port
+    # /metrics has no authentication: an address other than loopback is served only when set here explicitly
+    metrics_host: str = "127.0.0.1"
+
+
 class AppConfig(Section):
     """The whole configuration. Build it with :func:`tradewarden.config.load_config`."""
 
@@ -260,6 +268,7 @@ class AppConfig(Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     @property
     def database_url(self) -> str:

@@ -9,8 +9,9 @@ follower), the lease watcher when the account holds a lease, and the event bus w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -230,3 +231,26 @@ def reload_params(cfg: AppConfig, runner: StrategyRunner, events: EventSink, aud
     events.emit(EventType.PARAMS_RELOADED, clock_ms(), file=str(path), params=params)
     audit.operator_action(clock_ms(), "params_reload", file_owner(path), file=str(path), params=params)
     return f"reloaded {path}"
+
+
+# -- issue 13 point 6: Prometheus metrics (observability.metrics) ------------------------------------------------
+@contextlib.contextmanager
+def serve_metrics(bus: EventBus, cfg: AppConfig) -> Iterator[None]:
+    """While the session runs, serve its metrics at ``observability.metrics_host:metrics_port`` (unset: none).
+    The configured host is the operator's explicit choice, so a non-loopback one is allowed."""
+    port = cfg.observability.metrics_port
+    if port is None:
+        yield
+        return
+    from tradewarden.domain.candles import timeframe_ms
+    from tradewarden.observability.metrics import MetricsServerError, attach_metrics
+
+    try:
+        handle = attach_metrics(bus, port, cfg.observability.metrics_host, cfg.market.traded_symbols,
+                                timeframe_ms(cfg.market.timeframe), allow_remote=True)
+    except MetricsServerError as exc:
+        raise SessionError(str(exc)) from None
+    try:
+        yield
+    finally:
+        handle.stop()

@@ -87,7 +87,8 @@ class TradingNode:
 
         panel = None
         try:
-            with builder.event_bus(self.run_dir) as bus:
+            # metrics (issue 13 point 6): /metrics while the session runs, when observability.metrics_port is set
+            with builder.event_bus(self.run_dir) as bus, builder.serve_metrics(bus, self.cfg):
                 self.events = bus
                 show = self.opts.console if self.opts.console is not None else sys.stdout.isatty()
                 panel = attach_console(bus, self.opts.mode, list(self.cfg.market.traded_symbols), show)
