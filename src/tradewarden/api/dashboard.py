@@ -173,12 +173,16 @@ def router(db: Database, store: RiskStateStore, guard: Guard, clock: Callable[[]
         return out
 
     @r.get("/api/v1/bots/{key}/recent-events", tags=["dashboard"])
-    def recent_events(key: str, _: CallerDep,
-                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-        """The newest ``limit`` events, oldest first; ``last`` is where the live stream continues (``after``);
-        ``types`` every event type, since a browser's EventSource hears a named message only by its name."""
+    def recent_events(key: str, _: CallerDep, type: Annotated[list[str] | None, Query(max_length=20)] = None,
+                      limit: Annotated[int, Query(ge=1, le=5000)] = 100) -> dict[str, Any]:
+        """The newest ``limit`` events (of the given types), oldest first; ``last`` is where the live stream
+        continues (``after``); ``types`` every event type, since a browser's EventSource hears a named message
+        only by its name. The charts' trade markers are the newest fills (``type=Fill``)."""
         b = find(key)
-        q = select(BotEventRow).where(BotEventRow.bot == b.id).order_by(BotEventRow.id.desc()).limit(limit)
+        q = select(BotEventRow).where(BotEventRow.bot == b.id)
+        if type:
+            q = q.where(BotEventRow.type.in_(type))
+        q = q.order_by(BotEventRow.id.desc()).limit(limit)
         with db.session() as s:
             rows = list(s.scalars(q))[::-1]
         return {"events": [{"id": e.id, "ts": e.ts, "type": e.type, "record": json.loads(e.json)} for e in rows],

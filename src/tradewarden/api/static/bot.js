@@ -19,7 +19,7 @@ function setBadge(id, text) {
 }
 
 function worst(states) {
-  const order = ["HALTED", "REDUCE_ONLY", "PAUSED", "ACTIVE"];
+  const order = ["HALTED", "REDUCING", "ACTIVE"];
   const values = Object.values(states);
   for (const s of order) if (values.includes(s)) return s;
   return values[0] || "ACTIVE";
@@ -27,17 +27,20 @@ function worst(states) {
 
 async function refresh() {
   try {
-    const [bot, risk, positions, orders, equity, trades, marks] = await Promise.all([
+    const [bot, risk, positions, orders, equity, fills, marks] = await Promise.all([
       TW.api(BASE), TW.api("/api/v1/risk"), TW.api(BASE + "/positions"), TW.api(BASE + "/orders"),
-      TW.api(BASE + "/equity?limit=5000"), TW.api(BASE + "/trades"), TW.api(BASE + "/marks")]);
+      TW.api(BASE + "/equity?limit=5000"), TW.api(BASE + "/recent-events?type=Fill&limit=2000"),
+      TW.api(BASE + "/marks")]);
     document.getElementById("bot-title").textContent = bot.bot.id;
     setBadge("bot-state", bot.bot.state);
     document.getElementById("bot-mode").textContent = `${bot.bot.mode} · ${bot.bot.strategy} · ` +
       bot.bot.symbols.join(", ");
-    setBadge("trading-state", risk.kill_switch ? "HALTED" : worst(risk.trading_states));
+    // what the bots applied (HALTED once a bot acknowledged the kill switch), not what was asked
+    setBadge("trading-state", worst(risk.trading_states));
     killActive = risk.kill_switch;
     document.getElementById("kill-state").textContent = risk.kill_switch ? `ON: ${risk.kill_switch_reason}` : "off";
     document.getElementById("kill-off").classList.toggle("hidden", !killActive);
+    document.getElementById("kill-switch").classList.toggle("hidden", killActive);
     document.getElementById("stage").textContent = risk.stage || "—";
     document.getElementById("equity").textContent = TW.amount(bot.equity);
     document.getElementById("pnl").replaceChildren(TW.signed(bot.pnl));
@@ -48,7 +51,7 @@ async function refresh() {
     TW.table(document.getElementById("orders"), ["Order", "Symbol", "Side", "Type", "Qty", "Price", "Placed"],
       orders.map((o) => [o.client_id, o.symbol, o.side, o.order_type, o.qty, TW.amount(o.price), TW.time(o.ts)]),
       "No open order.");
-    charts(equity, trades, marks);
+    charts(equity, fills.events.map((e) => ({ ...e.record, ts: e.ts })), marks);
     TW.showError("");
   } catch (err) {
     TW.showError(err);
