@@ -6,7 +6,13 @@ write. Screenshots go to the test's tmp_path/screens (and the end-to-end paper s
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +28,7 @@ from tradewarden.persistence import Database
 from tradewarden.risk.state import TradingState
 from tradewarden.risk.store import RiskStateStore
 
-from .browser import ARGS, CHROMIUM, DEADLINE_MS, Console, need_chromium, serving
+from .browser import ARGS, CHROMIUM, DEADLINE_MS, Console, free_port, need_chromium, serving
 
 pytestmark = pytest.mark.slow
 
@@ -178,3 +184,88 @@ def test_the_operator_sees_the_fleet_live_and_halts_the_bot_with_the_kill_switch
         browser.close()
     assert sorted(p.name for p in screens.iterdir()) == ["audit.png", "bot-halted.png", "bot-viewer.png", "bot.png",
                                                          "fleet-before.png", "fleet.png", "runs.png"]
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], deadline_s: float = 120.0) -> None:
+    end = time.monotonic() + deadline_s
+    while True:
+        assert proc.poll() is None, f"the server exited ({proc.returncode}) before answering"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        assert time.monotonic() < end, f"{url} did not answer within {deadline_s} s"
+        time.sleep(0.2)
+
+
+def test_a_real_paper_session_on_the_dashboard_updates_live_and_halts_by_the_kill_switch(tmp_path: Path) -> None:
+    """``run --mode paper`` (built-in simulator through ccxt) and ``serve`` on the same database, as an operator
+    would start them; the browser sees the bot, its equity move, and the bot HALTED after the kill switch."""
+    need_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    db_file, screens = tmp_path / "db" / "bot.db", tmp_path / "screens"
+    db_file.parent.mkdir()
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n[database]\nurl = "sqlite:///{db_file}"\n'
+                   f'[backtest]\nout_dir = "{tmp_path / "runs"}"\n'
+                   '[strategy]\nname = "sma_cross"\n[strategy.params]\nfast = 3\nslow = 8\n'
+                   '[runtime]\nsim_speed = 600\nsim_fire_drill = false\nwarmup_bars = 30\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEWARDEN_", "LIVE_TRADING"))}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    cli = [sys.executable, "-m", "tradewarden.cli.main"]
+    made = subprocess.run([*cli, "api", "token", "create", "--name", "alice", "--role", "operator", "--config",
+                           str(cfg)], env=env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    port = free_port()
+    logs = [(tmp_path / "bot.log").open("wb"), (tmp_path / "serve.log").open("wb")]
+    bot = subprocess.Popen([*cli, "run", "--mode", "paper", "--config", str(cfg), "--out",
+                            str(tmp_path / "runs" / "paper")], env=env, stdout=logs[0], stderr=subprocess.STDOUT)
+    serve = subprocess.Popen([*cli, "serve", "--config", str(cfg), "--port", str(port)], env=env, stdout=logs[1],
+                             stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{base}/healthz", serve)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            console = Console()
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            console.watch(page)
+            _login(page, base, secret)
+            card = page.locator(".card", has_text="paper:simulator:BTC/USDT:sma_cross")
+            expect(card.locator(".state")).to_have_text("running", timeout=4 * DEADLINE_MS)
+            expect(card.locator(".equity")).to_have_text(re.compile(r"^\d+(\.\d+)?$"), timeout=4 * DEADLINE_MS)
+            first = card.locator(".equity").inner_text()
+            page.screenshot(path=screens / "paper-fleet-before.png", full_page=True)
+            expect(card.locator(".equity")).not_to_have_text(first, timeout=4 * DEADLINE_MS)
+            page.screenshot(path=screens / "paper-fleet.png", full_page=True)
+            for path, ready in (("/audit", "#audit table, #audit p"), ("/runs", "#runs table, #runs p")):
+                page.goto(base + path)
+                expect(page.locator(ready).first).to_be_visible(timeout=DEADLINE_MS)
+                page.screenshot(path=screens / f"paper-{path.strip('/')}.png", full_page=True)
+            page.goto(base)
+            card.locator("h3 a").click()
+            expect(page.locator("#bot-state")).to_have_text("running", timeout=DEADLINE_MS)
+            expect(page.locator("#events div").first).to_be_visible(timeout=DEADLINE_MS)
+            expect(page.locator("#trading-state")).not_to_have_text("HALTED")
+            page.screenshot(path=screens / "paper-bot.png", full_page=True)
+            page.click("#kill-switch")
+            page.fill("#kill-reason", "dashboard drill")
+            page.check("#kill-confirm-box")
+            page.click("#kill-confirm")
+            expect(page.locator("#trading-state")).to_have_text("HALTED", timeout=4 * DEADLINE_MS)
+            expect(page.locator("#events")).to_contain_text("KillSwitchActivated", timeout=DEADLINE_MS)
+            page.screenshot(path=screens / "paper-bot-halted.png", full_page=True)
+            assert secret not in page.content()
+            assert console.errors == []
+            browser.close()
+    finally:
+        for proc in (bot, serve):
+            proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(timeout=120) for proc in (bot, serve)]
+        for log in logs:
+            log.close()
+    assert codes[0] == 0, (tmp_path / "bot.log").read_text()
