@@ -21,7 +21,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from tradewarden.api import commands
+from tradewarden.api import commands, dashboard
 from tradewarden.api import readmodel as rm
 from tradewarden.api.security import (
     CSRF_COOKIE,
@@ -39,6 +39,9 @@ from tradewarden.persistence.runtime_store import RuntimeStore
 from tradewarden.risk.store import RiskStateStore
 
 MAX_PAGE = 1000
+# How often an idle stream looks for new events: the dashboard promises an event on screen within 200 ms of the
+# bot emitting it (benchmarks/sse_latency.py measures it); one indexed query per open stream per poll.
+STREAM_POLL_S = 0.05
 _Text = Annotated[str, Field(max_length=500)]
 
 
@@ -76,8 +79,9 @@ def now_ms() -> int:
 
 
 def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
-               limiter: FailureLimiter | None = None) -> FastAPI:
-    """The application over ``db`` (the bots' database; ``data_dir`` holds their audit trails)."""
+               limiter: FailureLimiter | None = None, runs_dir: Path | None = None) -> FastAPI:
+    """The application over ``db`` (the bots' database; ``data_dir`` holds their audit trails), with the
+    dashboard at ``/`` showing the reports under ``runs_dir`` (default ``runs``, as the backtest writes)."""
     store = RiskStateStore(db)
     guard = Guard(db, limiter if limiter is not None else FailureLimiter(), Sessions())
     app = FastAPI(title="tradewarden", version="1", docs_url="/api/docs", redoc_url=None,
@@ -196,7 +200,7 @@ def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
                 if not page:
                     if await request.is_disconnected():
                         return
-                    await asyncio.sleep(0.5)
+                    await asyncio.sleep(STREAM_POLL_S)
 
         return StreamingResponse(lines(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
@@ -268,4 +272,6 @@ def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
         return asdict(found)
 
     app.include_router(v1)
+    app.include_router(dashboard.router(db, store, guard, clock, runs_dir if runs_dir is not None else Path("runs"),
+                                        bot_key))
     return app
