@@ -201,13 +201,16 @@ def latest_equity_of(s: Session, bot_ids: list[str]) -> dict[str, EquityPoint]:
 
 def feed_health_of(s: Session, bot_ids: list[str], now: int) -> dict[str, FeedHealth]:
     day_start = now // DAY_MS * DAY_MS
-    reconnects = dict(s.execute(
+    reconnects: dict[str, int] = {bot: n for bot, n in s.execute(
         select(BotEventRow.bot, func.count()).where(
             BotEventRow.bot.in_(bot_ids), BotEventRow.ts >= day_start,
-            BotEventRow.type == str(EventType.FEED_RECONNECTED)).group_by(BotEventRow.bot)).tuples().all())
-    stalls = dict(s.execute(
+            BotEventRow.type == str(EventType.FEED_RECONNECTED)).group_by(BotEventRow.bot))}
+    stalls: dict[str, int | None] = {bot: ts for bot, ts in s.execute(
         select(BotEventRow.bot, func.max(BotEventRow.ts)).where(
             BotEventRow.bot.in_(bot_ids), BotEventRow.type == str(EventType.FEED_STALE))
-        .group_by(BotEventRow.bot)).tuples().all())
-    return {b: FeedHealth(int(reconnects.get(b, 0)), None if stalls.get(b) is None else int(stalls[b]))
-            for b in bot_ids}
+        .group_by(BotEventRow.bot))}
+    return {b: FeedHealth(int(reconnects.get(b, 0)), _int_or_none(stalls.get(b))) for b in bot_ids}
+
+
+def _int_or_none(value: int | None) -> int | None:
+    return None if value is None else int(value)
