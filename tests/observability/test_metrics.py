@@ -200,3 +200,20 @@ def test_a_remote_address_is_refused_unless_allowed_and_a_taken_port_is_one_clea
         assert server.port > 0
     finally:
         server.stop()
+
+
+def test_live_latency_ends_at_the_exchanges_acknowledgement_not_the_placement() -> None:
+    clock = FakeClock(T0 / 1000 + 3600)
+    m = BotMetrics(["BTC/USDT"], 60_000, clock=clock, process=False, live=True)
+    close = T0 + 3_600_000 - 1_500  # decided at this candle close; placed at once, acknowledged 1.5 s later
+    feed(m, [
+        (E.ORDER_PLACED, close, {"client_id": "c1", "symbol": "BTC/USDT", "side": "buy", "order_type": "market",
+                                 "qty": Decimal("0.5"), "price": None, "stop_price": None, "stop_loss": None,
+                                 "take_profit": None, "reduce_only": False}),
+        (E.ORDER_ACKNOWLEDGED, T0 + 3_600_000, {"client_id": "c1", "symbol": "BTC/USDT", "exchange_id": "42",
+                                                 "decided_ts": close}),
+    ])
+    s = samples(m)
+    assert s[("tradewarden_order_latency_seconds_count", ())] == 1  # the placement alone is not a latency
+    assert s[("tradewarden_order_latency_seconds_sum", ())] == pytest.approx(1.5)
+    assert s[("tradewarden_orders_total", (("result", "placed"),))] == 1

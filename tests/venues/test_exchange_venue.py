@@ -126,7 +126,9 @@ def test_the_venue_is_a_venue(sim: SimulatorHandle) -> None:
 def test_market_order_fills_exactly_from_the_exchange_trade_records(sim: SimulatorHandle) -> None:
     events = Events()
     venue = make_venue(sim, events)
-    venue.submit(order("tw-m1", qty="0.01234"))
+    placed = order("tw-m1", qty="0.01234")
+    placed.created_ts = 1_712_000_000_000  # the close of the candle it was decided on
+    venue.submit(placed)
     updates = list(venue.poll())
     assert statuses(updates, "tw-m1") == ["accepted", "filled"]
     (fill,) = fills(updates)
@@ -140,6 +142,9 @@ def test_market_order_fills_exactly_from_the_exchange_trade_records(sim: Simulat
     assert fill.fee_base == D(trade["commission"]) == venue.base_fees
     (raw,) = events.of("ExchangeFill")
     assert raw["trade_id"] == str(trade["id"]) and raw["fee_asset"] == "BTC"
+    # the exchange's answer to the create is recorded: where the candle-close-to-acknowledged latency ends
+    (ack,) = events.of("OrderAcknowledged")
+    assert ack["exchange_id"] == exchange_order(sim, "tw-m1")["id"] and ack["decided_ts"] == 1_712_000_000_000
     assert orders_on_exchange(sim) == Counter({"tw-m1": 1})
     assert venue.poll() == [] and venue.open_client_ids == []
 

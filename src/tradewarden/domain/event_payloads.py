@@ -335,6 +335,13 @@ class OrderAmbiguous(TypedDict):
     message: str
 
 
+class OrderAcknowledged(TypedDict):
+    client_id: str
+    symbol: str
+    exchange_id: str
+    decided_ts: int                      # the close of the candle the order was decided on (its OrderPlaced ts)
+
+
 class OrderResolved(TypedDict):
     client_id: str
     symbol: str

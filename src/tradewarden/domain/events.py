@@ -89,6 +89,7 @@ class EventType(StrEnum):
     ORDER_AMBIGUOUS = "OrderAmbiguous"
     ORDER_RESOLVED = "OrderResolved"
     ORDER_RESENT = "OrderResent"
+    ORDER_ACKNOWLEDGED = "OrderAcknowledged"
     EXCHANGE_FILL = "ExchangeFill"
     CLOCK_RESYNCED = "ClockResynced"
     VENUE_ERROR = "VenueError"
@@ -157,6 +158,7 @@ _CATALOGUE: dict[EventType, tuple[type, Category]] = {
     E.ORDER_AMBIGUOUS: (p.OrderAmbiguous, _C.VENUE),
     E.ORDER_RESOLVED: (p.OrderResolved, _C.VENUE),
     E.ORDER_RESENT: (p.OrderResent, _C.VENUE),
+    E.ORDER_ACKNOWLEDGED: (p.OrderAcknowledged, _C.VENUE),
     E.EXCHANGE_FILL: (p.ExchangeFill, _C.VENUE),
     E.CLOCK_RESYNCED: (p.ClockResynced, _C.VENUE),
     E.VENUE_ERROR: (p.VenueError, _C.VENUE),

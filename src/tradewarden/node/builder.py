@@ -235,7 +235,7 @@ def reload_params(cfg: AppConfig, runner: StrategyRunner, events: EventSink, aud
 
 # -- issue 13 point 6: Prometheus metrics (observability.metrics) ------------------------------------------------
 @contextlib.contextmanager
-def serve_metrics(bus: EventBus, cfg: AppConfig) -> Iterator[None]:
+def serve_metrics(bus: EventBus, cfg: AppConfig, mode: str) -> Iterator[None]:
     """While the session runs, serve its metrics at ``observability.metrics_host:metrics_port`` (unset: none).
     The configured host is the operator's explicit choice, so a non-loopback one is allowed."""
     port = cfg.observability.metrics_port
@@ -247,7 +247,7 @@ def serve_metrics(bus: EventBus, cfg: AppConfig) -> Iterator[None]:
 
     try:
         handle = attach_metrics(bus, port, cfg.observability.metrics_host, cfg.market.traded_symbols,
-                                timeframe_ms(cfg.market.timeframe), allow_remote=True)
+                                timeframe_ms(cfg.market.timeframe), allow_remote=True, live=mode == "live")
     except MetricsServerError as exc:
         raise SessionError(str(exc)) from None
     try:

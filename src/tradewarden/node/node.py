@@ -88,7 +88,7 @@ class TradingNode:
         panel = None
         try:
             # metrics (issue 13 point 6): /metrics while the session runs, when observability.metrics_port is set
-            with builder.event_bus(self.run_dir) as bus, builder.serve_metrics(bus, self.cfg):
+            with builder.event_bus(self.run_dir) as bus, builder.serve_metrics(bus, self.cfg, self.opts.mode):
                 self.events = bus
                 show = self.opts.console if self.opts.console is not None else sys.stdout.isatty()
                 panel = attach_console(bus, self.opts.mode, list(self.cfg.market.traded_symbols), show)

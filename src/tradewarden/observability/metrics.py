@@ -40,6 +40,7 @@ TYPES = frozenset({
     E.EQUITY_SAMPLE, E.ORDER_PLACED, E.ORDER_DENIED, E.ORDER_REJECTED, E.ORDER_CANCELLED, E.FILL,
     E.POSITION_ADOPTED, E.KILL_SWITCH_ACTIVATED, E.KILL_SWITCH_DEACTIVATED, E.TRADING_STATE_CHANGED,
     E.CIRCUIT_BREAKER_TRIPPED, E.CIRCUIT_BREAKER_RESET, E.FEED_RECONNECTED, E.HEARTBEAT, E.SAFETY_CHECKS,
+    E.ORDER_ACKNOWLEDGED,
 })
 _ORDER_RESULTS = {E.ORDER_PLACED: "placed", E.ORDER_DENIED: "denied", E.ORDER_REJECTED: "rejected",
                   E.ORDER_CANCELLED: "cancelled"}
@@ -64,7 +65,7 @@ class BotMetrics:
     """
 
     def __init__(self, symbols: Collection[str] = (), timeframe_ms: int = 60_000,
-                 clock: Callable[[], float] = time.time, process: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, process: bool = True, live: bool = False) -> None:
         self.clock = clock
         self.registry = reg = CollectorRegistry(auto_describe=True)
         if process:  # resident memory, CPU, open files of this process (Linux /proc)
@@ -92,8 +93,11 @@ class BotMetrics:
                                 "candle of the symbol (since it started, before the first)", ["symbol"],
                                 registry=reg)
         self.timeframe = Gauge("tradewarden_timeframe_seconds", "The bar length", registry=reg)
-        self.latency = Histogram("tradewarden_order_latency_seconds", "Candle close to the order handed to the "
-                                 "venue", buckets=LATENCY_BUCKETS, registry=reg)
+        self.latency = Histogram("tradewarden_order_latency_seconds", "Candle close to the order acknowledged "
+                                 "(live: by the exchange; paper and shadow: placed, there is no exchange)",
+                                 buckets=LATENCY_BUCKETS, registry=reg)
+        # live: the exchange's acknowledgement ends the latency; paper and shadow have no exchange, the placement does
+        self.live = live
         self.stall = Gauge("tradewarden_loop_stall_seconds", "The event loop's longest stall so far",
                            registry=reg)
         self.last_fill = Gauge("tradewarden_last_fill_timestamp_seconds", "When the bot last got a fill (Unix "
@@ -123,11 +127,15 @@ class BotMetrics:
         rec, kind = event.record, event.type
         if kind in _ORDER_RESULTS:
             self.orders.labels(_ORDER_RESULTS[kind]).inc()
-            if kind == E.ORDER_PLACED:
+            if kind == E.ORDER_PLACED and not self.live:
                 # the event's ts is the candle's close (the engine decides at the close)
                 self.latency.observe(max(0.0, self.clock() - event.ts / 1000))
+
             elif kind == E.ORDER_DENIED:
                 self.denials.labels(str(rec["reason_code"])).inc()
+        elif kind == E.ORDER_ACKNOWLEDGED:
+            # live: the exchange answered the create; the latency ends here, not when the order was placed
+            self.latency.observe(max(0.0, self.clock() - int(rec["decided_ts"]) / 1000))
         elif kind == E.EQUITY_SAMPLE:
             self._equity_sample(rec, event.ts)
         elif kind == E.FILL:
@@ -230,9 +238,9 @@ class MetricsHandle:
 
 
 def attach_metrics(bus: EventBus, port: int, host: str = "127.0.0.1", symbols: Collection[str] = (),
-                   timeframe_ms: int = 60_000, allow_remote: bool = False) -> MetricsHandle:
+                   timeframe_ms: int = 60_000, allow_remote: bool = False, live: bool = False) -> MetricsHandle:
     """Subscribe a :class:`BotMetrics` to ``bus`` and serve it at ``host:port`` (0: any free port)."""
-    metrics = BotMetrics(symbols, timeframe_ms)
+    metrics = BotMetrics(symbols, timeframe_ms, live=live)
     server = start_metrics_server(metrics.registry, host, port, allow_remote)
     try:
         bus.subscribe(SUBSCRIBER, metrics.handle, types=TYPES)

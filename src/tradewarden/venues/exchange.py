@@ -262,6 +262,9 @@ class ExchangeVenue:
         except ccxt.BaseError as exc:
             self._finish(tracked, OrderStatus.REJECTED, rejection_reason(exc, self._last_answer()))
             return
+        # the exchange has the order: the end of the latency an operator watches (candle close to acknowledged)
+        self._emit(EventType.ORDER_ACKNOWLEDGED, order.client_id, exchange_id=str(response.get("id")),
+                   decided_ts=order.created_ts)
         self._known(tracked, response)
 
     def _resolve(self, tracked: _Tracked) -> None:
