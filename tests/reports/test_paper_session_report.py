@@ -58,7 +58,7 @@ def test_daily_report_of_a_paper_session(tmp_path: Path, monkeypatch: pytest.Mon
     finally:
         bot.send_signal(signal.SIGTERM)
         bot.wait(timeout=120)
-    (run_dir,) = runs.iterdir()
+    (run_dir,) = [p for p in runs.iterdir() if not p.is_symlink()]  # runs/latest links to it
     recorded = events(run_dir / "events.jsonl")
     closed = [e for e in recorded if e["type"] == "PositionClosed"]
     trading_day = day(closed[0]["ts"])   # the simulator's market time: the session trades in 2024

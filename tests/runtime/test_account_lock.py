@@ -273,9 +273,15 @@ def test_two_bots_sharing_nothing_but_the_account_halt_each_other_as_foreign_wri
     for n, other in ((1, 2), (2, 1)):
         if halted[n] is None:
             continue
-        assert halted[n]["reason"] == "FOREIGN_WRITER"
-        foreign = next(e for e in runs[n] if e["type"] == "FOREIGN_WRITER")
-        assert {o["subject"] for o in foreign["orders"]} <= placed[other]
+        if halted[n]["reason"] == "RECONCILE_MISMATCH":
+            # a bot that booted after the other had traded finds coins it never bought (the boot reconciliation
+            # halts at once), or sees the other's position before its orders: halted on the balance either way
+            mismatch = next(e for e in runs[n] if e["type"] == "RECONCILE_MISMATCH")
+            assert any(m["kind"] == "BALANCE_MISMATCH" for m in mismatch["mismatches"]), mismatch
+        else:
+            assert halted[n]["reason"] == "FOREIGN_WRITER"
+            foreign = next(e for e in runs[n] if e["type"] == "FOREIGN_WRITER")
+            assert {o["subject"] for o in foreign["orders"]} <= placed[other]
         # halted: from then on it only closes what it holds, never opens a position
         after = runs[n][runs[n].index(halted[n]):]
         assert all(e["reduce_only"] for e in after if e["type"] == "OrderPlaced")
