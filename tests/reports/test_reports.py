@@ -171,3 +171,15 @@ def test_nothing_recorded_and_an_unreachable_database(tmp_path: Path, monkeypatc
     assert code == 0 and "no data recorded yet" in out
     code, out = run("report", "daily", "--config", str(cfg), "--db-url", "postgresql://nobody@127.0.0.1:1/none")
     assert code == 1 and "Traceback" not in out, out
+
+
+def test_runs_latest_is_not_a_second_run(recorded: Path) -> None:
+    """A running bot links ``runs/latest`` to its newest run: the reports count that run once (they counted it
+    twice, so a session's uptime came out above 100 %)."""
+    runs = recorded.parent / "runs"
+    newest = sorted(p for p in runs.iterdir() if p.is_dir())[-1]
+    (runs / "latest").symlink_to(newest.name, target_is_directory=True)
+    code, out = run("report", "daily", "--config", str(recorded), "--date", "2026-03-10")
+    assert code == 0, out
+    got = table(recorded.parent / "data" / "reports" / "daily_2026-03-10.md")
+    assert got["uptime"] == "91.67%" and got["reconnects"] == "3" and got["restarts"] == "1"

@@ -19,10 +19,11 @@ SESSION_MODES = ("paper", "shadow", "live")
 
 
 def run_event_files(runs_dir: Path) -> list[Path]:
-    """``events.jsonl`` of every run directory directly under ``runs_dir``, oldest name first."""
+    """``events.jsonl`` of every run directory directly under ``runs_dir``, oldest name first; each run once (a
+    link such as ``runs/latest`` names a run already counted)."""
     if not runs_dir.is_dir():
         return []
-    return sorted(p for p in runs_dir.glob("*/events.jsonl") if p.is_file())
+    return sorted(p for p in runs_dir.glob("*/events.jsonl") if p.is_file() and not p.parent.is_symlink())
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
