@@ -112,6 +112,10 @@ def test_runs_are_listed_and_only_reports_under_the_runs_directory_are_served(cl
         assert resp.status_code == 404 and "outside the runs" not in resp.text, bad
     (tmp_path / "runs" / "notes.txt").write_text("not a report")
     assert client.get("/runs/notes.txt", headers=viewer).status_code == 404
+    # runs/latest (a running bot links it to its newest run) lists nothing twice
+    (tmp_path / "runs" / "latest").symlink_to("2026-01-01-sma", target_is_directory=True)
+    again = [r["path"] for r in client.get("/api/v1/runs", headers=viewer).json()]
+    assert sorted(again) == ["2026-01-01-sma", "optimize/study1"]
 
 
 def test_logout_ends_the_session(client: TestClient, db: Database) -> None:

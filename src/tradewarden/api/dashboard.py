@@ -55,8 +55,8 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
     for depth in range(1, RUNS_DEPTH + 1):
         for name in REPORT_NAMES:
             for report in root.glob("/".join(["*"] * depth) + "/" + name):
-                if report.is_symlink() or not report.is_file():
-                    continue
+                if _through_a_link(root, report) or not report.is_file():
+                    continue  # runs/latest names a run listed already; a link may also lead outside the runs
                 rel = report.parent.relative_to(root).as_posix()
                 entry: dict[str, Any] = {"path": rel, "kind": "optimization" if name == REPORT_NAMES[1]
                                          else "backtest", "report": f"{rel}/{name}",
@@ -67,6 +67,16 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
                 found.append((report.stat().st_mtime, entry))
     found.sort(key=lambda item: (-item[0], item[1]["path"]))
     return [entry for _, entry in found[:MAX_RUNS]]
+
+
+def _through_a_link(root: Path, path: Path) -> bool:
+    """Whether ``path`` or a directory between ``root`` and it is a symbolic link."""
+    here = path
+    while here != root and here != here.parent:
+        if here.is_symlink():
+            return True
+        here = here.parent
+    return False
 
 
 def _headline(summary: Path) -> dict[str, Any]:
