@@ -131,6 +131,65 @@ def test_the_reconcilers_memory_spans_the_recurrence_window(events: MemoryEvents
     assert halts_after(["0.5"] + ["0"] * (RECURRENCE_WINDOW - 1) + ["0.5"]) is False
 
 
+def symbol_runner(events: MemoryEvents, symbol: str) -> StrategyRunner:
+    inst = Instrument.default_spot(symbol)
+    venue = SimulatedVenue(inst, FillSettings(), CASH)
+    engine = Engine(load_strategy("sma_cross", {"fast": 5, "slow": 20}), inst, venue, events, EngineSettings(),
+                    CASH, "1h", keep_history=False)
+    return StrategyRunner(engine, venue, RiskFake())  # type: ignore[arg-type]  # a fake of RiskManager
+
+
+def test_a_difference_on_one_of_three_symbols_halts_after_the_debounce(events: MemoryEvents) -> None:
+    """The periodic reconciliation runs symbol after symbol: the others' clean ones do not push the first
+    sighting of one symbol's difference out of the debounce window (one memory per symbol)."""
+    runners = [symbol_runner(events, s) for s in ("BTC/USDT", "ETH/USDT", "SOL/USDT")]
+
+    def seen(symbol: str) -> ExchangeView:  # 0.5 ETH the bot does not hold; the other symbols agree
+        base = symbol.split("/")[0]
+        return ExchangeView(open_orders=[], balances={base: Decimal("0.5" if base == "ETH" else "0"),
+                                                      "USDT": CASH}, fills=[])
+
+    risk = Halts()
+    rec = reconciler(risk, events, seen)
+    for run in runners:
+        rec.periodic(run)
+    assert risk.states == [] and events.of(EventType.RECONCILE_SUSPECT)
+    for run in runners:
+        rec.periodic(run)
+    assert [s for _, s, _ in risk.states] == [TradingState.HALTED]
+    (mismatch,) = events.of(EventType.RECONCILE_MISMATCH)
+    assert [(m["kind"], m["subject"]) for m in mismatch["mismatches"]] == [("BALANCE_MISMATCH", "ETH")]
+    # the snapshot keeps each symbol's memory: a restored reconciler confirms on the first sighting
+    again, halts = reconciler(Halts(), events, seen), Halts()
+    again.risk = halts
+    again.restore(json.loads(json.dumps(rec.snapshot())))
+    again.periodic(runners[1])
+    assert [s for _, s, _ in halts.states] == [TradingState.HALTED]
+
+
+def test_the_boot_reconciliation_of_every_symbol_keeps_every_symbols_earlier_orders(
+        events: MemoryEvents) -> None:
+    """Orders already on the exchange at boot are an earlier run's, for every symbol the boot reconciled,
+    not only the last one's: the periodic reconciliation reports none of them as another writer's."""
+    from tradewarden.venues.reconcile import OpenOrderView
+
+    def seen(symbol: str) -> ExchangeView:
+        earlier = OpenOrderView(f"tw-old-{symbol[:3]}", symbol, "buy", Decimal("0.01"), Decimal("0.01"),
+                                exchange_id=f"x-{symbol[:3]}")
+        return ExchangeView(open_orders=[], balances={"USDT": CASH}, fills=[], recent_orders=[earlier])
+
+    runners = [symbol_runner(events, s) for s in ("BTC/USDT", "ETH/USDT")]
+    risk = Halts()
+    rec = reconciler(risk, events, seen)
+    for run in runners:
+        rec.at_boot(run, False)
+    for _ in range(RECURRENCE_WINDOW):
+        for run in runners:
+            rec.periodic(run)
+    assert not events.of(EventType.FOREIGN_WRITER)
+    assert risk.states == []
+
+
 def test_an_unreachable_exchange_skips_the_reconciliation(events: MemoryEvents) -> None:
     def down(symbol: str) -> ExchangeView:
         raise OSError("connection refused")
@@ -267,7 +326,7 @@ def test_the_state_keeper_resumes_what_it_persisted(tmp_path: Path, events: Memo
         assert again.engine.cash_atoms == run.engine.cash_atoms
         assert fresh.started_ts == 30 * 3_600_000 and fresh.candles_seen == 5
         assert fresh.resumed_after == run.engine.last_ts
-        assert other.memory == rec.memory and other.memory.recent
+        assert other.memory == rec.memory and other.memory["BTC/USDT"].recent
         assert len(events.of(EventType.SESSION_RESUMED)) == 1
     finally:
         db.close()
