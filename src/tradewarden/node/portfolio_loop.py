@@ -8,8 +8,8 @@ then the portfolio equity is marked (risk breakers and stages see it), then each
 (:func:`tradewarden.backtest.portfolio.step_order`, as :class:`~tradewarden.backtest.portfolio.PortfolioStepper`
 does), then the whole step is persisted in one transaction.
 
-The aligner's deadline runs on the market's clock. A real exchange's market runs in wall time; the built-in
-simulator's runs ``sim_speed`` times faster, so its clock is the newest close seen plus the wall time since it
+The aligner's deadline runs on the market's clock. A real exchange's market runs in wall time; a simulator's
+(the built-in one, or one the exchange's ``urls`` point at) runs ``sim_speed`` times faster, so its clock is the newest close seen plus the wall time since it
 arrived: a symbol's bar is waited for ``grace`` wall seconds after another symbol's bar of the same step.
 """
 
@@ -65,7 +65,8 @@ class PortfolioCandleLoop:
                  worker: TradingWorker, state: PortfolioStateKeeper, events: EventSink,
                  clock_ms: Callable[[], int], *, timeframe: str, warmup_bars: int, duration_ms: int | None,
                  real_market: bool, trade_after: int | None, recording_continued: bool, grace_s: float,
-                 request_stop: Callable[[str], None], duration_text: str | None) -> None:
+                 request_stop: Callable[[str], None], duration_text: str | None,
+                 simulated_exchange: bool = False) -> None:
         self.runners = dict(runners)
         self.symbols = list(runners)
         self.portfolio = portfolio
@@ -92,7 +93,7 @@ class PortfolioCandleLoop:
         self.aligner = BarAligner(self.symbols, self.step_ms, int(grace_s * 1000))
         self.market_clock: Callable[[], int] = clock_ms
         self._arrivals: ArrivalClock | None = None
-        if not real_market:
+        if not real_market or simulated_exchange:  # a simulator's market runs sim_speed times the wall clock
             self._arrivals = ArrivalClock(self.aligner)
             self.market_clock = self._arrivals.now_ms
 
