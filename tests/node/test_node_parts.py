@@ -447,3 +447,43 @@ def test_the_kill_switch_poll_copies_operator_actions_then_acknowledges_a_switch
     poll = KillSwitchPoll(SwitchRisk(on, calls), CopyingAudit(calls), "bot-1", clock)  # type: ignore[arg-type]
     assert poll.poll(clock()) is on
     assert calls == (["copy", "poll", "ack bot-1"] if on else ["copy", "poll"])
+
+
+class JobsFake:
+    """The session scheduler as :func:`builder.schedule` sees it: the periodic jobs it declares."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Callable[[], None]] = {}
+
+    def every(self, name: str, seconds: float, fn: Callable[[], None]) -> None:
+        self.jobs[name] = fn
+
+    def daily_at(self, name: str, at: str, fn: Callable[[], None]) -> None:
+        self.jobs[name] = fn
+
+    def watch_file(self, name: str, path: Path, fn: Callable[[Path], None]) -> None: ...
+
+
+def test_a_periodic_job_waits_once_while_the_worker_is_busy_instead_of_piling_up() -> None:
+    """The reconciliation fires every second; while the worker has not run the last one (busy with slower
+    calls), further firings are not queued ahead of the candle steps. Once it ran, the next one queues again."""
+    cfg = load_config(None, {"runtime.reconcile_every_s": "1"})
+    reconciled: list[int] = []
+    queued: list[Callable[[], None]] = []
+    loop = asyncio.new_event_loop()
+    try:
+        jobs = JobsFake()
+        builder.schedule(jobs, cfg, "live", queued.append, loop, lambda: None,  # type: ignore[arg-type]
+                         lambda: reconciled.append(1), lambda path: None)
+        fire = jobs.jobs["reconcile"]
+        for _ in range(5):  # the scheduler's thread fires while the worker is busy
+            fire()
+        loop.run_until_complete(asyncio.sleep(0))  # the loop hands the jobs over
+        assert len(queued) == 1
+        queued.pop()()  # the worker runs it
+        assert reconciled == [1]
+        fire()
+        loop.run_until_complete(asyncio.sleep(0))
+        assert len(queued) == 1
+    finally:
+        loop.close()

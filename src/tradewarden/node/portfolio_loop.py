@@ -9,8 +9,9 @@ then the portfolio equity is marked (risk breakers and stages see it), then each
 does), then the whole step is persisted in one transaction.
 
 The aligner's deadline runs on the market's clock. A real exchange's market runs in wall time; a simulator's
-(the built-in one, or one the exchange's ``urls`` point at) runs ``sim_speed`` times faster, so its clock is the newest close seen plus the wall time since it
-arrived: a symbol's bar is waited for ``grace`` wall seconds after another symbol's bar of the same step.
+(the built-in one, or one the exchange's ``urls`` point at) runs ``sim_speed`` times faster, so its clock is
+the newest close seen plus the wall time since it arrived: a symbol's bar is waited for ``grace`` wall seconds
+after another symbol's bar of the same step.
 """
 
 from __future__ import annotations
