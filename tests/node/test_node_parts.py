@@ -131,6 +131,65 @@ def test_the_reconcilers_memory_spans_the_recurrence_window(events: MemoryEvents
     assert halts_after(["0.5"] + ["0"] * (RECURRENCE_WINDOW - 1) + ["0.5"]) is False
 
 
+def symbol_runner(events: MemoryEvents, symbol: str) -> StrategyRunner:
+    inst = Instrument.default_spot(symbol)
+    venue = SimulatedVenue(inst, FillSettings(), CASH)
+    engine = Engine(load_strategy("sma_cross", {"fast": 5, "slow": 20}), inst, venue, events, EngineSettings(),
+                    CASH, "1h", keep_history=False)
+    return StrategyRunner(engine, venue, RiskFake())  # type: ignore[arg-type]  # a fake of RiskManager
+
+
+def test_a_difference_on_one_of_three_symbols_halts_after_the_debounce(events: MemoryEvents) -> None:
+    """The periodic reconciliation runs symbol after symbol: the others' clean ones do not push the first
+    sighting of one symbol's difference out of the debounce window (one memory per symbol)."""
+    runners = [symbol_runner(events, s) for s in ("BTC/USDT", "ETH/USDT", "SOL/USDT")]
+
+    def seen(symbol: str) -> ExchangeView:  # 0.5 ETH the bot does not hold; the other symbols agree
+        base = symbol.split("/")[0]
+        return ExchangeView(open_orders=[], balances={base: Decimal("0.5" if base == "ETH" else "0"),
+                                                      "USDT": CASH}, fills=[])
+
+    risk = Halts()
+    rec = reconciler(risk, events, seen)
+    for run in runners:
+        rec.periodic(run)
+    assert risk.states == [] and events.of(EventType.RECONCILE_SUSPECT)
+    for run in runners:
+        rec.periodic(run)
+    assert [s for _, s, _ in risk.states] == [TradingState.HALTED]
+    (mismatch,) = events.of(EventType.RECONCILE_MISMATCH)
+    assert [(m["kind"], m["subject"]) for m in mismatch["mismatches"]] == [("BALANCE_MISMATCH", "ETH")]
+    # the snapshot keeps each symbol's memory: a restored reconciler confirms on the first sighting
+    again, halts = reconciler(Halts(), events, seen), Halts()
+    again.risk = halts
+    again.restore(json.loads(json.dumps(rec.snapshot())))
+    again.periodic(runners[1])
+    assert [s for _, s, _ in halts.states] == [TradingState.HALTED]
+
+
+def test_the_boot_reconciliation_of_every_symbol_keeps_every_symbols_earlier_orders(
+        events: MemoryEvents) -> None:
+    """Orders already on the exchange at boot are an earlier run's, for every symbol the boot reconciled,
+    not only the last one's: the periodic reconciliation reports none of them as another writer's."""
+    from tradewarden.venues.reconcile import OpenOrderView
+
+    def seen(symbol: str) -> ExchangeView:
+        earlier = OpenOrderView(f"tw-old-{symbol[:3]}", symbol, "buy", Decimal("0.01"), Decimal("0.01"),
+                                exchange_id=f"x-{symbol[:3]}")
+        return ExchangeView(open_orders=[], balances={"USDT": CASH}, fills=[], recent_orders=[earlier])
+
+    runners = [symbol_runner(events, s) for s in ("BTC/USDT", "ETH/USDT")]
+    risk = Halts()
+    rec = reconciler(risk, events, seen)
+    for run in runners:
+        rec.at_boot(run, False)
+    for _ in range(RECURRENCE_WINDOW):
+        for run in runners:
+            rec.periodic(run)
+    assert not events.of(EventType.FOREIGN_WRITER)
+    assert risk.states == []
+
+
 def test_an_unreachable_exchange_skips_the_reconciliation(events: MemoryEvents) -> None:
     def down(symbol: str) -> ExchangeView:
         raise OSError("connection refused")
@@ -267,7 +326,7 @@ def test_the_state_keeper_resumes_what_it_persisted(tmp_path: Path, events: Memo
         assert again.engine.cash_atoms == run.engine.cash_atoms
         assert fresh.started_ts == 30 * 3_600_000 and fresh.candles_seen == 5
         assert fresh.resumed_after == run.engine.last_ts
-        assert other.memory == rec.memory and other.memory.recent
+        assert other.memory == rec.memory and other.memory["BTC/USDT"].recent
         assert len(events.of(EventType.SESSION_RESUMED)) == 1
     finally:
         db.close()
@@ -388,3 +447,43 @@ def test_the_kill_switch_poll_copies_operator_actions_then_acknowledges_a_switch
     poll = KillSwitchPoll(SwitchRisk(on, calls), CopyingAudit(calls), "bot-1", clock)  # type: ignore[arg-type]
     assert poll.poll(clock()) is on
     assert calls == (["copy", "poll", "ack bot-1"] if on else ["copy", "poll"])
+
+
+class JobsFake:
+    """The session scheduler as :func:`builder.schedule` sees it: the periodic jobs it declares."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Callable[[], None]] = {}
+
+    def every(self, name: str, seconds: float, fn: Callable[[], None]) -> None:
+        self.jobs[name] = fn
+
+    def daily_at(self, name: str, at: str, fn: Callable[[], None]) -> None:
+        self.jobs[name] = fn
+
+    def watch_file(self, name: str, path: Path, fn: Callable[[Path], None]) -> None: ...
+
+
+def test_a_periodic_job_waits_once_while_the_worker_is_busy_instead_of_piling_up() -> None:
+    """The reconciliation fires every second; while the worker has not run the last one (busy with slower
+    calls), further firings are not queued ahead of the candle steps. Once it ran, the next one queues again."""
+    cfg = load_config(None, {"runtime.reconcile_every_s": "1"})
+    reconciled: list[int] = []
+    queued: list[Callable[[], None]] = []
+    loop = asyncio.new_event_loop()
+    try:
+        jobs = JobsFake()
+        builder.schedule(jobs, cfg, "live", queued.append, loop, lambda: None,  # type: ignore[arg-type]
+                         lambda: reconciled.append(1), lambda path: None)
+        fire = jobs.jobs["reconcile"]
+        for _ in range(5):  # the scheduler's thread fires while the worker is busy
+            fire()
+        loop.run_until_complete(asyncio.sleep(0))  # the loop hands the jobs over
+        assert len(queued) == 1
+        queued.pop()()  # the worker runs it
+        assert reconciled == [1]
+        fire()
+        loop.run_until_complete(asyncio.sleep(0))
+        assert len(queued) == 1
+    finally:
+        loop.close()

@@ -35,9 +35,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return data_dir
 
 
-def portfolio_backtest_fills(run_dir: Path, tmp_path: Path) -> dict[str, list[tuple[Any, ...]]]:
+def portfolio_backtest_fills(run_dir: Path, tmp_path: Path) -> tuple[dict[str, list[tuple[Any, ...]]], int]:
     """The fills per symbol of the portfolio backtest's per-candle steps over the session's recorded candles
-    (its warm-up as history), on the filters the session recorded."""
+    (its warm-up as history), on the filters the session recorded; and its steps with a position."""
     from tradewarden.backtest.portfolio import Market, PortfolioStepper
     from tradewarden.backtest.settings import BacktestSettings
     from tradewarden.config import load_config
@@ -76,7 +76,7 @@ def portfolio_backtest_fills(run_dir: Path, tmp_path: Path) -> dict[str, list[tu
         inst = engine.instrument
         out[s] = [(f.ts, f.client_id, f.side.value, inst.steps_text(inst.to_steps(f.qty)),
                    inst.ticks_text(inst.to_ticks(f.price))) for f in engine.fills]
-    return out
+    return out, stepper.exposed_steps
 
 
 def test_paper_session_of_two_symbols_trades_like_a_portfolio_backtest_and_reports_each(env: Path,
@@ -87,12 +87,14 @@ def test_paper_session_of_two_symbols_trades_like_a_portfolio_backtest_and_repor
     evs = events(out)
     started = next(e for e in evs if e["type"] == "RunStarted")
     assert started["symbols"] == SYMBOLS
+    assert next(e for e in evs if e["type"] == "BOOT_SEAL")["symbols"] == SYMBOLS
     session: dict[str, list[tuple[Any, ...]]] = {s: [] for s in SYMBOLS}
     for e in evs:
         if e["type"] == "Fill":
             session[e["symbol"]].append((e["ts"], e["client_id"], e["side"], e["qty"], e["price"]))
     assert all(session[s] for s in SYMBOLS), "a symbol made no fills: the comparison would prove little"
-    assert session == portfolio_backtest_fills(out, tmp_path)
+    backtest_fills, exposed_steps = portfolio_backtest_fills(out, tmp_path)
+    assert session == backtest_fills
     # the simulator replays the sample at another price for the second symbol: not one market twice
     fills = [e for e in evs if e["type"] == "Fill"]
     assert {e["price"] for e in fills if e["symbol"] == "BTC/USDT"}.isdisjoint(
@@ -106,6 +108,11 @@ def test_paper_session_of_two_symbols_trades_like_a_portfolio_backtest_and_repor
     assert all(s in trades_csv for s in SYMBOLS)
     equity = (out / "equity.csv").read_text().splitlines()
     assert len(equity) - 1 == summary["portfolio"]["steps"]
+    # exposure: the steps holding any position, as the portfolio backtest counts them (not one symbol's bars)
+    assert 0 < exposed_steps < summary["portfolio"]["steps"]
+    assert summary["portfolio"]["exposed_steps"] == exposed_steps
+    assert summary["metrics"]["exposure"]["value"] == pytest.approx(100 * exposed_steps / summary["portfolio"]["steps"],
+                                                                    abs=1e-3)
     # replay: the recording of every symbol through the portfolio steps gives the session's trading events
     replay_dir = tmp_path / "replay"
     result = CliRunner().invoke(app, ["replay", str(out / "recording.jsonl"), "--out", str(replay_dir)])

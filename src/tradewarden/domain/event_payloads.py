@@ -178,7 +178,8 @@ class BootSeal(TypedDict):
     stage: str | None
     strategy: str
     params: Json
-    symbol: str
+    symbol: str                          # the first symbol
+    symbols: list[str]                   # every symbol the session trades, in order
     timeframe: str
     exchange: str
     exchange_simulated: bool
@@ -263,6 +264,7 @@ class HaltedOps(TypedDict):
 
 
 class ShadowOrder(TypedDict):
+    symbol: str
     client_id: str
     would_send: Json                     # the exact ccxt create_order arguments, or {"cancel": client_id}
     reduce_only: NotRequired[bool]

@@ -155,7 +155,8 @@ class Boot:
                          strategy={"name": strategy, "params": dict(params)}, run_dir=str(self.run_dir))
         self.events.emit(EventType.BOOT_SEAL, self.clock_ms(), version=__version__, mode=self.opts.mode,
                          config_hash=self.config_hash, stage=stage, strategy=strategy, params=dict(params),
-                         symbol=symbols[0], timeframe=self.cfg.market.timeframe, exchange=endpoint.label,
+                         symbol=symbols[0], symbols=symbols, timeframe=self.cfg.market.timeframe,
+                         exchange=endpoint.label,
                          exchange_simulated=endpoint.simulated, filters=seal(instruments))
 
     def audit_trail(self, db: Database, account: str) -> AccountAuditTrail:

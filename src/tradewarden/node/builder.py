@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -176,8 +177,21 @@ def schedule(scheduler: SessionScheduler, cfg: AppConfig, mode: str, queue: Call
     """Periodic jobs on APScheduler with a persistent job store; each hands its work to the trading worker
     (``queue``, on the loop: the engine is single-threaded), so a job never runs in the middle of a step."""
     def on_loop(fn: Callable[[], None]) -> Callable[[], None]:
+        # one hand-over at a time: when the worker is busier than the job's period (a reconciliation of many
+        # symbols, slow exchange answers), the job waits once instead of piling up ahead of the candle steps
+        waiting = threading.Event()
+
+        def run() -> None:
+            try:
+                fn()
+            finally:
+                waiting.clear()
+
         def hand_over() -> None:
-            loop.call_soon_threadsafe(queue, fn)
+            if waiting.is_set():
+                return
+            waiting.set()
+            loop.call_soon_threadsafe(queue, run)
 
         return hand_over
 

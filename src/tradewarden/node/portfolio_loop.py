@@ -8,9 +8,10 @@ then the portfolio equity is marked (risk breakers and stages see it), then each
 (:func:`tradewarden.backtest.portfolio.step_order`, as :class:`~tradewarden.backtest.portfolio.PortfolioStepper`
 does), then the whole step is persisted in one transaction.
 
-The aligner's deadline runs on the market's clock. A real exchange's market runs in wall time; the built-in
-simulator's runs ``sim_speed`` times faster, so its clock is the newest close seen plus the wall time since it
-arrived: a symbol's bar is waited for ``grace`` wall seconds after another symbol's bar of the same step.
+The aligner's deadline runs on the market's clock. A real exchange's market runs in wall time; a simulator's
+(the built-in one, or one the exchange's ``urls`` point at) runs ``sim_speed`` times faster, so its clock is
+the newest close seen plus the wall time since it arrived: a symbol's bar is waited for ``grace`` wall seconds
+after another symbol's bar of the same step.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class PortfolioCandleLoop:
                  worker: TradingWorker, state: PortfolioStateKeeper, events: EventSink,
                  clock_ms: Callable[[], int], *, timeframe: str, warmup_bars: int, duration_ms: int | None,
                  real_market: bool, trade_after: int | None, recording_continued: bool, grace_s: float,
-                 request_stop: Callable[[str], None], duration_text: str | None, initial_cash: Decimal) -> None:
+                 request_stop: Callable[[str], None], duration_text: str | None, initial_cash: Decimal,
+                 simulated_exchange: bool = False) -> None:
         self.initial_cash = initial_cash  # what the PnL of the equity samples is measured from
         self.runners = dict(runners)
         self.symbols = list(runners)
@@ -88,10 +90,12 @@ class PortfolioCandleLoop:
         self.duration_text = duration_text
         self.end_ms: int | None = None
         self.received = 0
+        self.catch_up_until: int | None = None  # resumed on a real market: bars before it are history
+        self.history_only: list[int] = []
         self.aligner = BarAligner(self.symbols, self.step_ms, int(grace_s * 1000))
         self.market_clock: Callable[[], int] = clock_ms
         self._arrivals: ArrivalClock | None = None
-        if not real_market:
+        if not real_market or simulated_exchange:  # a simulator's market runs sim_speed times the wall clock
             self._arrivals = ArrivalClock(self.aligner)
             self.market_clock = self._arrivals.now_ms
 
@@ -115,9 +119,23 @@ class PortfolioCandleLoop:
         self.events.emit(EventType.WARM_UP_DONE, self.clock_ms(), symbol=symbol, candles=len(history), last=after)
         return after
 
+    async def _catch_up_until(self) -> int | None:
+        """Resumed on a real market: the newest closed bar of any symbol, if it closed after the last one the
+        session stepped. The bars before it closed while the bot was down: history, never traded late."""
+        last = max(r.engine.last_ts for r in self.runners.values())
+        newest = [c[-1].ts for c in [list(await self.feed.history(s, self.timeframe, 1)) for s in self.symbols] if c]
+        cut = max(newest, default=0)
+        return cut if cut > last else None
+
     async def _stream(self, symbol: str, after: int | None) -> AsyncIterator[Candle]:
         async for candle in self.feed.closed_candles(symbol, self.timeframe, after_ms=after):
             self.received += 1
+            if self.catch_up_until is not None and candle.ts < self.catch_up_until:
+                # closed while the bot was down: the strategy's history (as in the warm-up), not a step
+                self.recorder.candle(symbol, self.timeframe, candle, warmup=True)
+                await self.worker.run(self.runners[symbol].engine.warm_up, [candle])
+                self.history_only.append(candle.ts)
+                continue
             if self._arrivals is not None:
                 self._arrivals.saw(candle)
             yield candle
@@ -127,10 +145,9 @@ class PortfolioCandleLoop:
         if self.state.started_ts is not None and self.duration_ms is not None:
             self.end_ms = self.state.started_ts + self.duration_ms
         if self.real_market and any(r.engine.last_ts for r in self.runners.values()):
-            # resumed on a real market: trading goes on from the next bar every symbol delivers; the bars that
-            # closed meanwhile arrive first and are history only (never traded late)
-            self.events.emit(EventType.CAUGHT_UP, self.clock_ms(), history_only=0, first=None, last=None,
-                             trading_from=None)
+            # resumed on a real market: the bars that closed meanwhile arrive first and are history only
+            self.catch_up_until = await self._catch_up_until()
+        catching_up = self.catch_up_until is not None
         steps = aligned_steps({s: self._stream(s, after[s]) for s in self.symbols}, self.step_ms,
                               grace_s=self.grace_s, clock_ms=self.market_clock, sink=self.events,
                               timeframe=self.timeframe, aligner=self.aligner)
@@ -147,6 +164,12 @@ class PortfolioCandleLoop:
                 if step is None:
                     ended = True
                     break
+                if catching_up:
+                    skipped = sorted(self.history_only)
+                    self.events.emit(EventType.CAUGHT_UP, self.clock_ms(), history_only=len(skipped),
+                                     first=skipped[0] if skipped else None, last=skipped[-1] if skipped else None,
+                                     trading_from=step.ts)
+                    catching_up = False
                 for symbol, candle in step_order_items(self.symbols, step.bars):
                     self.recorder.candle(symbol, self.timeframe, candle)
                 if await self.worker.run(self.step, step.ts, step.bars, self.feed.healthy):
@@ -171,6 +194,8 @@ class PortfolioCandleLoop:
                 if isinstance(venue, SimulatedVenue | ShadowVenue):  # the fill model spends the shared cash
                     venue.set_cash_atoms(self.portfolio.cash_atoms(runner.symbol))
                 close_ticks.append(runner.engine.advance(candle))
+            if self.portfolio.open_positions():  # counted where PortfolioStepper counts it: fills booked
+                self.state.equity.exposed_steps += 1
             risk.on_mark(ts, self.portfolio.equity, {self.symbols[j]: Decimal(repr(c.close)) for j, c in order})
             for runner, (_, candle), ticks in zip(runners, order, close_ticks, strict=True):
                 runner.engine.decide_on(candle, ticks)

@@ -130,7 +130,8 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
                                       trade_after=endpoint.trade_after,
                                       recording_continued=node.recording_continued,
                                       grace_s=cfg.runtime.align_grace_s, request_stop=node.request_stop,
-                                      duration_text=node.opts.duration, initial_cash=builder.initial_cash(cfg))
+                                      duration_text=node.opts.duration, initial_cash=builder.initial_cash(cfg),
+                                      simulated_exchange=endpoint.simulated)
         monitor = LoopMonitor(events, now_ms, lambda: {
             "candles_received": candles.received, "feed_healthy": feed.healthy, "worker_jobs": worker.busy},
             cfg.runtime.heartbeat_s)

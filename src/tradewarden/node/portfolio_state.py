@@ -40,6 +40,7 @@ class PortfolioSeries:
     candle_ts: list[int] = field(default_factory=list)
     candle_close: list[float] = field(default_factory=list)
     equity_atoms: list[int] = field(default_factory=list)  # in the portfolio's ledger unit
+    exposed_steps: int = 0  # steps with at least one open position once their fills were booked (as the backtest)
     trades: _NoTrades = field(default_factory=_NoTrades)
 
 
@@ -118,6 +119,7 @@ class PortfolioStateKeeper:
             for symbol, runner in self.runners.items():
                 self.series[symbol].restore(state.snapshots, runner.engine)
             self.equity_series.restore(state.snapshots, self.equity)
+            self.equity.exposed_steps = int(snap.get("exposed_steps", 0))
             self.candles_seen = sum(len(r.engine.candle_ts) for r in self.runners.values())
             recording = snap.get("recording")
             self.previous_recording = self.recording_path = Path(recording) if recording else None
@@ -141,7 +143,8 @@ class PortfolioStateKeeper:
         """One transaction: every runner's changed orders and new fills, the balances and the snapshot."""
         snap: dict[str, object] = {"completed": self.completed, "started_ts": self.started_ts,
                                    "recording": str(self.recording_path) if self.recording_path else None,
-                                   "cash_units": self.portfolio.cash_units}
+                                   "cash_units": self.portfolio.cash_units,
+                                   "exposed_steps": self.equity.exposed_steps}
         runners: dict[str, dict[str, object]] = {}
         for name, component in self.parts.items():
             snap[name] = component.snapshot()

@@ -64,21 +64,25 @@ class Reconciler:
         self.clock_ms = clock_ms
         self.adopt = adopt  # the operator's --adopt: take the exchange's view at boot
         self.say = say
-        self.memory = ReconcileMemory()
+        # per symbol: a session of several symbols reconciles each in turn, and one symbol's clean
+        # reconciliations must not push another's first sighting of a difference out of the window
+        self.memory: dict[str, ReconcileMemory] = {}
         # exchange ids of the orders there before this bot started (and of foreign ones already reported)
         self.orders_at_boot: set[str | None] = set()
 
     # -- state -----------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, object]:
-        return {"recent": [sorted([kind, subject] for kind, subject in keys) for keys in self.memory.recent]}
+        return {"by_symbol": {symbol: [sorted([kind, subject] for kind, subject in keys) for keys in memory.recent]
+                              for symbol, memory in self.memory.items()}}
 
     def restore(self, state: Mapping[str, object]) -> None:
-        recent = state.get("recent")
-        if not isinstance(recent, list):
-            return
-        self.memory = ReconcileMemory(tuple(
+        by_symbol = state.get("by_symbol")
+        if not isinstance(by_symbol, dict):
+            return  # an older snapshot's one memory: start afresh (the debounce only delays a halt once)
+        self.memory = {str(symbol): ReconcileMemory(tuple(
             frozenset((str(pair[0]), str(pair[1])) for pair in keys if isinstance(pair, list) and len(pair) == 2)
-            for keys in recent if isinstance(keys, list)))
+            for keys in recent if isinstance(keys, list))) for symbol, recent in by_symbol.items()
+            if isinstance(recent, list)}
 
     # -- at boot ---------------------------------------------------------------------------------------
     def at_boot(self, runner: StrategyRunner, resumed: bool) -> None:
@@ -96,7 +100,7 @@ class Reconciler:
             runner.poll()
         view = self.read_view(inst.symbol)
         # orders already there are earlier runs' (or the operator's): only later ones can be another writer's
-        self.orders_at_boot = {o.exchange_id for o in view.recent_orders}
+        self.orders_at_boot |= {o.exchange_id for o in view.recent_orders}  # every symbol's, in turn
         if not resumed:
             engine.cash_atoms = inst.to_atoms(view.balances.get(inst.quote, Decimal(0)))
         mismatches = differences(runner, view)
@@ -155,8 +159,9 @@ class Reconciler:
         sent = runner.exchange.orders_sent if runner.exchange is not None else {}
         mismatches = foreign_orders(view.recent_orders, sent, self.orders_at_boot,
                                     CLIENT_ID_PREFIX) + differences(runner, view)
-        verdict = judge(self.memory, mismatches)
-        self.memory = verdict.memory
+        symbol = engine.instrument.symbol
+        verdict = judge(self.memory.get(symbol, ReconcileMemory()), mismatches)
+        self.memory[symbol] = verdict.memory
         now = self.clock_ms()
         if not mismatches:
             ours = [o for o in engine.open_orders.values() if o.status is not OrderStatus.SUBMITTED]

@@ -121,13 +121,13 @@ class PortfolioReporter:
         equity = np.asarray(series.candle_close, dtype=np.float64)
         block = {"symbols": symbols, "quote": portfolio.quote, "cash_unit": str(portfolio.unit),
                  "initial_cash": str(b.initial_cash), "final_equity": str(portfolio.equity),
-                 "steps": len(series.candle_ts),
+                 "steps": len(series.candle_ts), "exposed_steps": series.exposed_steps,
                  "open_positions_at_end": portfolio.open_positions()}
         return write_run_reports(
             b.run_dir, title=f"{b.mode} session: {len(symbols)} symbols {b.timeframe}",
             ts=np.asarray(series.candle_ts, dtype=np.int64), close=equity, equity=equity, trades=trades,
             fees=sum((r.engine.instrument.from_atoms(r.engine.fees_atoms) for r in runners.values()), Decimal(0)),
-            exposure_bars=max((r.engine.exposed_bars for r in runners.values()), default=0),
+            exposure_bars=series.exposed_steps,
             timeframe_ms=timeframe_ms(b.timeframe), initial_cash=b.initial_cash, quote=portfolio.quote,
             run_info=info, blocks={"portfolio": block, "symbols": per_symbol}, prices=prices)
 

@@ -41,17 +41,19 @@ def ccxt_order_arguments(order: Order) -> dict[str, object]:
 class ShadowVenue:
     def __init__(self, instrument: Instrument, settings: FillSettings, cash: Decimal, events: EventSink) -> None:
         self._virtual = SimulatedVenue(instrument, settings, cash)
+        self._symbol = instrument.symbol  # named in every record: a session of several symbols logs each
         self._events = events
         self._ts = 0
 
     def submit(self, order: Order) -> None:
-        self._events.emit(EventType.SHADOW_ORDER, order.created_ts, client_id=order.client_id,
+        self._events.emit(EventType.SHADOW_ORDER, order.created_ts, symbol=order.symbol, client_id=order.client_id,
                           would_send=ccxt_order_arguments(order), reduce_only=order.reduce_only,
                           stop_loss=order.stop_loss, take_profit=order.take_profit)
         self._virtual.submit(order)
 
     def cancel(self, client_id: str) -> None:
-        self._events.emit(EventType.SHADOW_ORDER, self._ts, client_id=client_id, would_send={"cancel": client_id})
+        self._events.emit(EventType.SHADOW_ORDER, self._ts, symbol=self._symbol, client_id=client_id,
+                          would_send={"cancel": client_id})
         self._virtual.cancel(client_id)
 
     def on_candle(self, candle: Candle) -> Sequence[OrderUpdate]:
