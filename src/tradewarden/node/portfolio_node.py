@@ -209,5 +209,5 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
         audit.sync(now_ms())
         audit.close()
     metrics = reporter.finish(runners, portfolio, state.equity, state.candles_seen, node.stop_reason,
-                              monitor.stall_max_ms)
+                              monitor.stall_max_ms, state.results())
     return node.outcome(1 if lost else 0, node.stop_reason, state.candles_seen, metrics)
