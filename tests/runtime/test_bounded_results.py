@@ -117,3 +117,15 @@ def test_a_session_longer_than_its_windows_reports_exactly_as_one_that_held_ever
     whole, bounded = outputs["whole"], outputs["bounded"]
     assert whole[0]["steps"] > 100 and all(whole[1][s]["trades"] > 10 for s in SYMBOLS)
     assert bounded == whole
+
+
+def test_the_account_of_twenty_symbols_fits_the_store_and_differs_per_list(tmp_path: Path) -> None:
+    from tradewarden.node.portfolio_node import account_key
+
+    many = [f"{b}/USDT" for b in ("BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "BNB", "DOT", "LINK", "LTC", "AVAX",
+                                  "ATOM", "TRX", "UNI", "XLM", "ETC", "FIL", "NEAR", "AAVE", "ALGO")]
+    key = account_key("paper", None, many, "rsi")
+    assert key != account_key("paper", None, many[::-1], "rsi")
+    assert account_key("paper", None, many[:2], "rsi") == "paper:simulator:BTC/USDT,ETH/USDT:rsi"
+    with Database.open(None, tmp_path) as db:
+        RuntimeStore(db, key)  # refused a key over 128 characters before
