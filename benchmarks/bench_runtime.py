@@ -250,7 +250,8 @@ def memory_portfolio(tmp: Path) -> None:
     thread.start()
     env = dict(os.environ, TRADEWARDEN_DATA_DIR=str(tmp / "data-portfolio"))
     overrides = {"market.symbols": ",".join(SYMBOLS_20), "runtime.sim_data": str(DATA_5M),
-                 "market.timeframe": "5m", "runtime.sim_speed": "40000", "runtime.sim_fire_drill": "false"}
+                 "market.timeframe": "5m", "runtime.sim_speed": "3000", "runtime.sim_fire_drill": "false",
+                 "backtest.sizing": "quote", "backtest.quote_amount": "400"}  # every symbol trades
     try:
         outcome = run_session(RunOptions(mode="paper", overrides=overrides, duration="30d",
                                          out_dir=tmp / "paper-portfolio", env=env), console_print=lambda _m: None)
