@@ -17,7 +17,14 @@
 2. Memory: a paper session over 30 simulated days (1h candles from the bundled sample, accelerated);
    the process's resident memory after warm-up and at the end.
 
-Run: python benchmarks/bench_runtime.py [latency] [memory]   (both by default; latency ~1.5 min, memory ~2 min)
+3. memory-portfolio: a paper session of 20 symbols on 5-minute candles over 30 simulated days against the
+   built-in simulator (fast, no fire drill): RSS after warm-up and at the end, and the growth (target < 50 MB).
+4. latency-portfolio: a paper session of 20 symbols on 1-minute candles against the simulator (x120): for
+   every order, the candle's close at the simulator to the order reaching the paper venue (same clock,
+   real ms; target p99 <= 20 ms), and the event loop's longest stall (target <= 20 ms).
+
+Run: python benchmarks/bench_runtime.py [latency] [memory] [memory-portfolio] [latency-portfolio]
+(latency and memory by default; latency ~1.5 min, memory ~2 min; the portfolio parts take several minutes)
 """
 
 from __future__ import annotations
@@ -218,16 +225,121 @@ def memory(tmp: Path) -> None:
           f"growth {samples[-1][1] - after_warmup[0]:+.1f} MB")
 
 
+#: 20 symbols: the simulator serves each the sample at its own price level
+SYMBOLS_20 = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT"] + [
+    f"{base}/USDT" for base in ("ADA", "BNB", "DOT", "LINK", "LTC", "AVAX", "ATOM", "TRX", "UNI", "XLM", "ETC",
+                                "FIL", "NEAR", "AAVE", "ALGO")]
+DATA_5M = Path("/work/shared/data/BTCUSDT-5m-2023-01-01_2023-12-31.csv")
+
+
+def memory_portfolio(tmp: Path) -> None:
+    """RSS of a 30-day paper session of 20 symbols on 5m candles, sampled every half second."""
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    warm_at: list[float] = []  # when the first candle reached an engine: warm-up is over
+
+    def sample() -> None:
+        start = time.monotonic()
+        while not stop.wait(0.5):
+            samples.append((time.monotonic() - start, rss_mb()))
+
+    probes = Probes()
+    probes.wrap(Engine, "advance", lambda *_a: warm_at.append(time.monotonic()) if not warm_at else None)
+    thread = threading.Thread(target=sample, daemon=True)
+    t0 = time.monotonic()
+    thread.start()
+    env = dict(os.environ, TRADEWARDEN_DATA_DIR=str(tmp / "data-portfolio"))
+    overrides = {"market.symbols": ",".join(SYMBOLS_20), "runtime.sim_data": str(DATA_5M),
+                 "market.timeframe": "5m", "runtime.sim_speed": "3000", "runtime.sim_fire_drill": "false",
+                 "backtest.sizing": "quote", "backtest.quote_amount": "400"}  # every symbol trades
+    try:
+        outcome = run_session(RunOptions(mode="paper", overrides=overrides, duration="30d",
+                                         out_dir=tmp / "paper-portfolio", env=env), console_print=lambda _m: None)
+    finally:
+        stop.set()
+        thread.join()
+        for undo in reversed(probes._undo):
+            undo()
+    wall = time.monotonic() - t0
+    # after warm-up: a few seconds after the first traded candle (compiled kernels, first reports of the bus)
+    settle = (warm_at[0] - t0 + 5.0) if warm_at else 10.0
+    after = [m for t, m in samples if t > settle] or [m for _, m in samples]
+    print(f"paper session of {len(SYMBOLS_20)} symbols over 30 simulated days ({outcome.candles} candles of 5m "
+          f"in {wall:.0f} s, exit {outcome.exit_code}): RSS after warm-up {after[0]:.0f} MB, "
+          f"peak {max(m for _, m in samples):.0f} MB, at the end {samples[-1][1]:.0f} MB, "
+          f"growth {samples[-1][1] - after[0]:+.1f} MB (target < 50 MB)")
+
+
+def latency_portfolio(tmp: Path) -> None:
+    """Close at the simulator to the order reaching the paper venue, for 20 symbols on 1m candles at x120."""
+    from tradewarden.simulator import testing as sim_testing
+    from tradewarden.venues.simulated import SimulatedVenue
+
+    arrivals: dict[tuple[int, str], float] = {}  # (close, symbol) -> monotonic time the order reached the venue
+    sims: list[Any] = []
+    probes = Probes()
+    original_start = sim_testing.start_simulator
+
+    @contextlib.contextmanager
+    def keep_sim(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        with original_start(*args, **kwargs) as sim:
+            sims.append(sim)
+            yield sim
+
+    def submitted(venue: Any, order: Any) -> None:
+        arrivals.setdefault((order.created_ts, order.symbol), time.monotonic())
+
+    sim_testing.start_simulator = keep_sim  # type: ignore[assignment]  # the node imports it per run
+    probes.wrap(SimulatedVenue, "submit", submitted)
+    env = dict(os.environ, TRADEWARDEN_DATA_DIR=str(tmp / "data-latency-portfolio"))
+    overrides = {"market.symbols": ",".join(SYMBOLS_20), "runtime.sim_data": str(sample_1m_path()),
+                 "market.timeframe": "1m", "runtime.sim_speed": str(SPEED), "runtime.sim_fire_drill": "false",
+                 "strategy.name": "rsi", "strategy.params.period": "2", "strategy.params.oversold": "49",
+                 "strategy.params.overbought": "51", "backtest.sizing": "quote", "backtest.quote_amount": "100",
+                 "runtime.warmup_bars": "20"}
+    try:
+        outcome = run_session(RunOptions(mode="paper", overrides=overrides, duration=DURATION,
+                                         out_dir=tmp / "latency-portfolio", env=env), console_print=lambda _m: None)
+    finally:
+        sim_testing.start_simulator = original_start  # type: ignore[assignment]
+        for undo in reversed(probes._undo):
+            undo()
+    sim = sims[0]
+    # an order's created_ts is the close of the candle it was decided on, on the simulator's clock
+    if not arrivals:
+        print("no orders: nothing measured", file=sys.stderr)
+    first = min(close for close, _s in arrivals)
+
+    def figures(what: str, keys: list[tuple[int, str]]) -> None:
+        ms = np.array([(arrivals[k] - sim.monotonic_at(k[0])) * 1000 for k in keys])
+        if len(ms):
+            print(f"  {what}, {len(ms)} orders: median {np.median(ms):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms, "
+                  f"max {ms.max():.1f} ms")
+
+    print(f"{len(SYMBOLS_20)} symbols, 1m candles at x{SPEED:.0f}: candle close at the simulator -> order at the "
+          "paper venue (real time; target p99 <= 20 ms)")
+    figures("all", list(arrivals))
+    # the first bars may close while the feed is still connecting (delivered late by its REST catch-up)
+    figures("after the first 10 bars", [k for k in arrivals if k[0] >= first + 10 * TF_MS])
+    print(f"event loop's longest stall: {outcome.metrics.get('loop_stall_max_ms')} ms (target <= 20 ms); "
+          f"{outcome.candles} candles, exit {outcome.exit_code}")
+
+
+PARTS: dict[str, Callable[[Path], None]] = {"latency": latency, "memory": memory,
+                                            "memory-portfolio": memory_portfolio,
+                                            "latency-portfolio": latency_portfolio}
+
+
 def main() -> None:
     parts = sys.argv[1:] or ["latency", "memory"]
-    unknown = set(parts) - {"latency", "memory"}
+    unknown = set(parts) - set(PARTS)
     if unknown:
-        sys.exit(f"usage: python benchmarks/bench_runtime.py [latency] [memory]; unknown: {' '.join(sorted(unknown))}")
+        sys.exit(f"usage: python benchmarks/bench_runtime.py [{'] ['.join(PARTS)}]; "
+                 f"unknown: {' '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory() as tmp:
-        if "latency" in parts:
-            latency(Path(tmp))
-        if "memory" in parts:
-            memory(Path(tmp))
+        for name in PARTS:
+            if name in parts:
+                PARTS[name](Path(tmp))
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ def simulate_batch(series: CandleSeries, strategy: Strategy, settings: BacktestS
                   for k, (side, qty, status, filled) in enumerate(zip(*cols, strict=True))]
     last = n - 1
     open_trade = book.open_trade(int(ts[last]), price_to_ticks(float(series.close[last]), instrument))
-    return Simulation(instrument, "batch", res.equity_atoms, book.trades, open_trade, res.fees_atoms,
+    return Simulation(instrument, "batch", res.equity_atoms, book.trades.kept(), open_trade, res.fees_atoms,
                       res.exposed_bars, fills, orders)
 
 
@@ -188,5 +188,5 @@ def simulate_per_candle(series: CandleSeries, strategy: Strategy, settings: Back
     last = len(series) - 1
     close_ticks = int(np.rint(series.close[last] / float(instrument.tick_size)))
     open_trade = engine.trades.open_trade(int(series.ts[last]), close_ticks)
-    return Simulation(instrument, "per_candle", engine.equity_array(), engine.trades.trades,
+    return Simulation(instrument, "per_candle", engine.equity_array(), engine.trades.trades.kept(),
                       open_trade, engine.fees_atoms, engine.exposed_bars, fills, orders)

@@ -240,5 +240,5 @@ def _symbol_result(market: Market, engine: Engine, missing: int) -> SymbolResult
     last = len(s) - 1
     close_ticks = int(np.rint(s.close[last] / float(inst.tick_size)))
     open_trade = engine.trades.open_trade(int(s.ts[last]), close_ticks)
-    return SymbolResult(market, engine.trades.trades, open_trade, engine.fees_atoms, engine.exposed_bars, fills,
+    return SymbolResult(market, engine.trades.trades.kept(), open_trade, engine.fees_atoms, engine.exposed_bars, fills,
                         orders, missing)

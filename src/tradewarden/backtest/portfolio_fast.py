@@ -289,7 +289,7 @@ class _Walk:
             last = len(s) - 1
             mark = int(np.rint(s.close[last] / float(m.instrument.tick_size)))
             open_trade = self.books[j].open_trade(int(s.ts[last]), mark)
-            results.append(SymbolResult(m, self.books[j].trades, open_trade, int(states[j, S_FEES]),
+            results.append(SymbolResult(m, self.books[j].trades.kept(), open_trade, int(states[j, S_FEES]),
                                         int(states[j, S_EXPOSED]), self.fills[j], orders, missing[j]))
         return results
 

@@ -35,6 +35,7 @@ from tradewarden.engine.decide import (
 )
 from tradewarden.engine.ids import client_order_id
 from tradewarden.engine.trades import TradeBook
+from tradewarden.engine.window import Window
 from tradewarden.strategies.base import Strategy
 
 
@@ -103,7 +104,7 @@ class Engine:
                  settings: EngineSettings, cash: Decimal, timeframe: str = "1h",
                  check: PreTradeCheck | None = None, risk: RiskHooks | None = None,
                  on_trade: Callable[[Any], None] | None = None, keep_history: bool = True,
-                 portfolio: Portfolio | None = None) -> None:
+                 portfolio: Portfolio | None = None, window: int | None = None) -> None:
         self.strategy = strategy
         self.instrument = instrument
         self.venue = venue
@@ -127,12 +128,14 @@ class Engine:
         self._fills_drained = 0
         self.orders_placed = 0
         self.before_submit: Callable[[Order], None] | None = None  # e.g. store the intent before sending
-        self.fills: list[Fill] = []
-        self.equity_atoms: list[int] = []
-        self.candle_ts: list[int] = []
-        self.candle_close: list[float] = []
+        # per bar and per fill: all of them in a backtest; a session (``window``) holds only the newest, its
+        # state keeper has written the rest to the store (memory stays flat over weeks)
+        self.fills: Window[Fill] = Window(window)
+        self.equity_atoms: Window[int] = Window(window)
+        self.candle_ts: Window[int] = Window(window)
+        self.candle_close: Window[float] = Window(window)
         self.exposed_bars = 0
-        self.trades = TradeBook(instrument, events, on_trade)
+        self.trades = TradeBook(instrument, events, on_trade, window=window)
         self._buf = decision_buffer()
         self.last_ts = 0
         self.tf_ms = timeframe_ms(timeframe)
@@ -485,4 +488,4 @@ class Engine:
 
     # -- results -------------------------------------------------------------------------------
     def equity_array(self) -> np.ndarray:
-        return np.array(self.equity_atoms, dtype=np.int64)
+        return np.array(self.equity_atoms.kept(), dtype=np.int64)

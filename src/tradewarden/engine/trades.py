@@ -11,6 +11,7 @@ from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.portfolio import Fill
 from tradewarden.domain.ports import EventSink
 from tradewarden.domain.trades import Trade
+from tradewarden.engine.window import Window
 
 _PRICE_PLACES = Decimal("0.00000001")
 
@@ -19,11 +20,11 @@ class TradeBook:
     """Follows one symbol's position through its fills and records each completed round trip."""
 
     def __init__(self, instrument: Instrument, events: EventSink | None = None,
-                 on_trade: Callable[[Any], None] | None = None) -> None:
+                 on_trade: Callable[[Any], None] | None = None, window: int | None = None) -> None:
         self.instrument = instrument
         self.events = events
         self.on_trade = on_trade
-        self.trades: list[Trade] = []
+        self.trades: Window[Trade] = Window(window)  # a session holds the newest only (the rest is in its store)
         self.pos = 0
         self._reset()
 

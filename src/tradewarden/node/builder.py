@@ -157,7 +157,8 @@ async def build_runner(cfg: AppConfig, mode: str, strategy: Strategy, instrument
     settings = BacktestSettings.from_config(cfg.backtest)
     venue = await asyncio.to_thread(make_venue, mode, instrument, settings, rest, events, retry, clock_ms)
     engine = Engine(strategy, instrument, venue, events, settings.engine_settings(), settings.initial_cash,
-                    cfg.market.timeframe, check=risk, risk=risk, keep_history=False, portfolio=portfolio)
+                    cfg.market.timeframe, check=risk, risk=risk, keep_history=False, portfolio=portfolio,
+                    window=SESSION_WINDOW)
     engine.history.max_bars = max(4 * strategy.lookback, 2_000)
     protection = None
     if mode == "live":  # exchange-side stops for a live position (paper and shadow: the fill model applies them)
@@ -165,6 +166,11 @@ async def build_runner(cfg: AppConfig, mode: str, strategy: Strategy, instrument
         protection = LiveProtection(ProtectionSettings(fill.stop_loss_pct, fill.take_profit_pct,
                                                        fill.trailing_stop_pct, cfg.runtime.stop_limit_offset_pct))
     return StrategyRunner(engine, venue, risk, protection)
+
+
+#: bars, fills and trades an engine of a session holds in memory; its state keeper stores all of them. At least
+#: two chunks of the stored series (a step rewrites the chunk that grew from its start)
+SESSION_WINDOW = 1024
 
 
 def initial_cash(cfg: AppConfig) -> Decimal:

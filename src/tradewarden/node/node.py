@@ -272,7 +272,8 @@ class TradingNode:
                 await ex.feed.close()
             audit.sync(now_ms())
             audit.close()
-        metrics = reporter.finish(runner, state.candles_seen, self.stop_reason, monitor.stall_max_ms)
+        metrics = reporter.finish(runner, state.candles_seen, self.stop_reason, monitor.stall_max_ms,
+                                  state.results(runner))
         return self.outcome(1 if lost else 0, self.stop_reason, state.candles_seen, metrics)
 
     def _stop_step(self, runner: StrategyRunner, state: StateKeeper, lease_lost: str | None) -> None:

@@ -44,8 +44,17 @@ if TYPE_CHECKING:
 
 
 def account_key(mode: str, exchange: str | None, symbols: list[str], strategy: str) -> str:
-    """The runtime store's account of a portfolio: every symbol, in order (another list is another account)."""
-    return f"{mode}:{exchange or 'simulator'}:{','.join(symbols)}:{strategy}"
+    """The runtime store's account of a portfolio: every symbol, in order (another list is another account).
+
+    The store's account keys hold 128 characters: a list too long for that (20 symbols) is named by a digest
+    of it, still one account per list."""
+    key = f"{mode}:{exchange or 'simulator'}:{','.join(symbols)}:{strategy}"
+    if len(key) <= 128:
+        return key
+    import hashlib
+
+    digest = hashlib.sha256(",".join(symbols).encode()).hexdigest()[:16]
+    return f"{mode}:{exchange or 'simulator'}:{len(symbols)}-symbols-{digest}:{strategy}"[:128]
 
 
 def shared_portfolio(instruments: Sequence[Instrument], cash: Decimal) -> Portfolio:
@@ -214,5 +223,5 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
         audit.sync(now_ms())
         audit.close()
     metrics = reporter.finish(runners, portfolio, state.equity, state.candles_seen, node.stop_reason,
-                              monitor.stall_max_ms)
+                              monitor.stall_max_ms, state.results())
     return node.outcome(1 if lost else 0, node.stop_reason, state.candles_seen, metrics)

@@ -18,28 +18,32 @@ from tradewarden.domain.events import EventType
 from tradewarden.domain.portfolio import Portfolio
 from tradewarden.domain.ports import EventSink
 from tradewarden.domain.trades import Trade
+from tradewarden.engine.window import Window
 from tradewarden.node.components import Stateful
 from tradewarden.node.runner import StrategyRunner
 from tradewarden.persistence.runtime_store import RuntimeStore
-from tradewarden.runtime.series import SERIES_PREFIX, TRADES_PREFIX, SessionSeries
+from tradewarden.runtime.series import SERIES_PREFIX, TRADES_PREFIX, SessionResults, SessionSeries
 from tradewarden.venues.exchange import ExchangeVenue
 
 SNAPSHOT = "session"
 PORTFOLIO = "portfolio"
+#: the newest steps held in memory (the session's whole series is in the store)
+WINDOW = 1024
 
 
 @dataclass
 class _NoTrades:
-    trades: list[Trade] = field(default_factory=list)
+    trades: Window[Trade] = field(default_factory=Window)
 
 
 @dataclass
 class PortfolioSeries:
-    """The portfolio's equity per time step (``candle_close``: the equity as a number, for the chart)."""
+    """The portfolio's equity per time step (``candle_close``: the equity as a number, for the chart); the
+    newest :data:`WINDOW` steps, the state keeper writes every step to the store."""
 
-    candle_ts: list[int] = field(default_factory=list)
-    candle_close: list[float] = field(default_factory=list)
-    equity_atoms: list[int] = field(default_factory=list)  # in the portfolio's ledger unit
+    candle_ts: Window[int] = field(default_factory=lambda: Window(WINDOW))
+    candle_close: Window[float] = field(default_factory=lambda: Window(WINDOW))
+    equity_atoms: Window[int] = field(default_factory=lambda: Window(WINDOW))  # in the portfolio's ledger unit
     exposed_steps: int = 0  # steps with at least one open position once their fills were booked (as the backtest)
     trades: _NoTrades = field(default_factory=_NoTrades)
 
@@ -175,6 +179,20 @@ class PortfolioStateKeeper:
                     balances[inst.base] = inst.from_steps(runner.engine.pos_steps)
                 w.save_balances(balances, ts)
             w.save_snapshot(SNAPSHOT, snap, ts)
+
+    def results(self) -> dict[str, SessionResults]:
+        """The whole session's bars and trades per symbol and the portfolio's equity (key ``portfolio``), for
+        the reports: from memory while the windows hold everything, else from the store (read once)."""
+        loaded: list[Mapping[str, Mapping[str, object]]] = []
+
+        def snapshots() -> Mapping[str, Mapping[str, object]]:
+            if not loaded:
+                loaded.append(self.store.load().snapshots)
+            return loaded[0]
+
+        out = {s: self.series[s].results(r.engine, snapshots) for s, r in self.runners.items()}
+        out[PORTFOLIO] = self.equity_series.results(self.equity, snapshots)
+        return out
 
     def persist_if_changed(self) -> None:
         if any(r.engine.changed for r in self.runners.values()):

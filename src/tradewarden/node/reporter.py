@@ -15,6 +15,7 @@ from tradewarden.domain.portfolio import Portfolio
 from tradewarden.domain.ports import EventSink
 from tradewarden.node.portfolio_state import PortfolioSeries
 from tradewarden.node.runner import StrategyRunner
+from tradewarden.runtime.series import SeriesSource, SessionResults
 
 
 class Reporter:
@@ -36,31 +37,36 @@ class Reporter:
                          position=inst.from_steps(engine.pos_steps), equity=inst.from_atoms(last),
                          fees=inst.from_atoms(engine.fees_atoms))
 
-    def write(self, runner: StrategyRunner, candles: int, reason: str) -> dict[str, dict[str, object]]:
-        """The report files of the run directory; returns the metrics (none before the first candle)."""
+    def write(self, runner: StrategyRunner, candles: int, reason: str,
+              results: SessionResults | None = None) -> dict[str, dict[str, object]]:
+        """The report files of the run directory; returns the metrics (none before the first candle).
+
+        ``results``: the whole session (:meth:`~tradewarden.node.state.StateKeeper.results`); without them,
+        what the engine holds, which must then be all of it."""
         from tradewarden.backtest.reports import write_run_reports, write_trades_csv
 
         engine = runner.engine
         instrument = engine.instrument
-        trades = list(engine.trades.trades)
-        if not engine.candle_ts:
+        results = results if results is not None else _held(engine)
+        trades = results.trades
+        if not results.ts:
             write_trades_csv(self.run_dir / "trades.csv", trades)
             return {}
         info = {"mode": self.mode, "config_hash": self.config_hash, "candles": candles, "reason": reason,
                 "strategy": engine.strategy.describe(), "symbol": instrument.symbol, "timeframe": self.timeframe}
         return write_run_reports(
             self.run_dir, title=f"{self.mode} session: {engine.strategy.name} on {instrument.symbol}",
-            ts=np.asarray(engine.candle_ts, dtype=np.int64), close=np.asarray(engine.candle_close, dtype=np.float64),
-            equity=np.asarray(engine.equity_atoms, dtype=np.float64) * float(instrument.atom), trades=trades,
+            ts=np.asarray(results.ts, dtype=np.int64), close=np.asarray(results.close, dtype=np.float64),
+            equity=np.asarray(results.equity, dtype=np.float64) * float(instrument.atom), trades=trades,
             fees=instrument.from_atoms(engine.fees_atoms), exposure_bars=engine.exposed_bars,
             timeframe_ms=timeframe_ms(self.timeframe), initial_cash=self.initial_cash,
             quote=instrument.quote, run_info=info)
 
     def finish(self, runner: StrategyRunner, candles: int, reason: str,
-               loop_stall_max_ms: float) -> dict[str, object]:
+               loop_stall_max_ms: float, results: SessionResults | None = None) -> dict[str, object]:
         """Write the reports, then ``RunFinished``; returns the metrics with the loop's longest stall."""
         engine = runner.engine
-        metrics: dict[str, object] = dict(self.write(runner, candles, reason))
+        metrics: dict[str, object] = dict(self.write(runner, candles, reason, results))
         final = metrics.get("final_equity")
         self.events.emit(EventType.RUN_FINISHED, engine.last_ts or self.clock_ms(), mode=self.mode, reason=reason,
                          candles=candles, trades=len(engine.trades.trades),
@@ -87,13 +93,19 @@ class PortfolioReporter:
                                Decimal(0)))
 
     def write(self, runners: Mapping[str, StrategyRunner], portfolio: Portfolio, series: PortfolioSeries,
-              candles: int, reason: str) -> dict[str, dict[str, object]]:
+              candles: int, reason: str,
+              results: Mapping[str, SessionResults] | None = None) -> dict[str, dict[str, object]]:
+        """``results``: the whole session per symbol and ``portfolio``
+        (:meth:`~tradewarden.node.portfolio_state.PortfolioStateKeeper.results`); without them, what the
+        engines and ``series`` hold, which must then be all of it."""
         from tradewarden.backtest.reports import write_run_reports, write_trades_csv
 
         b = self.base
-        trades = sorted((t for r in runners.values() for t in r.engine.trades.trades),
-                        key=lambda t: (t.exit_ts, t.symbol))
-        if not series.candle_ts:
+        if results is None:
+            results = {s: _held(r.engine) for s, r in runners.items()} | {"portfolio": _held(series)}
+        trades = sorted((t for s in runners for t in results[s].trades), key=lambda t: (t.exit_ts, t.symbol))
+        whole = results["portfolio"]
+        if not whole.ts:
             write_trades_csv(b.run_dir / "trades.csv", trades)
             return {}
         symbols = list(runners)
@@ -106,35 +118,36 @@ class PortfolioReporter:
         for s, r in runners.items():
             e = r.engine
             inst = e.instrument
-            bars = len(e.candle_ts)
-            last_close = e.candle_close[-1] if e.candle_close else 0.0
-            open_trade = e.trades.open_trade(e.candle_ts[-1], round(last_close / float(inst.tick_size))) \
+            mine = results[s]
+            bars = len(mine.ts)
+            last_close = mine.close[-1] if mine.close else 0.0
+            open_trade = e.trades.open_trade(mine.ts[-1], round(last_close / float(inst.tick_size))) \
                 if bars else None
-            per_symbol[s] = {"trades": len(e.trades.trades), "pnl": str(sum((t.pnl for t in e.trades.trades),
-                                                                             Decimal(0))),
+            per_symbol[s] = {"trades": len(mine.trades), "pnl": str(sum((t.pnl for t in mine.trades), Decimal(0))),
                              "open_pnl": str(open_trade.pnl) if open_trade is not None else "0",
                              "fees": str(inst.from_atoms(e.fees_atoms)),
                              "exposure_pct": round(100.0 * e.exposed_bars / bars, 4) if bars else 0.0,
                              "bars": bars, "position": str(inst.from_steps(e.pos_steps))}
-            prices.append((s, np.asarray(e.candle_ts, dtype=np.int64), np.asarray(e.candle_close, dtype=np.float64),
-                           list(e.trades.trades) + ([open_trade] if open_trade is not None else [])))
-        equity = np.asarray(series.candle_close, dtype=np.float64)
+            prices.append((s, np.asarray(mine.ts, dtype=np.int64), np.asarray(mine.close, dtype=np.float64),
+                           mine.trades + ([open_trade] if open_trade is not None else [])))
+        equity = np.asarray(whole.close, dtype=np.float64)
         block = {"symbols": symbols, "quote": portfolio.quote, "cash_unit": str(portfolio.unit),
                  "initial_cash": str(b.initial_cash), "final_equity": str(portfolio.equity),
-                 "steps": len(series.candle_ts), "exposed_steps": series.exposed_steps,
+                 "steps": len(whole.ts), "exposed_steps": series.exposed_steps,
                  "open_positions_at_end": portfolio.open_positions()}
         return write_run_reports(
             b.run_dir, title=f"{b.mode} session: {len(symbols)} symbols {b.timeframe}",
-            ts=np.asarray(series.candle_ts, dtype=np.int64), close=equity, equity=equity, trades=trades,
+            ts=np.asarray(whole.ts, dtype=np.int64), close=equity, equity=equity, trades=trades,
             fees=sum((r.engine.instrument.from_atoms(r.engine.fees_atoms) for r in runners.values()), Decimal(0)),
             exposure_bars=series.exposed_steps,
             timeframe_ms=timeframe_ms(b.timeframe), initial_cash=b.initial_cash, quote=portfolio.quote,
             run_info=info, blocks={"portfolio": block, "symbols": per_symbol}, prices=prices)
 
     def finish(self, runners: Mapping[str, StrategyRunner], portfolio: Portfolio, series: PortfolioSeries,
-               candles: int, reason: str, loop_stall_max_ms: float) -> dict[str, object]:
+               candles: int, reason: str, loop_stall_max_ms: float,
+               results: Mapping[str, SessionResults] | None = None) -> dict[str, object]:
         b = self.base
-        metrics: dict[str, object] = dict(self.write(runners, portfolio, series, candles, reason))
+        metrics: dict[str, object] = dict(self.write(runners, portfolio, series, candles, reason, results))
         final = metrics.get("final_equity")
         last = max(r.engine.last_ts for r in runners.values())
         b.events.emit(EventType.RUN_FINISHED, last or b.clock_ms(), mode=b.mode, reason=reason, candles=candles,
@@ -143,3 +156,11 @@ class PortfolioReporter:
                       run_dir=str(b.run_dir), loop_stall_max_ms=round(loop_stall_max_ms, 1))
         metrics["loop_stall_max_ms"] = round(loop_stall_max_ms, 1)
         return metrics
+
+
+def _held(source: SeriesSource) -> SessionResults:
+    held = SessionResults.held(source)
+    if held is None:  # a programming error: the node passes the stored results
+        raise ValueError("the session's older bars or trades are no longer in memory: report from the store's "
+                         "results")
+    return held

@@ -17,7 +17,7 @@ from tradewarden.domain.ports import EventSink
 from tradewarden.node.components import Stateful
 from tradewarden.node.runner import StrategyRunner
 from tradewarden.persistence.runtime_store import RuntimeStore
-from tradewarden.runtime.series import SERIES_PREFIX, TRADES_PREFIX, SessionSeries
+from tradewarden.runtime.series import SERIES_PREFIX, TRADES_PREFIX, SessionResults, SessionSeries
 from tradewarden.venues.exchange import ExchangeVenue
 
 SNAPSHOT = "session"
@@ -121,6 +121,10 @@ class StateKeeper:
                 w.save_balances({inst.quote: inst.from_atoms(engine.cash_atoms),
                                  inst.base: inst.from_steps(engine.pos_steps)}, ts)
             w.save_snapshot(SNAPSHOT, snap, ts)
+
+    def results(self, runner: StrategyRunner) -> SessionResults:
+        """The whole session's bars and trades for its reports (the engine holds only the newest)."""
+        return self.series.results(runner.engine, lambda: self.store.load().snapshots)
 
     def persist_if_changed(self, runner: StrategyRunner) -> None:
         if runner.engine.changed:  # a fill changes its order too

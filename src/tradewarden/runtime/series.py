@@ -5,16 +5,20 @@ They are written with each step, in the step's transaction, as snapshots of fixe
 (``series:<k>``, ``trades:<k>``): a step rewrites only the chunk that grew, so its cost does not grow with
 the session, and after a crash the chunks hold exactly the bars and trades of the steps that were committed,
 as the engine's own snapshot does.
+
+The engine holds only the newest bars and trades (:class:`~tradewarden.engine.window.Window`): the reports at
+the end read the whole session back from these chunks (:meth:`SessionSeries.results`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
 from tradewarden.domain.trades import Trade
+from tradewarden.engine.window import Window
 from tradewarden.persistence.runtime_store import StoredStateError
 
 #: bars per ``series:<k>`` chunk (a step rewrites at most this many bars)
@@ -34,18 +38,37 @@ class SnapshotWriter(Protocol):
 class TradeList(Protocol):
     """Where the closed trades are (:class:`tradewarden.engine.trades.TradeBook`)."""
 
-    trades: list[Trade]
+    trades: Window[Trade]
 
 
 class SeriesSource(Protocol):
-    """The engine's per-bar lists and closed trades (:class:`tradewarden.engine.engine.Engine`)."""
+    """The engine's per-bar windows and closed trades (:class:`tradewarden.engine.engine.Engine`)."""
 
-    candle_ts: list[int]
-    candle_close: list[float]
-    equity_atoms: list[int]
+    candle_ts: Window[int]
+    candle_close: Window[float]
+    equity_atoms: Window[int]
 
     @property
     def trades(self) -> TradeList: ...
+
+
+@dataclass(frozen=True)
+class SessionResults:
+    """The whole session's bars (time, close, equity) and closed trades, for its reports."""
+
+    ts: list[int]
+    close: list[float]
+    equity: list[int]
+    trades: list[Trade]
+
+    @staticmethod
+    def held(source: SeriesSource) -> SessionResults | None:
+        """What the source holds in memory, or None when its windows dropped older bars or trades."""
+        windows = (source.candle_ts, source.candle_close, source.equity_atoms, source.trades.trades)
+        if not all(w.complete for w in windows):
+            return None
+        return SessionResults(list(source.candle_ts), list(source.candle_close), list(source.equity_atoms),
+                              list(source.trades.trades))
 
 
 class SessionSeries:
@@ -78,15 +101,33 @@ class SessionSeries:
             writer.save_snapshot(f"{self.trades_prefix}{k}", {"trades": [asdict(t) for t in trades[lo:hi]]}, ts)
         self._trades_written = len(trades)
 
-    def restore(self, snapshots: Mapping[str, Mapping[str, Any]], engine: SeriesSource) -> None:
-        """Put the stored bars and trades back into the (freshly restored) engine, in order."""
+    def results(self, source: SeriesSource,
+                snapshots: Callable[[], Mapping[str, Mapping[str, Any]]]) -> SessionResults:
+        """The whole session: from memory while it holds all of it, else from the stored chunks (every step
+        was written before the reports are, so the store has the whole session)."""
+        held = SessionResults.held(source)
+        return held if held is not None else self.load(snapshots())
+
+    def load(self, snapshots: Mapping[str, Mapping[str, Any]]) -> SessionResults:
+        """The stored bars and trades, in order."""
+        out = SessionResults([], [], [], [])
         for k in range(len(_chunks(snapshots, self.series_prefix))):
             chunk = snapshots[f"{self.series_prefix}{k}"]
-            engine.candle_ts.extend(int(v) for v in chunk["ts"])
-            engine.candle_close.extend(float(v) for v in chunk["close"])
-            engine.equity_atoms.extend(int(v) for v in chunk["equity"])
+            out.ts.extend(int(v) for v in chunk["ts"])
+            out.close.extend(float(v) for v in chunk["close"])
+            out.equity.extend(int(v) for v in chunk["equity"])
         for k in range(len(_chunks(snapshots, self.trades_prefix))):
-            engine.trades.trades.extend(_trade(t) for t in snapshots[f"{self.trades_prefix}{k}"]["trades"])
+            out.trades.extend(_trade(t) for t in snapshots[f"{self.trades_prefix}{k}"]["trades"])
+        return out
+
+    def restore(self, snapshots: Mapping[str, Mapping[str, Any]], engine: SeriesSource) -> None:
+        """Put the stored bars and trades back into the (freshly restored) engine, in order (its windows keep
+        the newest and count all of them)."""
+        stored = self.load(snapshots)
+        engine.candle_ts.extend(stored.ts)
+        engine.candle_close.extend(stored.close)
+        engine.equity_atoms.extend(stored.equity)
+        engine.trades.trades.extend(stored.trades)
         self._bars_written = len(engine.candle_ts)
         self._trades_written = len(engine.trades.trades)
 

@@ -80,6 +80,12 @@ class Ticker24h:
     count: int
 
 
+#: candles whose bar and statistics are kept per symbol (the rest are derived again when asked for)
+BARS_CACHED = 2048
+#: candles whose price path is kept per symbol
+PATHS_CACHED = 256
+
+
 class SymbolMarket:
     """Replay state for one symbol; the clock calls :meth:`open_candle`, :meth:`apply_step`, :meth:`close`."""
 
@@ -105,7 +111,9 @@ class SymbolMarket:
         self.tf_ms = tf_ms
         self.tick_ms = tf_ms // ticks
         self.half_spread = spread_bps / Decimal(20000)
-        self._bars: dict[int, CandleBar] = {}
+        # caches of what is derived (deterministically) per candle: bounded, or a session of weeks over many
+        # symbols grows by the bars it has seen (a path is ``ticks`` steps of Decimals, ~5 kB)
+        self._bars: OrderedDict[int, CandleBar] = OrderedDict()
         self._paths: OrderedDict[int, list[PathStep]] = OrderedDict()
         self._stats: OrderedDict[int, CandleStats] = OrderedDict()
         self._window_cache: tuple[tuple[int, int], Kline | None] | None = None
@@ -149,6 +157,8 @@ class SymbolMarket:
                 to_grid(v, step, "down"),
             )
             self._bars[i] = bar
+            if len(self._bars) > BARS_CACHED:
+                self._bars.popitem(last=False)
         return bar
 
     def path_of(self, i: int) -> list[PathStep]:
@@ -163,7 +173,7 @@ class SymbolMarket:
                 self.instrument.step_size,
             )
             self._paths[i] = path
-            if len(self._paths) > 4096:
+            if len(self._paths) > PATHS_CACHED:
                 self._paths.popitem(last=False)
         return path
 
@@ -172,7 +182,7 @@ class SymbolMarket:
         if stats is None:
             stats = path_stats(self.path_of(i))
             self._stats[i] = stats
-            if len(self._stats) > 8192:
+            if len(self._stats) > BARS_CACHED:
                 self._stats.popitem(last=False)
         return stats
 
