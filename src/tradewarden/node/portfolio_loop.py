@@ -17,6 +17,7 @@ after another symbol's bar of the same step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from decimal import Decimal
@@ -158,7 +159,11 @@ class PortfolioCandleLoop:
                 getter = asyncio.ensure_future(anext(steps, None))
                 done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 if getter not in done:
+                    # the generator is still running inside the cancelled anext(): let the cancellation land
+                    # before aclose() below, which refuses a generator that is already running
                     getter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await getter
                     break
                 step = getter.result()
                 if step is None:
