@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from tradewarden.api.status import collect
+from tradewarden.api.status import bot_status, collect
 from tradewarden.persistence import Database
 from tradewarden.persistence.database import resolve_driver
 from tradewarden.persistence.ops_models import BotEquityRow, BotRow
@@ -24,6 +24,12 @@ from tradewarden.risk.store import RiskStateStore
 
 HOUR = 3_600_000
 BOTS, SAMPLES, RUNS = 10, 24 * 365, 200
+
+
+def show(what: str, times: list[float]) -> None:
+    times = sorted(times)
+    print(f"{what}: median {statistics.median(times):.2f} ms, p99 {times[int(len(times) * 0.99) - 1]:.2f} ms, "
+          f"max {times[-1]:.2f} ms ({len(times)} runs)")
 
 
 def main(url: str) -> None:
@@ -54,9 +60,14 @@ def main(url: str) -> None:
                 report = collect(store, now)
                 times.append((time.perf_counter() - t) * 1000)
             assert len(report.bots) == BOTS
-            times.sort()
-            print(f"status over {BOTS} bots x {SAMPLES} equity samples: median {statistics.median(times):.2f} ms, "
-                  f"p99 {times[int(len(times) * 0.99) - 1]:.2f} ms, max {times[-1]:.2f} ms ({RUNS} runs)")
+            show(f"status of all {BOTS} bots x {SAMPLES} equity samples (tradewarden status)", times)
+            one = report.bots[BOTS // 2].bot
+            times = []
+            for _ in range(RUNS):
+                t = time.perf_counter()
+                bot_status(store, one, now)
+                times.append((time.perf_counter() - t) * 1000)
+            show("one bot's status (GET /api/v1/bots/{key}/status reads this)", times)
     finally:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
