@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import tomllib
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from tradewarden.persistence import Database
 from .conftest import HOUR, T0, Clock, bot_info, published, trade
 
 ROOT = Path(__file__).resolve().parents[2]
-CANARY_KEY = "CANARYKEY0123456789abcdef"
-CANARY_SECRET = "CANARYSECRET0123456789abcdef"
+# canaries made per test run: no secret-looking literal is committed
+CANARY_KEY = f"canarykey{secrets.token_hex(12)}"
+CANARY_SECRET = f"canarysecret{secrets.token_hex(12)}"
 
 
 @pytest.fixture

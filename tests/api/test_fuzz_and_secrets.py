@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,9 @@ from tradewarden.persistence import Database
 
 from .conftest import T0, Clock, published, trade
 
-CANARY_KEY = "CANARYKEY0123456789abcdef"
-CANARY_SECRET = "CANARYSECRET0123456789abcdef"
+# canaries made per test run: no secret-looking literal is committed
+CANARY_KEY = f"canarykey{secrets.token_hex(12)}"
+CANARY_SECRET = f"canarysecret{secrets.token_hex(12)}"
 
 
 def _app(tmp_path: Path) -> tuple[Database, str, TestClient]:

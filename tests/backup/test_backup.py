@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import shutil
 import tarfile
 import uuid
@@ -25,7 +26,9 @@ from tradewarden.persistence.database import Database
 
 FAST = ["--set", "runtime.sim_speed=3000", "--set", "runtime.sim_fire_drill=false", "--set", "logging.console=false",
         "--set", "strategy.name=sma_cross", "--set", "strategy.params.fast=3", "--set", "strategy.params.slow=8"]
-CANARY_KEY, CANARY_SECRET = "canary-key-7d1f0e", "canary-secret-93ab2c"
+# canaries made per test run: no secret-looking literal is committed
+CANARY_KEY = f"canarykey{secrets.token_hex(12)}"
+CANARY_SECRET = f"canarysecret{secrets.token_hex(12)}"
 
 
 def paper_run(data_dir: Path, run_dir: Path, db_url: str | None = None) -> None:
