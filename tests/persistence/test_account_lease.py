@@ -17,7 +17,7 @@ import pytest
 from tradewarden.persistence import Database
 from tradewarden.persistence.lease import AccountLease, LeaseHeldError, LeaseHolder
 
-KEY = "binance-0123456789abcdef01234567"
+KEY = "binance-account-one"  # the account key a lease is held on (a hash of exchange and API key in the bot)
 
 
 class Clock:
