@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 
@@ -21,3 +22,35 @@ class Stateful(Protocol):
     def snapshot(self) -> dict[str, object]: ...
 
     def restore(self, state: Mapping[str, object]) -> None: ...
+
+
+class CandleRun(Protocol):
+    """The candle loop of one symbol or of a portfolio: runs until ``stop`` is set or the market data ends."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+class Scheduled(Protocol):
+    def start(self) -> None: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
+
+
+class Started(Protocol):
+    def start(self) -> None: ...
+
+
+async def run_components(candles: CandleRun, stop: asyncio.Event, monitor: Started,
+                         components: Sequence[Component], scheduler: Scheduled) -> None:
+    """The node's lifecycle around its candle loop: the loop monitor, then the components in order, then the
+    periodic jobs start; once the loop ends, the jobs stop and the components stop in reverse order."""
+    monitor.start()
+    for component in components:
+        component.start()
+    scheduler.start()
+    try:
+        await candles.run(stop)
+    finally:
+        scheduler.shutdown(wait=False)
+        for component in reversed(components):
+            await component.stop()

@@ -36,7 +36,7 @@ from tradewarden.node import builder
 from tradewarden.node.boot import Boot, BootRefused
 from tradewarden.node.candle_loop import CandleLoop
 from tradewarden.node.commands import NodeCommands
-from tradewarden.node.components import Component
+from tradewarden.node.components import Component, run_components
 from tradewarden.node.endpoint import Endpoint, make_exchanges, open_endpoint
 from tradewarden.node.monitor import LoopMonitor
 from tradewarden.node.options import (
@@ -251,16 +251,9 @@ class TradingNode:
                 components.append(OrderFollower(lambda: bool(runner.engine.open_orders), exchange.recheck_in,
                                                 poll_orders, on_worker, cfg.runtime.order_poll_s))
             scheduler = self._scheduler(db, runner, state, reconciler, reporter, worker, audit, loop)
-            monitor.start()
-            for component in components:
-                component.start()
-            scheduler.start()
             try:
-                await candles.run(stop)
+                await run_components(candles, stop, monitor, components, scheduler)
             finally:
-                scheduler.shutdown(wait=False)
-                for component in reversed(components):
-                    await component.stop()
                 lost = lease.lost_reason if lease is not None else None
                 await worker.run(self._stop_step, runner, state, lost)
                 await monitor.stop()

@@ -24,7 +24,7 @@ from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.portfolio import Portfolio
 from tradewarden.node import builder
 from tradewarden.node.commands import NodeCommands
-from tradewarden.node.components import Component
+from tradewarden.node.components import Component, run_components
 from tradewarden.node.endpoint import Endpoint, make_exchanges
 from tradewarden.node.monitor import LoopMonitor
 from tradewarden.node.options import SessionError, SessionOutcome, now_ms
@@ -194,16 +194,9 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
             SessionScheduler(str(db.engine.url), f"{mode}-{','.join(symbols)}", engine=db.engine), cfg, mode,
             queue, loop, lambda: reporter.daily_summary(runners, portfolio, state.candles_seen), reconcile_all,
             reload_params)
-        monitor.start()
-        for component in components:
-            component.start()
-        scheduler.start()
         try:
-            await candles.run(stop)
+            await run_components(candles, stop, monitor, components, scheduler)
         finally:
-            scheduler.shutdown(wait=False)
-            for component in reversed(components):
-                await component.stop()
             lost = lease.lost_reason if lease is not None else None
 
             def stop_step() -> None:
