@@ -19,7 +19,7 @@ from tradewarden.persistence.runtime_store import RuntimeStore
 RISK_ONLY = "0001_risk_state"
 RUNTIME = "0002_runtime_state"
 FEE_BASE = "0003_fill_fee_base"
-HEAD = "0012_wireops"  # bots.candle_seen
+HEAD = "0013_fleet"  # the fleet registry
 RUNTIME_TABLES = {"runtime_orders", "runtime_fills", "runtime_balances", "runtime_snapshots"}
 
 

@@ -153,5 +153,6 @@ class OperatorActionRow(Base):
 
 
 # The runtime's tables share Base; importing them here keeps Base.metadata complete for Alembic and for tests.
+from tradewarden.persistence import fleet_models as _fleet_models  # noqa: E402, F401
 from tradewarden.persistence import ops_models as _ops_models  # noqa: E402, F401
 from tradewarden.persistence import runtime_models as _runtime_models  # noqa: E402, F401
