@@ -123,3 +123,9 @@ def test_the_webhook_url_is_masked_in_config_show(tmp_path: Path) -> None:
     code, out = invoke(["config", "show", "--json"], env_for(tmp_path, webhook_url=url))
     assert code == 0, out
     assert url not in out and '"url": "***"' in out
+
+
+def test_config_show_masks_the_token(tmp_path: Path, telegram: FakeTelegram) -> None:
+    code, out = invoke(["config", "show", "--json"], env_for(tmp_path, telegram))
+    assert code == 0, out
+    assert telegram.token not in out and '"token": "***"' in out and '"chat_ids": [\n' in out
