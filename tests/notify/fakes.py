@@ -51,6 +51,12 @@ class _Server:
         async def stop() -> None:
             if self._runner is not None:
                 await self._runner.cleanup()
+            # a long poll the client gave up on may still be held: end it before the loop stops
+            current = asyncio.current_task()
+            pending = [t for t in asyncio.all_tasks() if t is not current]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
