@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,3 +93,37 @@ def test_the_intake_hands_a_feed_error_to_the_candle_loop() -> None:
 
     with pytest.raises(RuntimeError, match="feed broke"):
         asyncio.run(main())
+
+
+def test_the_heartbeat_carries_the_memory_the_reports_read_as_peak_memory(tmp_path: Path) -> None:
+    """The monitor's Heartbeat (as events.jsonl records it) gives the daily report its peak memory."""
+    from tradewarden.domain.events import EventType, payload_problems
+    from tradewarden.observability import EventJournal
+    from tradewarden.reports.events import read_events
+    from tradewarden.reports.facts import Facts
+
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    journal = EventJournal(run / "events.jsonl")
+    journal.emit(EventType.RUN_STARTED, 1_000, mode="paper", version="x", config_hash=None)
+
+    async def main() -> None:
+        monitor = LoopMonitor(journal, lambda: 2_000, lambda: {"candles_received": 0, "feed_healthy": True,
+                                                                "worker_jobs": 0}, heartbeat_s=0.001, tick_s=0.001)
+        monitor.start()
+        while not [r for r in journal_lines() if r["type"] == "Heartbeat"]:
+            await asyncio.sleep(0.001)
+        await monitor.stop()
+
+    def journal_lines() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+
+    asyncio.run(main())
+    journal.close()
+    beat = next(r for r in journal_lines() if r["type"] == "Heartbeat")
+    fields = {k: v for k, v in beat.items() if k not in ("ts", "time", "type")}
+    assert not payload_problems("Heartbeat", fields)
+    assert isinstance(beat["rss_mb"], float) and beat["rss_mb"] > 0
+    facts = Facts(0, 10_000)
+    assert read_events(tmp_path / "runs", facts, heartbeat_s=60, now_ms=10_000) == 1
+    assert facts.peak_rss_mb == max(r["rss_mb"] for r in journal_lines() if r["type"] == "Heartbeat")

@@ -327,7 +327,26 @@ def test_the_state_keeper_resumes_what_it_persisted(tmp_path: Path, events: Memo
         assert fresh.started_ts == 30 * 3_600_000 and fresh.candles_seen == 5
         assert fresh.resumed_after == run.engine.last_ts
         assert other.memory == rec.memory and other.memory["BTC/USDT"].recent
-        assert len(events.of(EventType.SESSION_RESUMED)) == 1
+        (resumed,) = events.of(EventType.SESSION_RESUMED)
+        assert resumed["after_crash"] is True  # never finished: the previous process died (the notifier tells)
+    finally:
+        db.close()
+
+
+def test_an_account_carried_over_after_a_clean_stop_is_no_crash(tmp_path: Path, events: MemoryEvents) -> None:
+    db = Database.open(None, tmp_path / "data")
+    try:
+        run = runner(events)
+        keeper = StateKeeper(RuntimeStore(db, "acct"), events, clock, live=False, fresh_after_clean_stop=False,
+                             say=lambda line: None)
+        run.engine.warm_up(candles(30))
+        run.step(candles(1, start=30)[0], True)
+        keeper.finish(run)
+        again = StateKeeper(RuntimeStore(db, "acct"), events, clock, live=False, fresh_after_clean_stop=False,
+                            say=lambda line: None)
+        assert again.resume(runner(events)) is True
+        (resumed,) = events.of(EventType.SESSION_RESUMED)
+        assert resumed["after_crash"] is False
     finally:
         db.close()
 

@@ -38,6 +38,7 @@ _COMMANDS: list[tuple[str, str, str, str]] = [
     ("tradewarden.cli.ops_cmd", "serve", "serve", "command"),
     ("tradewarden.cli.ops_cmd", "api_app", "api", "group"),
     ("tradewarden.cli.report_cmd", "report_app", "report", "group"),
+    ("tradewarden.cli.notify_cmd", "notify_app", "notify", "group"),
 ]
 
 

@@ -13,6 +13,8 @@ from tradewarden.observability.scrub import scrub
 
 #: field names whose values are never shown in a message
 SECRET_FIELDS = frozenset({"api_key", "api_secret", "api_password"})
+#: ... and every name, in any section, whose value (or whose table's value) is never shown
+_SECRET_NAMES = SECRET_FIELDS | {"token"}
 
 Loc = tuple[str | int, ...]
 
@@ -84,8 +86,10 @@ def _problem(error: Mapping[str, Any], model: type[BaseModel], loc: Loc) -> str:
 
 
 def _shown_value(loc: Loc, value: Any) -> str:
-    """``got <value>``, or nothing for a secret."""
-    if any(str(part) in SECRET_FIELDS for part in loc):
+    """``got <value>``, or nothing for a secret or a table holding one."""
+    if any(str(part) in _SECRET_NAMES for part in loc):
+        return ""
+    if isinstance(value, Mapping) and any(str(k) in _SECRET_NAMES for k in value):
         return ""
     # text from a file, a variable or --set is shown bare when that is unambiguous: (got -1), not (got '-1')
     bare = isinstance(value, str) and value != "" and not any(c.isspace() or c in "'\"" for c in value)

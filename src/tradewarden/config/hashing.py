@@ -90,5 +90,7 @@ def masked_dump(cfg: AppConfig) -> dict[str, Any]:
     for name in ("api_key", "api_secret", "api_password"):
         if getattr(cfg.exchange, name) is not None:
             data["exchange"][name] = MASK
+    if cfg.notify.telegram.token is not None:
+        data["notify"]["telegram"]["token"] = MASK
     # a token inside a URL or an option is masked as well
     return {key: scrub_value(value) for key, value in data.items()}

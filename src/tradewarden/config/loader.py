@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from tradewarden.config.errors import SECRET_FIELDS, ConfigError, format_validation_errors
 from tradewarden.config.models import AppConfig, default_data_dir
-from tradewarden.config.secrets import read_secrets_file
+from tradewarden.config.secrets import TELEGRAM_TOKEN, read_secrets_file
 from tradewarden.config.sources import (
     ENV_PREFIX,
     Origins,
@@ -30,10 +30,17 @@ CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 
 def _secrets_outside_env(tree: Tree, label: str) -> list[str]:
     """Credentials found in a file or an override: refused (and removed, so no message can echo them)."""
+    errors = []
+    notify = tree.get("notify")
+    telegram = notify.get("telegram") if isinstance(notify, dict) else None
+    if isinstance(telegram, dict) and "token" in telegram:
+        del telegram["token"]
+        errors.append(f"notify.telegram.token: secrets are not accepted from {label}; set "
+                      f"{ENV_PREFIX}NOTIFY__TELEGRAM__TOKEN in the environment or put {TELEGRAM_TOKEN} in "
+                      f"exchange.secrets_file (mode 600)")
     exchange = tree.get("exchange")
     if not isinstance(exchange, dict):
-        return []
-    errors = []
+        return errors
     for name in sorted(SECRET_FIELDS & exchange.keys()):
         del exchange[name]
         errors.append(f"exchange.{name}: secrets are not accepted from {label}; set "
@@ -49,15 +56,25 @@ def _add_secrets_file(merged: Tree, origins: Origins) -> None:
         return
     path = Path(str(exchange["secrets_file"]))
     for name, value in read_secrets_file(path).items():
-        if exchange.get(name) is None:  # the environment wins over the file
+        SCRUBBER.register_secret(value)  # before validation, whose messages might quote the table it is in
+        if name == TELEGRAM_TOKEN:
+            telegram = merged.setdefault("notify", {}).setdefault("telegram", {})
+            if isinstance(telegram, dict) and telegram.get("token") is None:  # the environment wins
+                telegram["token"] = value
+                origins[("notify", "telegram", "token")] = f"secrets file {path}"
+        elif exchange.get(name) is None:  # the environment wins over the file
             exchange[name] = value
             origins[("exchange", name)] = f"secrets file {path}"
 
 
 def _register_credentials(cfg: AppConfig) -> None:
-    for secret in (cfg.exchange.api_key, cfg.exchange.api_secret, cfg.exchange.api_password):
+    for secret in (cfg.exchange.api_key, cfg.exchange.api_secret, cfg.exchange.api_password,
+                   cfg.notify.telegram.token):
         if secret is not None:
             SCRUBBER.register_secret(secret.get_secret_value())
+    if cfg.notify.webhook.url is not None:
+        # Discord and Slack webhook URLs carry their token in the path: the whole URL is masked
+        SCRUBBER.register_secret(cfg.notify.webhook.url)
 
 
 def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | None = None,

@@ -1,10 +1,11 @@
-"""Exchange credentials: read only from the environment or a file only its owner can read (mode 600).
+"""Credentials: read only from the environment or a file only its owner can read (mode 600).
 
 A secrets file is TOML (``.toml``), YAML (``.yaml``/``.yml``) or, for any other name, ``.env`` style
 (``NAME=value`` lines, ``#`` comments, optional ``export`` and quotes). It holds ``api_key``,
-``api_secret`` and optionally ``api_password``, at the top level or under an ``exchange`` table; the
-environment-variable spellings (``TRADEWARDEN_EXCHANGE__API_KEY``...) are accepted too. Values are never
-echoed in error messages.
+``api_secret`` and optionally ``api_password``, at the top level or under an ``exchange`` table, and
+optionally the Telegram bot token as ``telegram_token`` (at the top level, or ``token`` under a
+``notify.telegram`` table); the environment-variable spellings (``TRADEWARDEN_EXCHANGE__API_KEY``...,
+``TRADEWARDEN_NOTIFY__TELEGRAM__TOKEN``) are accepted too. Values are never echoed in error messages.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from tradewarden.config.errors import SECRET_FIELDS, ConfigError
 from tradewarden.config.sources import read_structured_file
 
 _ENV_SPELLING = "tradewarden_exchange__"
+#: the Telegram bot token's name in a secrets file (returned under this key) and its environment spelling
+TELEGRAM_TOKEN = "telegram_token"
+_TELEGRAM_ENV_SPELLING = "tradewarden_notify__telegram__token"
 
 
 def check_owner_only(path: Path) -> None:
@@ -60,8 +64,8 @@ def read_secrets_file(path: Path) -> dict[str, str]:
             data = read_structured_file(path, what="secrets file")
         except ConfigError as exc:
             raise ConfigError([f"exchange.secrets_file: {e}" for e in exc.errors]) from None
-        if isinstance(data, dict) and isinstance(data.get("exchange"), dict):
-            data = data["exchange"]
+        if isinstance(data, dict):
+            data = _flatten_tables(data)
     else:
         data = _parse_env_style(path)
     if not isinstance(data, dict):
@@ -69,10 +73,11 @@ def read_secrets_file(path: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     errors: list[str] = []
     for name, value in data.items():
-        key = str(name).lower().removeprefix(_ENV_SPELLING)
-        if key not in SECRET_FIELDS:
+        key = str(name).lower()
+        key = TELEGRAM_TOKEN if key == _TELEGRAM_ENV_SPELLING else key.removeprefix(_ENV_SPELLING)
+        if key not in SECRET_FIELDS | {TELEGRAM_TOKEN}:
             errors.append(f"exchange.secrets_file: {path}: unknown entry {name!r} "
-                          f"(expected {', '.join(sorted(SECRET_FIELDS))})")
+                          f"(expected {', '.join(sorted(SECRET_FIELDS | {TELEGRAM_TOKEN}))})")
         elif not isinstance(value, str) or not value.strip():
             errors.append(f"exchange.secrets_file: {path}: {name} must be a non-empty string")
         else:
@@ -80,3 +85,17 @@ def read_secrets_file(path: Path) -> dict[str, str]:
     if errors:
         raise ConfigError(errors)
     return found
+
+
+def _flatten_tables(data: dict[str, Any]) -> dict[str, Any]:
+    """The exchange credentials of an ``exchange`` table (else the top level) and the Telegram token of a
+    ``notify.telegram`` table (else a top-level ``telegram_token``), as one flat table."""
+    flat: dict[str, Any] = dict(data["exchange"]) if isinstance(data.get("exchange"), dict) else {
+        k: v for k, v in data.items() if k != "notify"}
+    if TELEGRAM_TOKEN in data:
+        flat[TELEGRAM_TOKEN] = data[TELEGRAM_TOKEN]
+    notify = data.get("notify")
+    telegram = notify.get("telegram") if isinstance(notify, dict) else None
+    if isinstance(telegram, dict) and "token" in telegram:
+        flat[TELEGRAM_TOKEN] = telegram["token"]
+    return flat

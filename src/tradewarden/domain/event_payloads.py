@@ -48,6 +48,7 @@ class Heartbeat(TypedDict):
     candles_received: int                # from the feed, counted on the loop while the worker may be busy
     feed_healthy: bool
     worker_jobs: int                     # jobs queued or running on the trading worker
+    rss_mb: NotRequired[float]           # the process's resident memory (where the platform tells it)
 
 
 class DataGap(TypedDict):
@@ -288,6 +289,8 @@ class SessionResumed(TypedDict):
     last_candle: int | None
     open_orders: int
     fills: int
+    after_crash: NotRequired[bool]       # the previous process did not stop gracefully
+    symbols: NotRequired[list[str]]      # a portfolio session
 
 
 class ReconcileOk(TypedDict):

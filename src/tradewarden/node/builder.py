@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tradewarden.backtest.settings import BacktestSettings
 from tradewarden.backup import declare_backup_job
@@ -35,6 +36,10 @@ from tradewarden.risk import RiskManager
 from tradewarden.risk.account_audit import AccountAuditTrail
 from tradewarden.runtime.scheduler import SessionScheduler
 from tradewarden.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from tradewarden.notify.notifier import Notifier
+    from tradewarden.observability.metrics import MetricsHandle
 
 
 @dataclass
@@ -255,12 +260,12 @@ def reload_params(cfg: AppConfig, runner: StrategyRunner, events: EventSink, aud
 
 # -- issue 13 point 6: Prometheus metrics (observability.metrics) ------------------------------------------------
 @contextlib.contextmanager
-def serve_metrics(bus: EventBus, cfg: AppConfig, mode: str) -> Iterator[None]:
+def serve_metrics(bus: EventBus, cfg: AppConfig, mode: str) -> Iterator[MetricsHandle | None]:
     """While the session runs, serve its metrics at ``observability.metrics_host:metrics_port`` (unset: none).
     The configured host is the operator's explicit choice, so a non-loopback one is allowed."""
     port = cfg.observability.metrics_port
     if port is None:
-        yield
+        yield None
         return
     from tradewarden.domain.candles import timeframe_ms
     from tradewarden.observability.metrics import MetricsServerError, attach_metrics
@@ -271,6 +276,23 @@ def serve_metrics(bus: EventBus, cfg: AppConfig, mode: str) -> Iterator[None]:
     except MetricsServerError as exc:
         raise SessionError(str(exc)) from None
     try:
-        yield
+        yield handle
     finally:
         handle.stop()
+
+
+# -- issue 14 point 1: alerts and Telegram commands (notify) ----------------------------------------------------
+def start_notifier(bus: EventBus, cfg: AppConfig, mode: str, metrics: MetricsHandle | None) -> Notifier | None:
+    """Subscribe the notifier to the bus when ``notify`` has a channel (else None); its counters join the
+    metrics when they are served. The caller closes it after the bus closed, so the last events are sent."""
+    if not cfg.notify.channels_configured:
+        return None
+    from tradewarden.notify.build import build_notifier
+
+    notifier = build_notifier(cfg, mode)
+    if notifier is None:
+        return None
+    notifier.attach(bus)
+    if metrics is not None:
+        metrics.metrics.count_notifications(notifier.counts)
+    return notifier

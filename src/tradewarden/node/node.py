@@ -29,6 +29,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tradewarden import __version__
 from tradewarden.api.publish import BotPublisher
@@ -59,6 +60,9 @@ from tradewarden.risk.account_audit import AccountAuditTrail
 from tradewarden.runtime.recording import Recorder
 from tradewarden.runtime.scheduler import SessionScheduler
 
+if TYPE_CHECKING:  # the notifier (aiohttp) loads only when notify has a channel
+    from tradewarden.notify.notifier import Notifier
+
 __all__ = ["REFUSED_TO_START", "RunOptions", "SessionError", "SessionOutcome", "TradingNode", "parse_duration",
            "run_session"]
 
@@ -76,6 +80,7 @@ class TradingNode:
         self._stop: asyncio.Event | None = None
         self.recording_continued = False  # this run's recording continues the session's (after a crash)
         self.publisher: BotPublisher | None = None  # the bot's state in the database (status, the API)
+        self.notifier: Notifier | None = None  # alerts and Telegram commands, when notify has a channel
 
     def outcome(self, code: int, reason: str, candles: int = 0,
                 metrics: dict[str, object] | None = None) -> SessionOutcome:
@@ -88,8 +93,11 @@ class TradingNode:
         panel = None
         try:
             # metrics (issue 13 point 6): /metrics while the session runs, when observability.metrics_port is set
-            with builder.event_bus(self.run_dir) as bus, builder.serve_metrics(bus, self.cfg, self.opts.mode):
+            with builder.event_bus(self.run_dir) as bus, \
+                    builder.serve_metrics(bus, self.cfg, self.opts.mode) as metrics:
                 self.events = bus
+                # alerts (issue 14 point 1): subscribed before the boot, so a refused start is told too
+                self.notifier = builder.start_notifier(bus, self.cfg, self.opts.mode, metrics)
                 show = self.opts.console if self.opts.console is not None else sys.stdout.isatty()
                 panel = attach_console(bus, self.opts.mode, list(self.cfg.market.traded_symbols), show)
                 boot = self.boot = Boot(self.cfg, self.opts, self.config_hash, self.run_dir, bus, now_ms, self.say)
@@ -106,6 +114,8 @@ class TradingNode:
             if self.publisher is not None:
                 self.publisher.stop()
                 self.publisher.db.close()
+            if self.notifier is not None:  # after the bus closed too: "bot stopped" is among what it sends
+                self.notifier.close()
 
     def publish(self, db: Database, account: str, strategy: str) -> str:
         """Publish this bot's state to the database (``tradewarden status``, the API) from its own thread; the

@@ -136,7 +136,8 @@ class PortfolioStateKeeper:
         self.fill_seq = int(snap["fills"])
         last_candle = max(r.engine.last_ts for r in self.runners.values())
         self.events.emit(EventType.SESSION_RESUMED, self.clock_ms(), last_candle=last_candle,
-                         open_orders=len(open_orders), fills=self.fill_seq, symbols=list(self.runners))
+                         open_orders=len(open_orders), fills=self.fill_seq, symbols=list(self.runners),
+                         after_crash=not completed)
         if completed:
             self.say(f"carried over the account of the previous run with {len(open_orders)} open order(s)")
         else:

@@ -87,7 +87,7 @@ class StateKeeper:
         self.started_ts = snap.get("started_ts")
         self.fill_seq = int(snap["engine"]["fills"])
         self.events.emit(EventType.SESSION_RESUMED, self.clock_ms(), last_candle=engine.last_ts,
-                         open_orders=len(open_orders), fills=self.fill_seq)
+                         open_orders=len(open_orders), fills=self.fill_seq, after_crash=not completed)
         if completed:
             self.say(f"carried over the account of the previous run with {len(open_orders)} open order(s)")
         else:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from tradewarden.domain.events import EventType
 from tradewarden.observability.bus import Event, EventBus
@@ -119,6 +120,10 @@ class BotMetrics:
         self._day_base: Decimal | None = None   # equity at the start of the current UTC day
         self._last_equity: Decimal | None = None
 
+    def count_notifications(self, read: Callable[[], NotifyCounts]) -> None:
+        """Serve the notifier's counters (read at each scrape; the notifier counts on its own thread)."""
+        self.registry.register(_NotifyCollector(read))
+
     def _age_gauge(self, symbol: str) -> None:
         self.candle_age.labels(symbol).set_function(lambda: self.clock() - self._candle_at[symbol])
 
@@ -189,6 +194,35 @@ class BotMetrics:
         self._qty[symbol], self._mark[symbol] = qty, mark
         self.notional.labels(symbol).set(float(qty * mark))
         self.open_positions.set(sum(1 for q in self._qty.values() if q != 0))
+
+
+@dataclass(frozen=True)
+class NotifyCounts:
+    """What the notifier counted: per channel (messages sent, messages given up after their retries), and
+    messages dropped on its full queue."""
+
+    sent: Mapping[str, int]
+    failed: Mapping[str, int]
+    dropped: int
+
+
+class _NotifyCollector:
+    def __init__(self, read: Callable[[], NotifyCounts]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.read()
+        sent = CounterMetricFamily("tradewarden_notify_sent", "Notifications delivered (alerts and command "
+                                   "replies), by channel", labels=["channel"])
+        failed = CounterMetricFamily("tradewarden_notify_failures", "Notifications given up after their "
+                                     "retries, by channel", labels=["channel"])
+        for channel, n in counts.sent.items():
+            sent.add_metric([channel], n)
+        for channel, n in counts.failed.items():
+            failed.add_metric([channel], n)
+        dropped = CounterMetricFamily("tradewarden_notify_dropped", "Notifications dropped on the notifier's full "
+                                      "queue", value=counts.dropped)
+        return iter((sent, failed, dropped))
 
 
 @dataclass
