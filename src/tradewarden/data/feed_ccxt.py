@@ -20,6 +20,9 @@ Guarantee: each closed candle is yielded exactly once, in open-time order, whate
   malformed ones are counted (``rejected``), logged and skipped (``MessageRejected``).
 * **Health**: ``healthy`` turns false when no data (WebSocket or REST) arrived for ``stale_limit_s``, so the
   runtime can stop opening positions.
+* **Shared cache**: with ``cache`` every closed candle is written to Redis as it is delivered (the market-data
+  instance); with ``history_cache`` the history and every backfill are read from Redis when the cache holds
+  them fresh and complete, and from REST otherwise (a trading bot beside a market-data instance).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any
 import ccxt
 from aiohttp import WSMessage, WSMsgType
 
-from tradewarden.data.cache import RedisCandleCache
+from tradewarden.data.cache import ExchangeCache
 from tradewarden.data.messages import RejectedMessageError, check_raw, row_to_candle
 from tradewarden.data.retry import RetryPolicy
 from tradewarden.domain.candles import Candle, timeframe_ms
@@ -92,7 +95,8 @@ class CcxtFeed:
         sink: EventSink | None = None,
         settings: FeedSettings | None = None,
         retry: RetryPolicy | None = None,
-        cache: RedisCandleCache | None = None,
+        cache: ExchangeCache | None = None,
+        history_cache: ExchangeCache | None = None,
         name: str | None = None,
         clock_ms: Callable[[], int] = _wall_ms,
     ) -> None:
@@ -104,6 +108,7 @@ class CcxtFeed:
             sink=sink, exchange=exchange, max_total_s=30.0, async_sleep=asyncio.sleep
         )
         self.cache = cache
+        self.history_cache = history_cache
         self.clock_ms = clock_ms
         self.rejected = 0
         self.mode = "idle"  # idle | ws | rest
@@ -127,7 +132,16 @@ class CcxtFeed:
         return not self._closing and time.monotonic() - self._last_data <= self.settings.stale_limit_s
 
     async def history(self, symbol: str, timeframe: str, limit: int) -> Sequence[Candle]:
-        """The latest ``limit`` closed candles over REST (the forming one is left out)."""
+        """The latest ``limit`` closed candles: from the shared cache when it holds them fresh, else over REST
+        (the forming one is left out)."""
+        if self.history_cache is not None:
+            cached = self.history_cache.history(symbol, timeframe, limit)
+            if cached is not None:
+                self._emit(EventType.HISTORY_FROM_CACHE, symbol=symbol, timeframe=timeframe, count=len(cached),
+                           key=self.history_cache.key(symbol, timeframe))
+                return cached
+            self._emit(EventType.HISTORY_CACHE_MISS, symbol=symbol, timeframe=timeframe,
+                       reason=self.history_cache.last_miss)
         step = timeframe_ms(timeframe)
         sub = _Sub(symbol, timeframe, step, None)
         page = self.settings.page_limit
@@ -292,7 +306,7 @@ class CcxtFeed:
         sub.queue.put_nowait(candle)
         if self.cache is not None:
             try:
-                self.cache.put(self.name, sub.symbol, sub.timeframe, [candle])
+                self.cache.put(sub.symbol, sub.timeframe, [candle])
             except Exception as exc:  # the cache is an optimisation: never let it stop the feed
                 log.warning("%s: cannot write candle cache: %s", self.name, exc)
 
@@ -347,6 +361,11 @@ class CcxtFeed:
         ``known_closed_before`` (the stream already showed it closed). We do not compare with the
         exchange clock: ``/time`` may follow a different clock than the market (it does on the simulator).
         """
+        if self.history_cache is not None:  # served whole by the shared cache, or not at all
+            cached = self.history_cache.closed(symbol, timeframe, since, known_closed_before, self.settings.page_limit)
+            if cached is not None:
+                self._last_data = time.monotonic()
+                return cached
         step = timeframe_ms(timeframe)
         sub = self._subs.get((symbol, timeframe)) or _Sub(symbol, timeframe, step, None)
         out: list[Candle] = []
