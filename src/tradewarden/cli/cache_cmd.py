@@ -41,7 +41,7 @@ def keys_cmd(
     """List the cached candle series: key, count, newest candle, age, fresh."""
     from tradewarden.cli.harness_cmd import need_redis, registry_database, registry_exchange
     from tradewarden.cli.state import load_state_config
-    from tradewarden.data.cache import CacheError, RedisCandleCache
+    from tradewarden.data.cache import CacheError, RedisCandleCache, redis_where
     from tradewarden.persistence.fleet_repo import list_exchanges
 
     cfg = load_state_config(config)
@@ -71,9 +71,9 @@ def keys_cmd(
         return
     if not out:
         console.print(escape(f"No cached series under {cfg.redis.prefix}:"
-                             f"{only if only is not None else '*'} on Redis {url.split('@')[-1]}."))
+                             f"{only if only is not None else '*'} on Redis {redis_where(url)}."))
         return
-    table = Table(title=escape(f"Candle cache on Redis {url.split('@')[-1]} (fresh: updated within "
+    table = Table(title=escape(f"Candle cache on Redis {redis_where(url)} (fresh: updated within "
                                f"{cfg.market.cache_max_age_s:g} s)"))
     for col in ("key", "exchange", "count", "newest (UTC)", "age", "fresh"):
         table.add_column(col)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -78,6 +79,12 @@ class SeriesStatus:
     by: str | None
 
 
+def redis_where(url: str) -> str:
+    """``host:port/db`` of a Redis URL: what messages name, never its credentials."""
+    parts = urlsplit(url)
+    return parts.netloc.rsplit("@", 1)[-1] + parts.path if parts.netloc else parts.path or "?"
+
+
 def _decode(raw: bytes | str | None) -> str | None:
     if raw is None:
         return None
@@ -101,7 +108,7 @@ class RedisCandleCache:
             self.client = client or redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         except ValueError as exc:
             raise CacheError(f"invalid Redis URL: {exc}") from None
-        self.where = url.split("@")[-1]  # never echo credentials from the URL
+        self.where = redis_where(url)
         self._offset_ms = 0  # Redis clock minus ours, learnt at each now_ms()
 
     def key(self, exchange: str | int, market: str, timeframe: str) -> str:

@@ -58,6 +58,20 @@ def _check_url(exchange: ExchangeView, name: str, url: str | None, schemes: tupl
                                  f"fix it with `tradewarden exchanges update {exchange.slug} {option} URL`")
 
 
+def _check_ccxt_id(exchange: ExchangeView) -> None:
+    import ccxt
+    import ccxt.pro
+
+    cid = exchange.ccxt_id
+    if not isinstance(getattr(ccxt, cid, None), type):
+        raise ExchangeSetupError(f"exchange {exchange.slug!r}: ccxt knows no exchange {cid!r} (see ccxt.exchanges); "
+                                 f"fix it with `tradewarden exchanges update {exchange.slug} --ccxt-id ID`")
+    if not isinstance(getattr(ccxt.pro, cid, None), type):
+        have = "a WebSocket URL is configured, but" if exchange.ws_url else "no WebSocket URL configured and"
+        raise ExchangeSetupError(f"exchange {exchange.slug!r}: {have} ccxt has no WebSocket client for {cid!r} "
+                                 f"(ccxt.pro does not implement it): a market-data instance cannot stream it")
+
+
 def connect(exchange: ExchangeView, *, user_agent: str | None = None, timeout_ms: int = 10_000,
             rate_limit: bool = True) -> Any:
     """A ccxt.pro exchange object for the registry's ``exchange`` (markets not loaded yet).
@@ -67,6 +81,7 @@ def connect(exchange: ExchangeView, *, user_agent: str | None = None, timeout_ms
     """
     _check_url(exchange, "rest_url", exchange.rest_url, ("http", "https"))
     _check_url(exchange, "ws_url", exchange.ws_url, ("ws", "wss"))
+    _check_ccxt_id(exchange)
     try:
         ex = make_exchange(ExchangeSettings(id=exchange.ccxt_id, enable_rate_limit=rate_limit,
                                             timeout_ms=timeout_ms), "pro")
