@@ -81,6 +81,19 @@ class _StaleError(Exception):
     pass
 
 
+def _newest_open(rows: Sequence[Any], step: int) -> int | None:
+    """The newest open time among the valid rows of a ``watch_ohlcv`` answer (None if none is valid; a bad row
+    is counted where the rows are delivered, not here)."""
+    newest: int | None = None
+    for row in rows:
+        try:
+            ts = row_to_candle(row, step).ts
+        except RejectedMessageError:
+            continue
+        newest = ts if newest is None else max(newest, ts)
+    return newest
+
+
 def _wall_ms() -> int:
     return int(time.time() * 1000)
 
@@ -321,9 +334,9 @@ class CcxtFeed:
                         continue
                 self._put(sub, candle)
 
-    async def _backfill(self, sub: _Sub) -> None:
+    async def _backfill(self, sub: _Sub, before: int | None = None) -> None:
         async with sub.lock:
-            await self._backfill_locked(sub, until=None)
+            await self._backfill_locked(sub, until=before)
 
     async def _backfill_locked(self, sub: _Sub, until: int | None, announce: bool = True) -> None:
         """Deliver closed candles after ``sub.last_ts`` (before ``until`` if given) from REST."""
@@ -368,15 +381,24 @@ class CcxtFeed:
                 return cached
         step = timeframe_ms(timeframe)
         sub = self._subs.get((symbol, timeframe)) or _Sub(symbol, timeframe, step, None)
+        # ask for no more rows than needed: a page of 1,000 costs the exchange (and its rate limit) far more
+        # than the few candles a reconnect usually misses
+        want = self.settings.page_limit
+        if since is None:
+            want = 2  # the newest closed candle and the forming one
+        elif known_closed_before is not None:
+            want = max(1, min(want, (known_closed_before - since) // step + 1))
         out: list[Candle] = []
         cursor = since
         while True:
-            rows = await self._fetch(symbol, timeframe, cursor, self.settings.page_limit)
+            rows = await self._fetch(symbol, timeframe, cursor, want)
             page = self._candles(sub, rows)
             if not page:
                 break
             out.extend(page)
-            if len(rows) < self.settings.page_limit or cursor is None:
+            if len(rows) < want or cursor is None:
+                break
+            if known_closed_before is not None and page[-1].ts >= known_closed_before - step:
                 break
             cursor = page[-1].ts + step
         if out and (known_closed_before is None or out[-1].ts >= known_closed_before):
@@ -473,7 +495,8 @@ class CcxtFeed:
             if sub.fresh:  # first update of this stream on this connection: catch up over REST first
                 sub.fresh = False
                 sub.pending.clear()  # bars seen on a dead connection may be incomplete
-                await self._backfill(sub)
+                # up to the bar this update is about: the stream delivers that one and later ones
+                await self._backfill(sub, before=_newest_open(rows, sub.step))
             await self._on_rows(sub, rows)
 
     async def _on_rows(self, sub: _Sub, rows: Sequence[Any]) -> None:
