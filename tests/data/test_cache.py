@@ -150,5 +150,5 @@ def test_unreachable_redis_names_host_not_password() -> None:
     with pytest.raises(CacheError) as err:
         c.put(3, "BTCUSDT", "1m", [Candle(0, 1, 1, 1, 1, 1)])
     assert "127.0.0.1:1/0" in str(err.value) and password not in str(err.value)
-    with pytest.raises(CacheError, match="Redis at 127.0.0.1:1/0 is unreachable"):
+    with pytest.raises(CacheError, match=r"Redis at 127\.0\.0\.1:1/0 is unreachable"):
         c.ping()

@@ -51,14 +51,14 @@ def test_cache_keys_lists_each_series_with_its_exchange_count_newest_and_freshne
 
     result = invoke("cache", "keys", "--config", str(config), "--json")
     assert result.exit_code == 0, result.output
-    listed = json.loads(result.output)
+    listed = json.loads(result.stdout)
     assert [(r["key"], r["exchange"], r["count"], r["newest_ts"], r["by"], r["fresh"]) for r in listed] == [
         (f"{cache.prefix}:1:BTCUSDT:1m", "binance", 30, int(btc.ts[-1]), "instance 4", True),
         (f"{cache.prefix}:2:ETHUSDT:1h", "binance_us", 12, int(eth.ts[-1]), "instance 5", False)]
     assert 119 < listed[1]["age_s"] < 180
 
     only = invoke("cache", "keys", "--config", str(config), "--exchange", "binance_us", "--json")
-    assert [r["key"] for r in json.loads(only.output)] == [f"{cache.prefix}:2:ETHUSDT:1h"]
+    assert [r["key"] for r in json.loads(only.stdout)] == [f"{cache.prefix}:2:ETHUSDT:1h"]
 
     table = invoke("cache", "keys", "--config", str(config))
     assert table.exit_code == 0, table.output

@@ -105,7 +105,7 @@ def test_a_wrong_websocket_url_fails_the_websocket_test_by_name(home: tuple[Path
     result = invoke("harness", "--exchange", "binance", "--config", str(config), "--symbols", "BTC/USDT",
                     "--candles", "50", "--json")
     assert result.exit_code == 1, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert [(t["test"], t["passed"]) for t in report["tests"]] == [
         ("redis", True), ("markets", True), ("rest", True), ("websocket", False)]
     websocket = report["tests"][3]

@@ -5,6 +5,7 @@ current, the store gets the candles too, and each setup problem is one line nami
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,8 +77,8 @@ def config(tmp_path: Path, prefix: str, **more: str) -> AppConfig:
     return load_config(None, {"data_dir": str(tmp_path / "data"), "redis.url": REDIS, "redis.prefix": prefix, **more})
 
 
-def registry(tmp_path: Path, sim: SimulatorHandle, *, symbols: list[str], timeframes: list[str], ccxt_id: str = "binance",
-             ws_url: str | None = None) -> tuple[InstanceView, ExchangeView]:
+def registry(tmp_path: Path, sim: SimulatorHandle, *, symbols: list[str], timeframes: list[str],
+             ccxt_id: str = "binance", ws_url: str | None = None) -> tuple[InstanceView, ExchangeView]:
     with Database.open(None, tmp_path / "data") as db:
         exchange = add_exchange(db, "simx", ccxt_id, rest_url=sim.base_url,
                                 ws_url=ws_url or sim.base_url.replace("http://", "ws://") + "/stream/ws")
@@ -127,7 +128,7 @@ async def test_warm_up_fills_every_series_then_klines_keep_the_newest_current(
         assert reports[0] == WarmupProgress(0, 2, 0, 4000)
         assert reports[-1] == WarmupProgress(2, 2, total, total)
         assert all(a.candles_done <= b.candles_done and a.symbols_done <= b.symbols_done
-                   for a, b in zip(reports, reports[1:], strict=False))
+                   for a, b in itertools.pairwise(reports))
         warmed_at = cache.status(exchange.id, "BTCUSDT", "1m").updated_ms or 0
 
         # klines: three candles close; each lands in Redis, the series stays 1,000 long

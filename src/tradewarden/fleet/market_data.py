@@ -128,9 +128,14 @@ class MarketDataInstance:
     async def run(self, stop: asyncio.Event) -> None:
         cache = open_cache(self.config)
         try:
-            ex = connect(self.exchange, user_agent=f"tradewarden-market-data/{self.instance.id}")
             store = StoreWriter(open_candle_store(self.config), self.exchange.slug)
-        except (ExchangeSetupError, MarketDataError) as exc:
+        except MarketDataError:
+            cache.close()
+            raise
+        try:
+            ex = connect(self.exchange, user_agent=f"tradewarden-market-data/{self.instance.id}")
+        except ExchangeSetupError as exc:
+            store.store.close()
             cache.close()
             raise MarketDataError(str(exc)) from None
         feed = CcxtFeed(ex, sink=_LogSink(), settings=self.feed_settings, name=self.exchange.slug)
