@@ -206,7 +206,7 @@ class RedisCandleCache:
         return self._candles(key, raw)
 
     def status(self, exchange: str | int, market: str, timeframe: str) -> SeriesStatus:
-        """Count, oldest-to-newest bounds and meta of one series, in one round trip."""
+        """Count, newest open time and meta of one series, in one round trip."""
         key = self.key(exchange, market, timeframe)
         series = SeriesKey(key, str(exchange), market, timeframe)
         return self._statuses([series])[0]
