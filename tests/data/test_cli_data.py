@@ -1,4 +1,4 @@
-"""``tradewarden data ...`` and ``tradewarden harness`` through typer's CliRunner."""
+"""``tradewarden data ...`` (``data harness`` included) through typer's CliRunner."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_help_texts() -> None:
         ["data", "list", "--help"],
         ["data", "check", "--help"],
         ["data", "import", "--help"],
-        ["harness", "--help"],
+        ["data", "harness", "--help"],
     ):
         result = invoke(*args)
         assert result.exit_code == 0, result.output
@@ -218,6 +218,7 @@ def test_download_command_against_simulator(tmp_path: Path, running_sim: Any) ->
 
 def test_harness_passes_against_simulator(tmp_path: Path, running_sim: Any) -> None:
     result = invoke(
+        "data",
         "harness",
         "--exchange",
         "binance",
@@ -241,6 +242,7 @@ def test_harness_passes_against_simulator(tmp_path: Path, running_sim: Any) -> N
 
 def test_harness_fails_for_unknown_symbol_and_dead_exchange(tmp_path: Path, running_sim: Any) -> None:
     result = invoke(
+        "data",
         "harness",
         "--exchange",
         "binance",
@@ -264,7 +266,7 @@ def test_harness_fails_for_unknown_symbol_and_dead_exchange(tmp_path: Path, runn
             }
         )
     )
-    result = invoke("harness", "--exchange", "binance", "--exchange-options", str(dead), "--ws-deadline", "1")
+    result = invoke("data", "harness", "--exchange", "binance", "--exchange-options", str(dead), "--ws-deadline", "1")
     assert result.exit_code == 1 and "FAIL" in result.output
 
 
@@ -306,10 +308,11 @@ def test_download_with_config_file_and_harness_with_redis(tmp_path: Path, runnin
         client.ping()
     except redis.RedisError:
         pytest.skip("Redis not reachable")
-    key = "candles:binance:ETH/USDT:1h"
+    key = "candles:binance:ETHUSDT:1h"
     client.delete(key)
     try:
         result = invoke(
+            "data",
             "harness",
             "--config",
             str(config),

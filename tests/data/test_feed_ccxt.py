@@ -226,7 +226,7 @@ async def test_history_and_ticker(sim: Any) -> None:
 async def test_streaming_instance_writes_the_shared_cache(sim: Any) -> None:
     import uuid
 
-    from tradewarden.data.cache import RedisCandleCache
+    from tradewarden.data.cache import ExchangeCache, RedisCandleCache
 
     cache = RedisCandleCache(
         "redis://127.0.0.1:6379/15", size=10, prefix=f"test-{uuid.uuid4().hex[:8]}:candles"
@@ -237,13 +237,13 @@ async def test_streaming_instance_writes_the_shared_cache(sim: Any) -> None:
         pytest.skip(f"Redis not reachable: {exc}")
 
     async def body(run: Run) -> None:
-        run.feed.cache = cache
+        run.feed.cache = ExchangeCache(cache, 3, {SYMBOL: "BTCUSDT"})
         await run.steps(4)
 
     try:
         run = await scenario(sim, body)
         reader = RedisCandleCache("redis://127.0.0.1:6379/15", size=10, prefix=cache.prefix)
-        assert reader.latest("binance", SYMBOL, TF) == run.got[-10:]
+        assert reader.latest(3, "BTCUSDT", TF) == run.got[-10:]
         reader.close()
     finally:
         for key in cache.client.scan_iter(f"{cache.prefix}:*"):

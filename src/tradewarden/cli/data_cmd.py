@@ -1,4 +1,4 @@
-"""``tradewarden data ...`` (download, list, check, import) and ``tradewarden harness``.
+"""``tradewarden data ...`` (download, list, check, import, harness: the harness on a bare ccxt exchange id).
 
 Thin: parse options, call :mod:`tradewarden.data`, print. Heavy libraries load inside the commands.
 """
@@ -375,8 +375,9 @@ def import_cmd(
     console.print(table)
 
 
-# -- harness ---------------------------------------------------------------------------------------------
-def harness(
+# -- data harness ----------------------------------------------------------------------------------------
+@data_app.command("harness")
+def data_harness(
     exchange: Annotated[
         str | None, typer.Option("--exchange", help="ccxt exchange id, e.g. binance.")
     ] = None,
@@ -391,7 +392,8 @@ def harness(
     redis_url: RedisOpt = None,
     exchange_options: ExchangeOptsOpt = None,
 ) -> None:
-    """Test a new exchange connection: REST candles (stored/cached if configured), then a WebSocket kline."""
+    """Test a ccxt exchange setup without the registry: REST candles (stored/cached if configured), then a
+    WebSocket kline. For an exchange of the fleet registry use `tradewarden harness --exchange SLUG`."""
     import asyncio
 
     from tradewarden.data.harness import run_harness

@@ -59,6 +59,10 @@ class MarketConfig(Section):
     symbols: list[str] | None = None  # a portfolio: one cash balance over these, in this order
     timeframe: str = "1h"
     data: UserPath | None = None  # None: the bundled BTC/USDT 1h sample
+    # a session takes its warm-up history (and its backfills) from the shared Redis cache a market-data instance
+    # keeps (docs/DATA.md, "Shared candle cache") when the cache is fresh and long enough, else from the exchange
+    warmup_from_cache: bool = False
+    cache_max_age_s: float = Field(30.0, gt=0, allow_inf_nan=False)  # "fresh": confirmed current this recently
 
     @field_validator("symbol")
     @classmethod
@@ -153,6 +157,9 @@ class ExchangeConfig(Section):
     secrets_file: UserPath | None = None
     # live boot refuses a key that may withdraw funds (where the exchange reports it) unless this says otherwise
     allow_withdrawal_keys: bool = False
+    # the fleet registry's exchange this config trades on (`tradewarden exchanges list`), for the shared candle
+    # cache; unset: the registry exchange with the same ccxt id and REST URL, if exactly one matches
+    registry_slug: str | None = Field(None, min_length=1)
 
     @field_validator("options")
     @classmethod
@@ -203,7 +210,17 @@ class DatabaseConfig(Section):
 
 
 class RedisConfig(Section):
-    url: str | None = None  # None: in-process cache
+    url: str | None = None  # None: no shared cache (market-data instances and the harness need one)
+    # the first part of every candle cache key ({prefix}:{exchange id}:{market}:{timeframe}): fleets sharing one
+    # Redis server keep apart with their own prefix
+    prefix: str = Field("candles", pattern=r"^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*$")
+
+
+class MarketDataConfig(Section):
+    """Market-data instances (``tradewarden instance run --role market_data``) and the harness."""
+
+    warmup_candles: int = Field(1000, ge=1, le=100_000)  # per symbol and timeframe; also the cache's length
+    warmup_concurrency: int = Field(8, ge=1, le=64)  # series fetched at once (ccxt's rate limiter paces them)
 
 
 class LoggingConfig(Section):
@@ -342,6 +359,7 @@ class AppConfig(Section):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
+    market_data: MarketDataConfig = Field(default_factory=MarketDataConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
@@ -372,6 +390,12 @@ class AppConfig(Section):
             out.append(Instrument(symbol, base, quote, i.tick_size, i.step_size, i.min_qty, i.max_qty,
                                   i.min_notional))
         return out
+
+    @model_validator(mode="after")
+    def _cache_needs_redis(self) -> AppConfig:
+        if self.market.warmup_from_cache and not self.redis.url:
+            raise ValueError("market.warmup_from_cache needs redis.url (the shared candle cache)")
+        return self
 
     @model_validator(mode="after")
     def _per_symbol_params_of_traded_symbols(self) -> AppConfig:

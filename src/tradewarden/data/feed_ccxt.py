@@ -20,6 +20,9 @@ Guarantee: each closed candle is yielded exactly once, in open-time order, whate
   malformed ones are counted (``rejected``), logged and skipped (``MessageRejected``).
 * **Health**: ``healthy`` turns false when no data (WebSocket or REST) arrived for ``stale_limit_s``, so the
   runtime can stop opening positions.
+* **Shared cache**: with ``cache`` every closed candle is written to Redis as it is delivered (the market-data
+  instance); with ``history_cache`` the history and every backfill are read from Redis when the cache holds
+  them fresh and complete, and from REST otherwise (a trading bot beside a market-data instance).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any
 import ccxt
 from aiohttp import WSMessage, WSMsgType
 
-from tradewarden.data.cache import RedisCandleCache
+from tradewarden.data.cache import ExchangeCache
 from tradewarden.data.messages import RejectedMessageError, check_raw, row_to_candle
 from tradewarden.data.retry import RetryPolicy
 from tradewarden.domain.candles import Candle, timeframe_ms
@@ -78,6 +81,19 @@ class _StaleError(Exception):
     pass
 
 
+def _newest_open(rows: Sequence[Any], step: int) -> int | None:
+    """The newest open time among the valid rows of a ``watch_ohlcv`` answer (None if none is valid; a bad row
+    is counted where the rows are delivered, not here)."""
+    newest: int | None = None
+    for row in rows:
+        try:
+            ts = row_to_candle(row, step).ts
+        except RejectedMessageError:
+            continue
+        newest = ts if newest is None else max(newest, ts)
+    return newest
+
+
 def _wall_ms() -> int:
     return int(time.time() * 1000)
 
@@ -92,7 +108,8 @@ class CcxtFeed:
         sink: EventSink | None = None,
         settings: FeedSettings | None = None,
         retry: RetryPolicy | None = None,
-        cache: RedisCandleCache | None = None,
+        cache: ExchangeCache | None = None,
+        history_cache: ExchangeCache | None = None,
         name: str | None = None,
         clock_ms: Callable[[], int] = _wall_ms,
     ) -> None:
@@ -104,6 +121,7 @@ class CcxtFeed:
             sink=sink, exchange=exchange, max_total_s=30.0, async_sleep=asyncio.sleep
         )
         self.cache = cache
+        self.history_cache = history_cache
         self.clock_ms = clock_ms
         self.rejected = 0
         self.mode = "idle"  # idle | ws | rest
@@ -127,7 +145,16 @@ class CcxtFeed:
         return not self._closing and time.monotonic() - self._last_data <= self.settings.stale_limit_s
 
     async def history(self, symbol: str, timeframe: str, limit: int) -> Sequence[Candle]:
-        """The latest ``limit`` closed candles over REST (the forming one is left out)."""
+        """The latest ``limit`` closed candles: from the shared cache when it holds them fresh, else over REST
+        (the forming one is left out)."""
+        if self.history_cache is not None:
+            cached = self.history_cache.history(symbol, timeframe, limit)
+            if cached is not None:
+                self._emit(EventType.HISTORY_FROM_CACHE, symbol=symbol, timeframe=timeframe, count=len(cached),
+                           key=self.history_cache.key(symbol, timeframe))
+                return cached
+            self._emit(EventType.HISTORY_CACHE_MISS, symbol=symbol, timeframe=timeframe,
+                       reason=self.history_cache.last_miss)
         step = timeframe_ms(timeframe)
         sub = _Sub(symbol, timeframe, step, None)
         page = self.settings.page_limit
@@ -292,7 +319,7 @@ class CcxtFeed:
         sub.queue.put_nowait(candle)
         if self.cache is not None:
             try:
-                self.cache.put(self.name, sub.symbol, sub.timeframe, [candle])
+                self.cache.put(sub.symbol, sub.timeframe, [candle])
             except Exception as exc:  # the cache is an optimisation: never let it stop the feed
                 log.warning("%s: cannot write candle cache: %s", self.name, exc)
 
@@ -307,9 +334,9 @@ class CcxtFeed:
                         continue
                 self._put(sub, candle)
 
-    async def _backfill(self, sub: _Sub) -> None:
+    async def _backfill(self, sub: _Sub, before: int | None = None) -> None:
         async with sub.lock:
-            await self._backfill_locked(sub, until=None)
+            await self._backfill_locked(sub, until=before)
 
     async def _backfill_locked(self, sub: _Sub, until: int | None, announce: bool = True) -> None:
         """Deliver closed candles after ``sub.last_ts`` (before ``until`` if given) from REST."""
@@ -347,17 +374,31 @@ class CcxtFeed:
         ``known_closed_before`` (the stream already showed it closed). We do not compare with the
         exchange clock: ``/time`` may follow a different clock than the market (it does on the simulator).
         """
+        if self.history_cache is not None:  # served whole by the shared cache, or not at all
+            cached = self.history_cache.closed(symbol, timeframe, since, known_closed_before, self.settings.page_limit)
+            if cached is not None:
+                self._last_data = time.monotonic()
+                return cached
         step = timeframe_ms(timeframe)
         sub = self._subs.get((symbol, timeframe)) or _Sub(symbol, timeframe, step, None)
+        # ask for no more rows than needed: a page of 1,000 costs the exchange (and its rate limit) far more
+        # than the few candles a reconnect usually misses
+        want = self.settings.page_limit
+        if since is None:
+            want = 2  # the newest closed candle and the forming one
+        elif known_closed_before is not None:
+            want = max(1, min(want, (known_closed_before - since) // step + 1))
         out: list[Candle] = []
         cursor = since
         while True:
-            rows = await self._fetch(symbol, timeframe, cursor, self.settings.page_limit)
+            rows = await self._fetch(symbol, timeframe, cursor, want)
             page = self._candles(sub, rows)
             if not page:
                 break
             out.extend(page)
-            if len(rows) < self.settings.page_limit or cursor is None:
+            if len(rows) < want or cursor is None:
+                break
+            if known_closed_before is not None and page[-1].ts >= known_closed_before - step:
                 break
             cursor = page[-1].ts + step
         if out and (known_closed_before is None or out[-1].ts >= known_closed_before):
@@ -454,7 +495,8 @@ class CcxtFeed:
             if sub.fresh:  # first update of this stream on this connection: catch up over REST first
                 sub.fresh = False
                 sub.pending.clear()  # bars seen on a dead connection may be incomplete
-                await self._backfill(sub)
+                # up to the bar this update is about: the stream delivers that one and later ones
+                await self._backfill(sub, before=_newest_open(rows, sub.step))
             await self._on_rows(sub, rows)
 
     async def _on_rows(self, sub: _Sub, rows: Sequence[Any]) -> None:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tradewarden.data.cache import RedisCandleCache
+from tradewarden.data.cache import RedisCandleCache, market_key
 from tradewarden.data.exchange import ExchangeSettings, make_exchange
 from tradewarden.data.messages import RejectedMessageError, row_to_candle
 from tradewarden.data.store import CandleStore
@@ -97,7 +97,7 @@ async def _rest_test(
             store.write(name, CandleSeries.from_candles(candles, symbol, timeframe))
             detail += ", stored"
         if cache is not None:
-            cache.put(name, symbol, timeframe, candles)
+            cache.put(name, market_key(symbol), timeframe, candles)
             detail += ", cached"
     except Exception as exc:
         return HarnessResult("rest", False, f"{detail}, but saving failed: {_err(exc)}")

@@ -413,6 +413,21 @@ class CandleBackfilled(TypedDict):
     last_ts: int
 
 
+class HistoryFromCache(TypedDict):
+    exchange: str
+    symbol: str
+    timeframe: str
+    count: int
+    key: str
+
+
+class HistoryCacheMiss(TypedDict):
+    exchange: str
+    symbol: str
+    timeframe: str
+    reason: str
+
+
 class BarsMissing(TypedDict):
     timeframe: str
     bar_ts: int                          # the step's open time

@@ -100,6 +100,8 @@ class EventType(StrEnum):
     FEED_STALE = "FeedStale"
     FEED_FALLBACK_REST = "FeedFallbackRest"
     CANDLE_BACKFILLED = "CandleBackfilled"
+    HISTORY_FROM_CACHE = "HistoryFromCache"
+    HISTORY_CACHE_MISS = "HistoryCacheMiss"
     BARS_MISSING = "BarsMissing"
     BAR_LATE = "BarLate"
     EXCHANGE_RETRY = "ExchangeRetry"
@@ -168,6 +170,8 @@ _CATALOGUE: dict[EventType, tuple[type, Category]] = {
     E.FEED_STALE: (p.FeedStale, _C.MARKET_DATA),
     E.FEED_FALLBACK_REST: (p.FeedFallbackRest, _C.MARKET_DATA),
     E.CANDLE_BACKFILLED: (p.CandleBackfilled, _C.MARKET_DATA),
+    E.HISTORY_FROM_CACHE: (p.HistoryFromCache, _C.MARKET_DATA),
+    E.HISTORY_CACHE_MISS: (p.HistoryCacheMiss, _C.MARKET_DATA),
     E.BARS_MISSING: (p.BarsMissing, _C.MARKET_DATA),
     E.BAR_LATE: (p.BarLate, _C.MARKET_DATA),
     E.EXCHANGE_RETRY: (p.ExchangeRetry, _C.MARKET_DATA),

@@ -32,12 +32,14 @@ from tradewarden.node.endpoint import CcxtExchange
 from tradewarden.node.options import RunOptions, SessionError, run_dir_for
 from tradewarden.node.runner import StrategyRunner, TradingVenue
 from tradewarden.observability.bus import EventBus
+from tradewarden.persistence import Database
 from tradewarden.risk import RiskManager
 from tradewarden.risk.account_audit import AccountAuditTrail
 from tradewarden.runtime.scheduler import SessionScheduler
 from tradewarden.strategies.base import Strategy
 
 if TYPE_CHECKING:
+    from tradewarden.data.feed_ccxt import CcxtFeed
     from tradewarden.notify.notifier import Notifier
     from tradewarden.observability.metrics import MetricsHandle
 
@@ -176,6 +178,20 @@ async def build_runner(cfg: AppConfig, mode: str, strategy: Strategy, instrument
 #: bars, fills and trades an engine of a session holds in memory; its state keeper stores all of them. At least
 #: two chunks of the stored series (a step rewrites the chunk that grew from its start)
 SESSION_WINDOW = 1024
+
+
+def market_feed(exchange: CcxtExchange, cfg: AppConfig, events: EventSink, db: Database, markets: object,
+                say: Callable[[str], None]) -> CcxtFeed:
+    """The session's candle feed; with ``market.warmup_from_cache`` it reads history and backfills from the
+    shared Redis cache of the registry's exchange when fresh (docs/DATA.md, "Shared candle cache")."""
+    from tradewarden.data.feed_ccxt import CcxtFeed
+    from tradewarden.fleet.bot_cache import CacheSetupError, history_cache_for
+
+    try:
+        cache = history_cache_for(cfg, db, markets if isinstance(markets, dict) else {}, say)
+    except CacheSetupError as exc:
+        raise SessionError(str(exc)) from None
+    return CcxtFeed(exchange, sink=events, name=cfg.exchange.id or "simulator", history_cache=cache)
 
 
 def initial_cash(cfg: AppConfig) -> Decimal:

@@ -161,7 +161,6 @@ class TradingNode:
 
             return await trade_portfolio(self, db, endpoint)
         from tradewarden.config import masked_dump
-        from tradewarden.data.feed_ccxt import CcxtFeed
         from tradewarden.data.retry import RetryPolicy
         from tradewarden.persistence.runtime_store import RuntimeStore
         from tradewarden.risk import RiskManager, load_risk_config
@@ -208,7 +207,7 @@ class TradingNode:
                 await worker.run(reconciler.at_boot, runner, resumed)
                 await worker.run(state.persist, runner, runner.engine.last_ts)
                 runner.guard_submits(lambda order: store.save_order_now(order, now_ms()))
-            feed = CcxtFeed(ex.feed, sink=events, name=cfg.exchange.id or "simulator")
+            feed = builder.market_feed(ex.feed, cfg, events, db, ex.orders.markets, self.say)
             recorder = self.recorder_for(state, {
                 "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__,
                 "filters": seal(instruments)})

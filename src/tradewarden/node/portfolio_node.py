@@ -67,7 +67,6 @@ def shared_portfolio(instruments: Sequence[Instrument], cash: Decimal) -> Portfo
 
 async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -> SessionOutcome:
     from tradewarden.config import masked_dump
-    from tradewarden.data.feed_ccxt import CcxtFeed
     from tradewarden.data.retry import RetryPolicy
     from tradewarden.persistence.runtime_store import RuntimeStore
     from tradewarden.risk import RiskManager, load_risk_config
@@ -122,7 +121,7 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
             await worker.run(state.persist, max(r.engine.last_ts for r in runners.values()))
             for runner in runners.values():
                 runner.guard_submits(lambda order: store.save_order_now(order, now_ms()))
-        feed = CcxtFeed(ex.feed, sink=events, name=cfg.exchange.id or "simulator")
+        feed = builder.market_feed(ex.feed, cfg, events, db, ex.orders.markets, node.say)
         recorder = node.recorder_for(state, {
             "mode": mode, "config_hash": node.config_hash, "config": masked_dump(cfg), "version": __version__,
             "filters": seal(instruments), "symbols": symbols})

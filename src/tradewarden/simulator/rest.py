@@ -117,7 +117,7 @@ class RestApi:
                 response = json_response(BinanceError(-1000, DEFAULT_MESSAGES[-1000]).body(), 500)
         response.headers["x-mbx-used-weight"] = str(self.weight_used)
         response.headers["x-mbx-used-weight-1m"] = str(self.weight_used)
-        srv.log_request(request.method, request.path, response.status)
+        srv.log_request(request.method, request.path, response.status, request.headers.get("User-Agent", ""))
         return response
 
     def _fault_response(self, fault: ArmedFault) -> web.Response:

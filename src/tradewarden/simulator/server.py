@@ -123,9 +123,10 @@ class SimServer:
             await asyncio.sleep(0.001)
 
     # -- bookkeeping ---------------------------------------------------------------------------
-    def log_request(self, method: str, path: str, status: int) -> None:
+    def log_request(self, method: str, path: str, status: int, agent: str = "") -> None:
+        # the client's User-Agent tells apart several clients of one simulator (a market-data instance, a bot)
         self.requests.append(
-            {"sim_ms": self.exchange.now_ms, "method": method, "path": path, "status": status}
+            {"sim_ms": self.exchange.now_ms, "method": method, "path": path, "status": status, "agent": agent}
         )
 
     def log_internal_error(self, request: web.Request, exc: Exception) -> None:
