@@ -114,7 +114,7 @@ def test_connect_and_stop_set_the_desired_state_for_operators_only(client: TestC
     last = instances.instance_events(db, instance_id=iid)[-1]
     assert (last.kind, last.to_state, last.reason, last.actor) == ("desired", "running", "morning start", "api:olga")
     assert client.post(f"{F}/instances/{iid}/stop", headers=op).json()["desired"] == "stopped"  # no body: fine
-    assert instances.instance_events(db, instance_id=iid)[-1].reason == "stopped from the dashboard"
+    assert instances.instance_events(db, instance_id=iid)[-1].reason == "Stop from the API"
     assert client.post(f"{F}/instances/999/connect", json={}, headers=op).status_code == 404
     bad = client.post(f"{F}/instances/0/connect", json={}, headers=op)
     assert bad.status_code == 422 and bad.json()["detail"].startswith("instance_id: ")

@@ -141,8 +141,9 @@ def router(db: Database, guard: Guard, clock: Callable[[], int] | None = None) -
         return [account_json(a) for a in registry.list_accounts(db)]
 
     # -- writes -------------------------------------------------------------------------------------------
-    def desire(instance_id: int, desired: DesiredState, body: ReasonBody | None, caller: Caller) -> dict[str, Any]:
-        reason = body.reason if body is not None and body.reason else f"{desired.value} from the dashboard"
+    def desire(instance_id: int, desired: DesiredState, body: ReasonBody | None, caller: Caller,
+               button: str) -> dict[str, Any]:
+        reason = body.reason if body is not None and body.reason else f"{button} from the API"
         try:
             instances.set_desired(db, instance_id, desired, actor=f"api:{caller.token}", reason=reason)
         except registry.RegistryError as exc:
@@ -152,12 +153,12 @@ def router(db: Database, guard: Guard, clock: Callable[[], int] | None = None) -
     @r.post("/instances/{instance_id}/connect", tags=["fleet-write"])
     def connect(instance_id: IdPath, caller: OperatorDep, body: ReasonBody | None = None) -> dict[str, Any]:
         """Connect: desired state ``running``; the agent on the instance's host starts it."""
-        return desire(instance_id, DesiredState.RUNNING, body, caller)
+        return desire(instance_id, DesiredState.RUNNING, body, caller, "Connect")
 
     @r.post("/instances/{instance_id}/stop", tags=["fleet-write"])
     def stop(instance_id: IdPath, caller: OperatorDep, body: ReasonBody | None = None) -> dict[str, Any]:
         """Stop: desired state ``stopped``; the agent stops the instance."""
-        return desire(instance_id, DesiredState.STOPPED, body, caller)
+        return desire(instance_id, DesiredState.STOPPED, body, caller, "Stop")
 
     @r.post("/accounts", tags=["fleet-write"], status_code=201)
     def add_account(body: AccountBody, _: OperatorDep) -> dict[str, Any]:

@@ -32,7 +32,8 @@ function heartbeat(inst) {
 async function desire(inst, action, out) {
   out.textContent = "";
   try {
-    const done = await TW.api(`${API}/instances/${inst.id}/${action}`, {});
+    const button = action === "connect" ? "Connect" : "Stop";
+    const done = await TW.api(`${API}/instances/${inst.id}/${action}`, { reason: `${button} on the Network page` });
     out.textContent = `desired ${done.desired}: the agent on ${done.host} acts on it`;
     update(done);
   } catch (err) {
@@ -81,9 +82,11 @@ function update(inst) {
   p.symbols.textContent = inst.symbols.join(", ") || "—";
   p.timeframes.textContent = inst.timeframes.join(", ") || "—";
   p.account.textContent = inst.account || "—";
+  const none = !inst.progress.symbols_total && !inst.progress.candles_total;  // never warmed up
+  p.bar.classList.toggle("hidden", none);
   p.bar.max = 1;
   p.bar.value = inst.progress.fraction;
-  p.barText.textContent = progressText(inst.progress);
+  p.barText.textContent = none ? "—" : progressText(inst.progress);
   p["last-error"].textContent = inst.last_error || "—";
   p["last-error"].classList.toggle("error", Boolean(inst.last_error));
   if (operator) {
