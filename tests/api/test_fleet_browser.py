@@ -24,6 +24,7 @@ from tradewarden.api import tokens
 from tradewarden.api.app import create_app
 from tradewarden.api.publish import now_ms
 from tradewarden.domain.instances import DesiredState, InstanceRole, InstanceState
+from tradewarden.observability.scrub import refresh_secrets
 from tradewarden.persistence import Database
 from tradewarden.persistence import fleet_repo as registry
 from tradewarden.persistence import instance_repo as instances
@@ -92,6 +93,9 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Dat
     canaries = ["canary-" + secrets.token_hex(8), "canary-" + secrets.token_hex(8)]
     monkeypatch.setenv("ANA_BINANCE_KEY", canaries[0])
     monkeypatch.setenv("ANA_BINANCE_SECRET", canaries[1])
+    # as `serve` starting with these variables set: the scrubber reads the environment once, and an earlier test
+    # of this run may have made it read it already
+    refresh_secrets()
     db = Database.open(None, tmp_path)
     registry.add_user(db, "ana")
     host = f"browser-{secrets.token_hex(4)}"
@@ -106,6 +110,8 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Dat
         yield db, idle, failed, canaries
     finally:
         db.close()
+        monkeypatch.undo()
+        refresh_secrets()
 
 
 @pytest.fixture

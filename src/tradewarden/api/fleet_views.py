@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from tradewarden.observability.scrub import MASK, scrub
+from tradewarden.observability.scrub import MASK, is_secret_env_name, scrub
 from tradewarden.persistence.fleet_repo import (
     AccountView,
     ExchangeView,
@@ -98,8 +98,10 @@ def one_message(errors: Sequence[Any]) -> str:
         text = f"{field} {ENV_HINT}"
     elif kind == "string_pattern_mismatch":
         text = f"{field}: must be printable text on one line"
+    elif kind == "extra_forbidden" and is_secret_env_name(field):
+        text = f"{field}: unknown field (an account takes the names of variables only: {', '.join(ENV_FIELDS)})"
     elif kind == "extra_forbidden":
-        text = f"{field}: unknown field (accounts take variable names only: {', '.join(ENV_FIELDS)})"
+        text = f"{field}: unknown field"
     else:
         msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         text = f"{field}: {msg[:1].lower()}{msg[1:]}" if field else f"the {where}: {msg[:1].lower()}{msg[1:]}"
