@@ -7,7 +7,10 @@
   HTTP API;
 * :mod:`~tradewarden.api.status` — the health verdict of ``tradewarden status``;
 * :mod:`~tradewarden.api.tokens` — API tokens (hashed, roles ``viewer`` and ``operator``);
-* :mod:`~tradewarden.api.app` — the FastAPI application ``tradewarden serve`` runs (docs/OPERATIONS.md).
+* :mod:`~tradewarden.api.app` — the FastAPI application ``tradewarden serve`` runs (docs/OPERATIONS.md);
+* :mod:`~tradewarden.api.fleet` — its fleet endpoints (registry, instances, activity feed, Connect/Stop,
+  account setup) behind the dashboard's Network page, with :mod:`~tradewarden.api.fleet_views` shaping them.
 
-FastAPI is imported only by ``app`` and ``security``, so a bot that publishes never loads it.
+FastAPI is imported only by ``app``, ``dashboard``, ``fleet`` and ``security``, so a bot that publishes never
+loads it.
 """

@@ -21,7 +21,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from tradewarden.api import commands, dashboard
+from tradewarden.api import commands, dashboard, fleet
 from tradewarden.api import readmodel as rm
 from tradewarden.api.security import (
     CSRF_COOKIE,
@@ -79,9 +79,11 @@ def now_ms() -> int:
 
 
 def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
-               limiter: FailureLimiter | None = None, runs_dir: Path | None = None) -> FastAPI:
+               limiter: FailureLimiter | None = None, runs_dir: Path | None = None,
+               fleet_clock: Callable[[], int] | None = None) -> FastAPI:
     """The application over ``db`` (the bots' database; ``data_dir`` holds their audit trails), with the
-    dashboard at ``/`` showing the reports under ``runs_dir`` (default ``runs``, as the backtest writes)."""
+    dashboard at ``/`` showing the reports under ``runs_dir`` (default ``runs``, as the backtest writes).
+    The fleet's heartbeat ages are measured on the database's clock unless ``fleet_clock`` is given (tests)."""
     store = RiskStateStore(db)
     guard = Guard(db, limiter if limiter is not None else FailureLimiter(), Sessions())
     app = FastAPI(title="tradewarden", version="1", docs_url="/api/docs", redoc_url=None,
@@ -272,6 +274,7 @@ def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
         return asdict(found)
 
     app.include_router(v1)
+    app.include_router(fleet.router(db, guard, fleet_clock))
     app.include_router(dashboard.router(db, store, guard, clock, runs_dir if runs_dir is not None else Path("runs"),
                                         bot_key))
     return app

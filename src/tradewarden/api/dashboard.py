@@ -29,7 +29,7 @@ from tradewarden.risk.store import RiskStateStore
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "fleet.html", "/login": "login.html", "/bot": "bot.html", "/audit": "audit.html",
-         "/runs": "runs.html"}
+         "/runs": "runs.html", "/network": "network.html"}
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
             "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 # A report is a self-contained page with inline CSS and SVG and no script: it gets exactly that, sandboxed.

@@ -16,11 +16,12 @@ const TW = (() => {
     location.href = "/login?next=" + encodeURIComponent(next);
   }
 
-  // GET (no body) or POST (body); a 401 sends the browser to the login page; other errors throw the API's detail.
-  async function api(path, body) {
+  // GET (no body) or POST (body; or `method`, e.g. PUT); a 401 sends the browser to the login page; other errors
+  // throw the API's detail.
+  async function api(path, body, method) {
     const init = { credentials: "same-origin", headers: { Accept: "application/json" } };
     if (body !== undefined) {
-      init.method = "POST";
+      init.method = method || "POST";
       init.headers["Content-Type"] = "application/json";
       init.headers["X-CSRF-Token"] = cookie("tw_csrf");  // double submit: the write proves it read our cookie
       init.body = JSON.stringify(body);
@@ -57,7 +58,8 @@ const TW = (() => {
 
   async function nav(active) {
     const bar = el("header", { class: "nav" }, el("span", { class: "brand", text: "tradewarden" }));
-    for (const [href, label] of [["/", "Fleet"], ["/audit", "Audit"], ["/runs", "Runs"]]) {
+    for (const [href, label] of [["/", "Fleet"], ["/network", "Network"], ["/audit", "Audit"],
+                                ["/runs", "Runs"]]) {
       bar.append(el("a", { href, class: href === active ? "active" : "", text: label }));
     }
     const who = el("span", { class: "who", id: "who" });
