@@ -97,6 +97,17 @@ def _check_timeframes(items: list[str]) -> str | None:
     return f"unknown timeframe {', '.join(bad)} (known: {', '.join(TIMEFRAME_MS)})" if bad else None
 
 
+def _logging(cfg: AppConfig) -> None:
+    """Readable lines on stderr (the agent appends an instance's to its log file; a service manager keeps the
+    agent's). Alembic's lines on every open of the database would bury the rest."""
+    import logging
+
+    from tradewarden.observability.logs import setup_logging
+
+    setup_logging(cfg.logging.level, None, console=True)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 # -- list --------------------------------------------------------------------------------------------
 def _instance_json(i: InstanceView, now_ms: int, stale_ms: int, agent: AgentView | None) -> dict[str, object]:
     p = i.progress
@@ -253,7 +264,6 @@ def instance_run(
 
     from tradewarden.domain.instances import InstanceRole
     from tradewarden.fleet.runner import InstanceClaimRefused, InstanceRunner, InstanceSpec, RunnerSettings
-    from tradewarden.observability.logs import setup_logging
 
     role_ = InstanceRole(_role(role))
     syms = _list_option("--symbols", symbols, _check_symbols)
@@ -263,7 +273,7 @@ def instance_run(
     if spec_work is None:
         raise fail(f"there is no built-in work for {role_.value} instances (a trading bot runs with "
                    "`tradewarden run`)")
-    setup_logging(cfg.logging.level, None, console=True)
+    _logging(cfg)
     fleet = cfg.fleet
     spec = InstanceSpec(exchange, role_, _host(host), syms, tfs, tuple(cfg.market.traded_symbols),
                         (cfg.market.timeframe,), account, actor or _os_user())
@@ -298,10 +308,9 @@ def agent(
 
     from tradewarden.fleet.agent import Agent, AgentLeaseLost, AgentRefused, AgentSettings
     from tradewarden.fleet.supervise import SuperviseSettings
-    from tradewarden.observability.logs import setup_logging
 
     cfg = load_state_config(config)
-    setup_logging(cfg.logging.level, None, console=True)
+    _logging(cfg)
     f = cfg.fleet
     settings = AgentSettings(f.agent_poll_s, f.heartbeat_s, f.stale_s, f.lease_ttl_s, SuperviseSettings(
         f.restart_backoff_s, f.restart_backoff_max_s, f.restart_stable_s, f.stop_grace_s))

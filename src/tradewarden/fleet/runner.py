@@ -311,8 +311,7 @@ class InstanceRunner:
             expect, target, reason = move
             while self.lost is None:
                 try:
-                    await asyncio.to_thread(instance_repo.transition, self.db, self.instance.id, target, reason,
-                                            actor=self.spec.actor, expect=expect)
+                    await asyncio.to_thread(self._record, expect, target, reason)
                     break
                 except RegistryError as exc:
                     self._lose(str(exc))
@@ -320,6 +319,12 @@ class InstanceRunner:
                 except SQLAlchemyError as exc:
                     log.warning("instance %s: recording %s failed: %s", self.instance.id, target, one_line(exc))
                     await asyncio.sleep(self.settings.heartbeat_s)
+
+    def _record(self, expect: InstanceState, target: InstanceState, reason: str) -> None:
+        # the progress so far first: a reader never sees ``active`` next to the progress of a heartbeat ago
+        if self._progress is not None and target is not S.STOPPING:
+            instance_repo.heartbeat(self.db, self.instance.id, pid=self.pid, progress=self._progress)
+        instance_repo.transition(self.db, self.instance.id, target, reason, actor=self.spec.actor, expect=expect)
 
     def _finish(self, failure: BaseException | None, stop_requested: bool) -> RunResult:
         """Record how the run ended (unless another process owns the instance now) and release the lease."""
