@@ -43,8 +43,10 @@ DUE = Backoff(failures=2, retry_at=NOW - 0.1)
     (RUN, S.ACTIVE, "lost", 12, None, True, WAITING, Act.WAIT, None),  # hung: backoff still applies
     (RUN, S.ACTIVE, "active", 12, None, True, Backoff(), Act.NOTHING, None),  # a live process we did not start
     (RUN, S.WARMING, "warming", 41, OURS, True, Backoff(), Act.NOTHING, None),
-    (RUN, S.STARTING, "lost", 41, OURS, True, Backoff(), Act.NOTHING, None),  # ours: its exit will tell
+    (RUN, S.ACTIVE, "lost", 41, OURS, True, Backoff(), Act.TERM, 41),  # ours claimed it, then hung
+    (RUN, S.ACTIVE, "lost", 12, OURS, False, Backoff(), Act.NOTHING, None),  # ours has not claimed it yet
     (RUN, S.STOPPING, "stopping", 41, OURS_TERMED, True, Backoff(), Act.NOTHING, None),  # Connect after Stop
+    (RUN, S.STOPPING, "stopping", 41, OURS_TERMED_LONG_AGO, True, Backoff(), Act.KILL, 41),
     # desired stopped
     (STOP, S.ACTIVE, "active", 41, OURS, True, Backoff(), Act.TERM, 41),
     (STOP, S.STOPPING, "stopping", 41, OURS_TERMED, True, Backoff(), Act.NOTHING, None),
@@ -88,6 +90,14 @@ def test_failures_in_a_row_back_off_and_a_stable_run_counts_afresh() -> None:
     assert line == "pid 41 was killed by SIGKILL; restart 1 in 1 s"
 
 
+def test_a_hung_child_is_stopped_and_its_exit_counts_as_a_failure() -> None:
+    decision = decide(View(RUN, S.ACTIVE, "lost", 41, OURS, True), Backoff(), NOW, SET)
+    assert (decision.act, decision.hung, decision.reason) == (Act.TERM, True, "hung: its heartbeat is stale")
+    hung = Process(41, started_at=NOW - 5, term_at=NOW - 1, hung=True)
+    backoff, line = after_exit(Backoff(), hung, -15, RUN, NOW, SET)
+    assert backoff == Backoff(1, NOW + 1.0) and line == "pid 41 was killed by SIGTERM; restart 1 in 1 s"
+
+
 def test_an_exit_asked_for_is_no_failure() -> None:
     failed = Backoff(3, NOW + 4)
     assert after_exit(failed, OURS, 0, STOP, NOW, SET) == (Backoff(), "pid 41 exited with code 0")
@@ -108,7 +118,7 @@ def test_exits_are_described(code: int, text: str) -> None:
 def test_the_child_runs_the_instance_its_row_describes(tmp_path: Path) -> None:
     row = InstanceView(5, 2, "binance_us", 9, InstanceRole.TRADING, "h1", None, S.IDLE, RUN, ("BTC/USDT",),
                        ("1m",), WarmupProgress(), None, None, None, 0)
-    cmd = instance_command(row, "h1", "agent@h1", config=tmp_path / "my.toml", work="m:f", python="py")
+    cmd = instance_command(row, "h1", config=tmp_path / "my.toml", work="m:f", python="py")
     assert cmd == ["py", "-m", "tradewarden.cli.main", "instance", "run", "--exchange", "binance_us", "--role",
-                   "trading", "--host", "h1", "--actor", "agent@h1", "--account", "9", "--config",
+                   "trading", "--host", "h1", "--agent", "--account", "9", "--config",
                    str(tmp_path / "my.toml"), "--work", "m:f"]

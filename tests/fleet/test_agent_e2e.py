@@ -161,8 +161,10 @@ def test_the_agent_keeps_an_instance_as_desired_through_a_kill(pg_url: str, tmp_
         stopped = wait_for(db, inst.id, lambda i, shown: i.state is InstanceState.STOPPED, "stopped", agent)
         assert lease_expires_ms(db, key) is None
         assert stopped.pid == again.pid
-        tail = [(e.to_state, e.reason) for e in instances.instance_events(db, instance_id=inst.id)][-2:]
-        assert tail == [("stopping", "SIGTERM received"), ("stopped", "stopped")]
+        events = instances.instance_events(db, instance_id=inst.id)
+        moved = [(e.to_state, e.reason) for e in events if e.kind == "transition"]
+        assert moved[-2:] == [("stopping", "SIGTERM received"), ("stopped", "stopped")]
+        assert f"SIGTERM to pid {again.pid}: desired stopped" in [e.reason for e in events if e.kind == "note"]
     finally:
         if agent.poll() is None:
             os.kill(agent.pid, signal.SIGCONT)

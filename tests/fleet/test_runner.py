@@ -96,9 +96,12 @@ async def test_the_lifecycle_is_recorded_and_the_heartbeat_publishes_progress(db
     work, stop = Scripted(), asyncio.Event()
     served = asyncio.create_task(runner.serve(work, stop))
     await asyncio.wait_for(work.warmed.wait(), DEADLINE_S)
-    await until(lambda: instances.get_instance(db, claimed.id).progress == WarmupProgress(1, 2, 500, 1000),
-                "the heartbeat to publish the progress")
-    assert instances.get_instance(db, claimed.id).state is S.WARMING
+    warming = (S.WARMING, WarmupProgress(1, 2, 500, 1000))
+    await until(lambda: (lambda i: (i.state, i.progress))(instances.get_instance(db, claimed.id)) == warming,
+                "warming, with the progress published")
+    runner.progress(WarmupProgress(2, 2, 1000, 1000))  # as the work would: only a heartbeat writes it now
+    await until(lambda: instances.get_instance(db, claimed.id).progress == WarmupProgress(2, 2, 1000, 1000),
+                "the heartbeat to publish the newer progress")
     work.release.set()
     await until(lambda: instances.get_instance(db, claimed.id).state is S.ACTIVE, "active")
     assert work.seen is not None and work.seen[1].slug == "binance" and work.seen[0].id == claimed.id

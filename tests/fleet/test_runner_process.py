@@ -83,8 +83,11 @@ def test_an_instance_process_serves_refuses_a_second_claim_and_stops_on_sigterm(
             assert f"instance {inst.id} stopped (SIGTERM received)" in out
             after = instances.get_instance(db, inst.id)
             assert after.state is InstanceState.STOPPED
-            feed = [(e.to_state, e.reason) for e in instances.instance_events(db, instance_id=inst.id)]
-            assert feed[-2:] == [("stopping", "SIGTERM received"), ("stopped", "stopped")]
+            # run by hand: desired running while it ran (so an agent leaves it alone), stopped after
+            feed = [(e.kind, e.to_state, e.reason) for e in instances.instance_events(db, instance_id=inst.id)]
+            assert ("desired", "running", "`instance run` by hand") in feed
+            assert feed[-3:] == [("transition", "stopping", "SIGTERM received"), ("transition", "stopped", "stopped"),
+                                 ("desired", "stopped", "`instance run` by hand stopped (SIGTERM received)")]
             # released: box-b may claim now (it is refused no more; its own work then fails fast)
             third = subprocess.run(instance_run("box-b", "failing_work"), env=env, capture_output=True,
                                    text=True, timeout=DEADLINE_S)

@@ -43,8 +43,9 @@ DEFAULT_WORK = {"market_data": "tradewarden.fleet.market_data:market_data_work"}
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="The host the instance belongs to [default: this "
                                              "machine's name].")]
-WorkOpt = Annotated[str | None, typer.Option("--work", hidden=True,
-                                             help="module:factory of the work (tests run their own).")]
+# module:factory of the work, instead of the role's (DEFAULT_WORK): how tests run the real processes with a work
+# of their own; hidden from --help (operators have no use for it), so it carries no help text
+WorkOpt = Annotated[str | None, typer.Option("--work", hidden=True)]
 
 
 def _host(host: str | None) -> str:
@@ -256,7 +257,8 @@ def instance_run(
     account: Annotated[int | None, typer.Option("--account", help="The account (a trading instance).")] = None,
     config: ConfigOpt = None,
     work: WorkOpt = None,
-    actor: Annotated[str | None, typer.Option("--actor", hidden=True, help="Who starts it.")] = None,
+    # started by the host's agent: the desired state is the agent's business (see InstanceSpec.owns_desired)
+    by_agent: Annotated[bool, typer.Option("--agent", hidden=True)] = False,
 ) -> None:
     """Run an instance in this process: claim it (one per exchange and role; exit 3 naming the holder when
     another runs), warm up, serve until SIGTERM or Ctrl-C."""
@@ -264,6 +266,7 @@ def instance_run(
 
     from tradewarden.domain.instances import InstanceRole
     from tradewarden.fleet.runner import InstanceClaimRefused, InstanceRunner, InstanceSpec, RunnerSettings
+    from tradewarden.fleet.supervise import agent_actor
 
     role_ = InstanceRole(_role(role))
     syms = _list_option("--symbols", symbols, _check_symbols)
@@ -276,7 +279,8 @@ def instance_run(
     _logging(cfg)
     fleet = cfg.fleet
     spec = InstanceSpec(exchange, role_, _host(host), syms, tfs, tuple(cfg.market.traded_symbols),
-                        (cfg.market.timeframe,), account, actor or _os_user())
+                        (cfg.market.timeframe,), account, agent_actor(_host(host)) if by_agent else _os_user(),
+                        owns_desired=not by_agent)
     with user_errors():
         instance_work = _load_work(spec_work, role_.value, cfg)
         with open_registry(cfg) as db:

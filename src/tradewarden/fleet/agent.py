@@ -41,6 +41,7 @@ from tradewarden.fleet.supervise import (
     SuperviseSettings,
     View,
     after_exit,
+    agent_actor,
     decide,
 )
 from tradewarden.persistence import fleet_repo, instance_repo
@@ -80,11 +81,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def instance_command(instance: InstanceView, host: str, actor: str, *, config: Path | None = None,
-                     work: str | None = None, python: str = sys.executable) -> list[str]:
-    """The command line that runs ``instance`` (the registry row says what it serves)."""
+def instance_command(instance: InstanceView, host: str, *, config: Path | None = None, work: str | None = None,
+                     python: str = sys.executable) -> list[str]:
+    """The command line that runs ``instance`` (the registry row says what it serves); ``--agent`` leaves the
+    desired state to the agent (see ``instance run``)."""
     cmd = [python, "-m", "tradewarden.cli.main", "instance", "run", "--exchange", instance.exchange,
-           "--role", instance.role.value, "--host", host, "--actor", actor]
+           "--role", instance.role.value, "--host", host, "--agent"]
     if instance.user_exchange_id is not None:
         cmd += ["--account", str(instance.user_exchange_id)]
     if config is not None:
@@ -114,7 +116,7 @@ class Agent:
         self.settings = settings or AgentSettings()
         self.config = config
         self.work = work
-        self.actor = f"agent@{host}"
+        self.actor = agent_actor(host)
         self._monotonic = monotonic
         self._children: dict[int, _Child] = {}
         self._foreign: dict[int, Process] = {}  # processes not ours that we asked to stop
@@ -218,7 +220,8 @@ class Agent:
             child = self._children.get(inst.id)
             if child is not None:
                 self._signal_group(child.popen.pid, sig)
-                child.process = replace(child.process, term_at=child.process.term_at or now)
+                child.process = replace(child.process, term_at=child.process.term_at or now,
+                                        hung=child.process.hung or decision.hung)
             else:
                 self._signal(decision.pid, sig)
                 known = self._foreign.get(inst.id)
@@ -232,7 +235,7 @@ class Agent:
 
     def _spawn(self, inst: InstanceView, decision: Decision, now: float) -> None:
         backoff = self._backoff.get(inst.id, Backoff())
-        cmd = instance_command(inst, self.host, self.actor, config=self.config, work=self.work)
+        cmd = instance_command(inst, self.host, config=self.config, work=self.work)
         path = private_dir(self.log_dir, "log directory") / f"instance-{inst.id}.log"
         out = open_private(path, append=True)
         try:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tradewarden.domain.instances import InstanceRole, InstanceState
+from tradewarden.domain.instances import DesiredState, InstanceRole, InstanceState
 from tradewarden.fleet.work import InstanceWork
 from tradewarden.observability.scrub import SCRUBBER
 from tradewarden.persistence import fleet_repo, instance_repo
@@ -91,6 +91,9 @@ class InstanceSpec:
     default_timeframes: tuple[str, ...] = ()
     user_exchange_id: int | None = None
     actor: str = ""
+    # run by hand (not by an agent): desired running while it runs, stopped after a clean stop, so that the
+    # host's agent neither stops it nor starts it again; a crash leaves it running and the agent restarts it
+    owns_desired: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +181,9 @@ class InstanceRunner:
         except BaseException:
             lease.release()
             raise
+        if spec.owns_desired:
+            instance_repo.set_desired(db, inst.id, DesiredState.RUNNING, actor=spec.actor,
+                                      reason="`instance run` by hand")
         self._lease = lease
         self._state = S.STARTING
         self._renewed_at = self._monotonic()
@@ -349,6 +355,9 @@ class InstanceRunner:
                 return RunResult(EXIT_FAILED, f"instance {inst.id} failed: {message}")
             instance_repo.transition(self.db, inst.id, S.STOPPED, "stopped", actor=self.spec.actor,
                                      expect=self._state)
+            if self.spec.owns_desired:
+                instance_repo.set_desired(self.db, inst.id, DesiredState.STOPPED, actor=self.spec.actor,
+                                          reason=f"`instance run` by hand stopped ({self._stop_reason})")
             return RunResult(EXIT_STOPPED, f"instance {inst.id} stopped ({self._stop_reason})")
         finally:
             lease.release()

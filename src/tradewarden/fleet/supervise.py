@@ -20,6 +20,11 @@ EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
 
 
+def agent_actor(host: str) -> str:
+    """Who acts when the agent does (the activity feed's actor), and an instance it started."""
+    return f"agent@{host}"
+
+
 @dataclass(frozen=True, slots=True)
 class SuperviseSettings:
     backoff_s: float = 1.0
@@ -51,6 +56,7 @@ class Process:
     started_at: float
     own: bool = True
     term_at: float | None = None
+    hung: bool = False  # the agent stopped it because its heartbeat went stale: its exit is a failure
 
 
 class Act(StrEnum):
@@ -67,6 +73,7 @@ class Decision:
     act: Act
     reason: str
     pid: int | None = None
+    hung: bool = False  # a TERM because the process stopped heartbeating
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,13 @@ def decide(view: View, backoff: Backoff, now: float, settings: SuperviseSettings
             return Decision(Act.KILL, f"still running {settings.stop_grace_s:g} s after SIGTERM", proc.pid)
         return Decision(Act.NOTHING, "stopping")
     if proc is not None:
+        if proc.term_at is not None:  # asked to stop (hung, or a Stop taken back): let it go, then start again
+            if now - proc.term_at >= settings.stop_grace_s:
+                return Decision(Act.KILL, f"still running {settings.stop_grace_s:g} s after SIGTERM", proc.pid)
+            return Decision(Act.NOTHING, "stopping")
+        if proc.own and view.pid == proc.pid and view.shown == LOST:
+            # it claimed the instance and then stopped heartbeating: hung (until it claims, the row is not its)
+            return Decision(Act.TERM, "hung: its heartbeat is stale", proc.pid, hung=True)
         return Decision(Act.NOTHING, "running")
     if view.state.is_running and view.shown != LOST:
         # a live process we did not start holds it (and its lease): leave it alone
@@ -120,7 +134,7 @@ def after_exit(backoff: Backoff, proc: Process, returncode: int, desired: Desire
     how = describe_exit(returncode)
     if desired is DesiredState.STOPPED:
         return Backoff(), f"pid {proc.pid} {how}"
-    if proc.term_at is not None:  # we stopped it, and then the operator asked for it again: no failure
+    if proc.term_at is not None and not proc.hung:  # we stopped it, then the operator wanted it again
         return Backoff(), f"pid {proc.pid} {how} (stopped by the agent); starting it again"
     failures = 1 if now - proc.started_at >= settings.stable_s else backoff.failures + 1
     failed = replace(backoff, failures=failures)
