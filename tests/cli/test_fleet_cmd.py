@@ -20,7 +20,6 @@ from tradewarden.persistence import instance_repo as instances
 from tradewarden.persistence.fleet_agents import agent_lease_key, list_agents
 from tradewarden.persistence.lease import AccountLease, LeaseHolder, boot_id
 
-
 FLEET_TESTS = Path(__file__).resolve().parents[1] / "fleet"  # instance_works.py
 
 

@@ -12,6 +12,7 @@ its checks on merge: the cache key asserted below follows the agreed layout).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import secrets
@@ -173,9 +174,7 @@ def test_the_agent_keeps_an_instance_as_desired_through_a_kill(pg_url: str, tmp_
         agent_log.close()
         for row in instances.list_instances(db):
             if row.pid is not None and row.state.is_running:
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(row.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
         db.close()
     assert agent.returncode == 0, (tmp_path / "agent.log").read_text()

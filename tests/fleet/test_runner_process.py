@@ -92,7 +92,7 @@ def test_an_instance_process_serves_refuses_a_second_claim_and_stops_on_sigterm(
             third = subprocess.run(instance_run("box-b", "failing_work"), env=env, capture_output=True,
                                    text=True, timeout=DEADLINE_S)
             assert third.returncode == 1, third.stdout + third.stderr
-            failed = [i for i in instances.list_instances(db) if i.host == "box-b"][0]
+            failed = next(i for i in instances.list_instances(db) if i.host == "box-b")
             assert failed.state is InstanceState.ERROR
             assert failed.last_error == "ConnectionError: binance_us refused the connection"
             assert "failed: ConnectionError: binance_us refused the connection" in " ".join(third.stderr.split())
