@@ -103,8 +103,8 @@ def _print_exchange(e: ExchangeView, verb: str) -> None:
 
 
 # -- exchanges ---------------------------------------------------------------------------------------
-RestOpt = Annotated[str | None, typer.Option("--rest-url", help="REST API base URL override (a testnet, the "
-                                             "simulator's http://HOST:PORT); empty to clear.")]
+RestOpt = Annotated[str | None, typer.Option("--rest-url", help="REST API URL override (a testnet, the "
+                                             "simulator); empty to clear.")]
 WsOpt = Annotated[str | None, typer.Option("--ws-url", help="WebSocket URL override; empty to clear.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Display name [default: the slug].")]
 
