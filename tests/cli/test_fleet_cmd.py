@@ -82,6 +82,8 @@ def test_exchanges_are_added_listed_and_updated(config: Path) -> None:
     (("instance", "add", "--exchange", "binance", "--symbols", "BTCUSDT"), "--symbols: BTCUSDT: each must look "
                                                                            "like BASE/QUOTE"),
     (("instance", "add", "--exchange", "binance", "--timeframes", "1m,7m"), "--timeframes: unknown timeframe 7m"),
+    (("instance", "add", "--exchange", "binance", "--role", "trading"), "a trading instance needs --account ID"),
+    (("instance", "add", "--exchange", "binance", "--account", "5"), "--account 5: no such account on binance"),
     (("instance", "run", "--exchange", "binance", "--role", "miner"), "--role 'miner': use one of market_data, "
                                                                       "trading"),
 ])

@@ -45,8 +45,11 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
 @contextmanager
 def open_registry(cfg: AppConfig) -> Iterator[Database]:
     """The registry's database as ``run`` finds it (``cfg`` from :func:`load_state_config`); a registry
-    refusal is one line and exit 2, a database that cannot be opened one line and exit 1."""
+    refusal is one line and exit 2, a database that cannot be opened or fails one line and exit 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from tradewarden.persistence import Database, DatabaseError
+    from tradewarden.persistence.database import error_line
     from tradewarden.persistence.fleet_repo import RegistryError
 
     try:
@@ -57,6 +60,8 @@ def open_registry(cfg: AppConfig) -> Iterator[Database]:
         yield db
     except RegistryError as exc:
         raise fail(str(exc)) from None
+    except SQLAlchemyError as exc:  # its text spans lines (SQL, parameters): the driver's line
+        raise fail(f"database error: {error_line(exc)}", 1) from None
     finally:
         db.close()
 

@@ -183,12 +183,17 @@ def instance_add(
 ) -> None:
     """Register an instance for a host (idle, desired stopped); `instance start ID` asks its agent to run it."""
     from tradewarden.domain.instances import InstanceRole
+    from tradewarden.persistence.fleet_repo import list_accounts
     from tradewarden.persistence.instance_repo import register_instance
 
     role_ = InstanceRole(_role(role))
     syms = _list_option("--symbols", symbols, _check_symbols)
     tfs = _list_option("--timeframes", timeframes, _check_timeframes)
+    if role_ is InstanceRole.TRADING and account is None:
+        raise fail("a trading instance needs --account ID (see `tradewarden accounts list`)")
     with open_registry(load_state_config(config)) as db:
+        if account is not None and not any(a.id == account and a.exchange == exchange for a in list_accounts(db)):
+            raise fail(f"--account {account}: no such account on {exchange} (see `tradewarden accounts list`)")
         inst = register_instance(db, exchange, role_, _host(host), symbols=syms, timeframes=tfs,
                                  user_exchange_id=account, actor=_os_user())
     out.print(f"instance {inst.id}: {inst.role.value} on {esc(inst.exchange)} for host {esc(inst.host)} "

@@ -178,12 +178,12 @@ class InstanceRunner:
                 reason += f" (the lease of {previous.describe()} had expired)"
             self._instance = instance_repo.transition(db, inst.id, S.STARTING, reason, actor=spec.actor,
                                                       expect=current.state, pid=self.pid)
+            if spec.owns_desired:
+                instance_repo.set_desired(db, inst.id, DesiredState.RUNNING, actor=spec.actor,
+                                          reason="`instance run` by hand")
         except BaseException:
             lease.release()
             raise
-        if spec.owns_desired:
-            instance_repo.set_desired(db, inst.id, DesiredState.RUNNING, actor=spec.actor,
-                                      reason="`instance run` by hand")
         self._lease = lease
         self._state = S.STARTING
         self._renewed_at = self._monotonic()
