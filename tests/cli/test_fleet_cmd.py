@@ -210,3 +210,11 @@ def test_instance_run_names_what_it_lacks(config: Path, monkeypatch: pytest.Monk
     assert code == 1, out
     assert ("market_data instances need tradewarden.fleet.nowhere, which this installation does not have"
             in " ".join(out.split()))
+
+
+def test_fleet_periods_that_cannot_work_are_refused_naming_them(config: Path) -> None:
+    code, out = invoke("instance", "list", "--config", str(config), env={"TRADEWARDEN_FLEET__LEASE_TTL_S": "3"})
+    assert code == 2, out
+    assert "lease_ttl_s (3) must be at least twice heartbeat_s (2)" in " ".join(out.split())
+    code, out = invoke("instance", "list", "--config", str(config), env={"TRADEWARDEN_FLEET__STALE_S": "1"})
+    assert code == 2 and "stale_s (1) must exceed heartbeat_s (2)" in " ".join(out.split())
