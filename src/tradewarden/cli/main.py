@@ -40,6 +40,11 @@ _COMMANDS: list[tuple[str, str, str, str]] = [
     ("tradewarden.cli.ops_cmd", "api_app", "api", "group"),
     ("tradewarden.cli.report_cmd", "report_app", "report", "group"),
     ("tradewarden.cli.notify_cmd", "notify_app", "notify", "group"),
+    ("tradewarden.cli.fleet_cmd", "exchanges_app", "exchanges", "group"),
+    ("tradewarden.cli.fleet_cmd", "users_app", "users", "group"),
+    ("tradewarden.cli.fleet_cmd", "accounts_app", "accounts", "group"),
+    ("tradewarden.cli.instance_cmd", "instance_app", "instance", "group"),
+    ("tradewarden.cli.instance_cmd", "agent", "agent", "command"),
 ]
 
 
