@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.conftest import MemoryEvents
+
 from tradewarden.config import ConfigError, load_config
 from tradewarden.config.models import AppConfig
 from tradewarden.domain.candles import Candle
@@ -288,7 +288,7 @@ def test_the_session_schedules_the_job_every_n_days_in_the_schedulers_own_thread
 
 
 def test_the_config_refuses_a_schedule_without_a_parameter_file_or_with_several_symbols(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="needs strategy.params_file"):
+    with pytest.raises(ConfigError, match=r"needs strategy\.params_file"):
         load_config(None, {"reoptimize.every_days": "7"}, env={})
     with pytest.raises(ConfigError, match="one symbol"):
         config(tmp_path, **{"market.symbols": "BTC/USDT,ETH/USDT"})

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.runtime.test_reoptimize import params_file
+
 from tradewarden.optimize.paramsfile import load_params_file
 
 pytestmark = pytest.mark.slow
