@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import MemoryEvents
+from tests.conftest import MemoryEvents, params_file
 
 from tradewarden.config import ConfigError, load_config
 from tradewarden.config.models import AppConfig
 from tradewarden.domain.candles import Candle
 from tradewarden.node import builder
-from tradewarden.optimize.paramsfile import DataRange, ParamsFile, StudyInfo, load_params_file, write_params_file
+from tradewarden.optimize.paramsfile import load_params_file
 from tradewarden.runtime.recording import Recorder
 from tradewarden.runtime.reoptimize import (
     JOB_ID,
@@ -33,18 +33,6 @@ from tradewarden.runtime.reoptimize import (
 
 DAY_MS = 86_400_000
 NOW = datetime(2024, 4, 10, tzinfo=UTC)
-
-
-def params_file(path: Path, fast: int, slow: int, strategy: str = "sma_cross") -> Path:
-    t = NOW
-    write_params_file(path, ParamsFile(
-        strategy=strategy, params={"fast": fast, "slow": slow}, created=t, version="test",
-        study=StudyInfo(name="s", storage="sqlite:///x.db", trial=0, objective="sharpe", select_by="oos",
-                        mode="search", completed_trials=1),
-        data=DataRange(source="test", symbol="BTC/USDT", timeframe="5m", sha256="0" * 64, bars=1, start=t, end=t,
-                       search_start=t, search_end=t, holdout_start=t, holdout_end=t),
-        metrics={"in_sample": {"sharpe": 1.0}, "out_of_sample": {"sharpe": 1.0}}))
-    return path
 
 
 def gate(current: float, new: float, **extra: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.runtime.test_reoptimize import params_file
+from tests.conftest import params_file
 
 from tradewarden.optimize.paramsfile import load_params_file
 
