@@ -45,7 +45,7 @@ from tradewarden.domain.events import EventType
 from tradewarden.domain.ports import EventSink
 from tradewarden.optimize.gate import gate_decision
 from tradewarden.optimize.paramsfile import ParamsFileError, load_params_file, write_params_file
-from tradewarden.private_files import open_private, private_dir, write_private
+from tradewarden.private_files import UnwritablePathError, open_private, private_dir, write_private
 
 log = logging.getLogger(__name__)
 
@@ -264,14 +264,15 @@ class Reoptimizer:
         assert params_file is not None
         started = self.clock_ms()
         stamp = datetime.fromtimestamp(started / 1000, UTC).strftime("%Y%m%dT%H%M%S")
-        work = private_dir(self.work_root / stamp, "re-optimization directory")
         fields: dict[str, Any] = {"file": str(params_file), "margin": float(self.cfg.reoptimize.margin), "data": ""}
         live_before = _digest(params_file)
+        work = self.work_root / stamp
         try:
+            private_dir(work, "re-optimization directory")
             data = choose_data(self.cfg, self.recording, started, work)
             fields["data"] = data.label
             results = self._optimize(data, work, f"reoptimize-{stamp}")
-        except (ReoptimizeError, TimeoutError, OSError) as exc:
+        except (ReoptimizeError, TimeoutError, OSError, UnwritablePathError) as exc:
             return self._finish(Verdict("failed", str(exc)), fields)
         gate = results.get("gate")
         if isinstance(gate, Mapping):
@@ -283,7 +284,10 @@ class Reoptimizer:
         verdict = decide(gate if isinstance(gate, Mapping) else None, self.cfg.reoptimize.margin,
                          _digest(params_file) != live_before, problem)
         if verdict.outcome == "applied":
-            write_params_file(params_file, load_params_file(work / "params.json"))
+            try:
+                write_params_file(params_file, load_params_file(work / "params.json"))
+            except (OSError, ParamsFileError) as exc:  # e.g. a read-only file system (systemd's ProtectSystem)
+                verdict = Verdict("failed", f"the parameter file cannot be replaced: {exc} ({verdict.reason})")
         return self._finish(verdict, fields)
 
     def _optimize(self, data: DataChoice, work: Path, study: str) -> dict[str, Any]:
