@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
         return None
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+def params_file(path: Path, fast: int, slow: int, strategy: str = "sma_cross") -> Path:
+    """A valid parameter file (as `tradewarden optimize` writes them) of ``strategy`` with ``fast``/``slow``."""
+    from tradewarden.optimize.paramsfile import DataRange, ParamsFile, StudyInfo, write_params_file
+
+    t = datetime(2024, 4, 10, tzinfo=UTC)
+    write_params_file(path, ParamsFile(
+        strategy=strategy, params={"fast": fast, "slow": slow}, created=t, version="test",
+        study=StudyInfo(name="s", storage="sqlite:///x.db", trial=0, objective="sharpe", select_by="oos",
+                        mode="search", completed_trials=1),
+        data=DataRange(source="test", symbol="BTC/USDT", timeframe="5m", sha256="0" * 64, bars=1, start=t, end=t,
+                       search_start=t, search_end=t, holdout_start=t, holdout_end=t),
+        metrics={"in_sample": {"sharpe": 1.0}, "out_of_sample": {"sharpe": 1.0}}))
+    return path

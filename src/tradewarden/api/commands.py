@@ -2,7 +2,8 @@
 
 The kill switch and a breaker reset go through the risk store exactly as the CLI's do (the bot applies them
 and acknowledges the kill switch in ``kill_switch_acks``). Pausing entries, resuming, closing one symbol's
-position (reduce-only, through the risk gate) and reloading parameters are rows in ``operator_requests``
+position (reduce-only, through the risk gate), reloading parameters and flattening a symbol (the emergency
+stop's: every open order cancelled, the position closed) are rows in ``operator_requests``
 (kinds below) that the node's command poll applies and marks handled; ``handled_ts``/``outcome`` are the
 acknowledgement the API reports.
 """
@@ -20,7 +21,8 @@ PAUSE_ENTRIES = "pause_entries"
 RESUME = "resume"
 CLOSE_POSITION = "close_position"
 RELOAD_PARAMS = "reload_params"
-KINDS = (PAUSE_ENTRIES, RESUME, CLOSE_POSITION, RELOAD_PARAMS)
+FLATTEN = "flatten"  # `tradewarden emergency-stop`: cancel every open order of the symbol and close its position
+KINDS = (PAUSE_ENTRIES, RESUME, CLOSE_POSITION, RELOAD_PARAMS, FLATTEN)
 
 
 @dataclass(frozen=True)
@@ -39,17 +41,17 @@ def _state(r: OperatorRequest) -> CommandState:
     return CommandState(r.id, r.kind, r.scope, r.actor, r.ts, r.handled_ts is not None, r.handled_ts, r.outcome)
 
 
-def request(db: Database, kind: str, scope: str, reason: str, actor: str, ts: int) -> CommandState:
-    """Queue ``kind`` for the bots (``scope``: a symbol, or ``global``) and record the operator action, in one
-    transaction."""
+def request(db: Database, kind: str, scope: str, reason: str, actor: str, ts: int, target: str = "") -> CommandState:
+    """Queue ``kind`` for the bots (``scope``: a symbol, or ``global``; ``target``: one bot's, see
+    :func:`tradewarden.node.commands.target_of`, or any) and record the operator action, in one transaction."""
     if kind not in KINDS:
         raise ValueError(f"unknown command {kind!r}")
     with db.session() as s:
-        row = OperatorRequest(kind=kind, target="", scope=scope, reason=reason, actor=actor, ts=ts)
+        row = OperatorRequest(kind=kind, target=target, scope=scope, reason=reason, actor=actor, ts=ts)
         s.add(row)
         s.flush()
-        repo.add_operator_action(s, kind, actor, json.dumps({"scope": scope, "reason": reason, "request": row.id},
-                                                            sort_keys=True), ts)
+        detail = {"scope": scope, "reason": reason, "request": row.id} | ({"target": target} if target else {})
+        repo.add_operator_action(s, kind, actor, json.dumps(detail, sort_keys=True), ts)
         return _state(row)
 
 

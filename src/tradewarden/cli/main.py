@@ -30,6 +30,7 @@ _COMMANDS: list[tuple[str, str, str, str]] = [
     ("tradewarden.cli.risk_cmd", "kill_switch_app", "kill-switch", "group"),
     ("tradewarden.cli.risk_cmd", "stage_app", "stage", "group"),
     ("tradewarden.cli.risk_cmd", "audit_app", "audit", "group"),
+    ("tradewarden.cli.emergency_cmd", "emergency_stop", "emergency-stop", "command"),
     ("tradewarden.cli.optimize_cmd", "optimize", "optimize", "command"),
     ("tradewarden.cli.run_cmd", "run", "run", "command"),
     ("tradewarden.cli.run_cmd", "replay", "replay", "command"),

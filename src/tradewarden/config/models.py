@@ -261,6 +261,21 @@ class ReportsConfig(Section):
     weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "off"] = "mon"  # "off": no weekly report
 
 
+class ReoptimizeConfig(Section):
+    """Scheduled re-optimization of the strategy's parameters by a running bot (off unless ``every_days`` is set):
+    the optimizer runs in its own process on recent data and its parameters replace ``strategy.params_file``
+    only when they beat the live ones by ``margin`` (docs/OPTIMIZE.md, "Scheduled re-optimization")."""
+
+    every_days: float | None = Field(None, gt=0, allow_inf_nan=False)  # None: never
+    lookback_days: float = Field(90.0, gt=0, allow_inf_nan=False)  # the most recent data it optimizes on
+    trials: int = Field(100, ge=1)
+    margin: float = Field(0.10, ge=0, allow_inf_nan=False)  # the holdout Sharpe gain required, as a fraction
+    # a candle file, directory or candle store; None: the data directory's candle store when it has one
+    # (`data download`), else the candles this session recorded
+    data: UserPath | None = None
+    timeout_minutes: float = Field(60.0, gt=0, allow_inf_nan=False)  # the optimizer process is killed after this
+
+
 class ObservabilityConfig(Section):
     """What a running bot exposes about itself: Prometheus metrics at ``/metrics`` (docs/OPERATIONS.md)."""
 
@@ -391,6 +406,7 @@ class AppConfig(Section):
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
+    reoptimize: ReoptimizeConfig = Field(default_factory=ReoptimizeConfig)
 
     @property
     def database_url(self) -> str:
@@ -428,6 +444,18 @@ class AppConfig(Section):
         unknown = sorted(set(self.strategy.per_symbol) - set(self.market.traded_symbols))
         if unknown:
             raise ValueError(f"strategy.per_symbol names {', '.join(unknown)}, which market.symbols does not trade")
+        return self
+
+    @model_validator(mode="after")
+    def _reoptimize_replaces_a_parameter_file_of_one_symbol(self) -> AppConfig:
+        if self.reoptimize.every_days is None:
+            return self
+        if self.strategy.params_file is None:
+            raise ValueError("reoptimize.every_days needs strategy.params_file: the live parameters it is compared "
+                             "with and replaces")
+        if len(self.market.traded_symbols) > 1:
+            raise ValueError("reoptimize.every_days works on a session of one symbol: a session of several does "
+                             "not reload a parameter file yet")
         return self
 
     @property

@@ -333,6 +333,21 @@ class ParamsReloadFailed(TypedDict):
     error: str
 
 
+class ParamsReoptimized(TypedDict):
+    outcome: str                         # applied | kept | failed
+    reason: str
+    file: str                            # the parameter file (replaced when applied)
+    margin: float
+    data: str                            # where the candles came from
+    current_sharpe: NotRequired[float]   # holdout Sharpe of the live parameters
+    new_sharpe: NotRequired[float]       # ... and of the optimizer's
+    required: NotRequired[float]         # the smallest new Sharpe that is applied
+    current_params: NotRequired[Json]
+    new_params: NotRequired[Json]
+    study: NotRequired[str]
+    report: NotRequired[str]             # the optimizer's output folder
+
+
 class OrderAmbiguous(TypedDict):
     client_id: str
     symbol: str

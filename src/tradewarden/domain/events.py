@@ -85,6 +85,7 @@ class EventType(StrEnum):
     EQUITY_SAMPLE = "EquitySample"
     PARAMS_RELOADED = "ParamsReloaded"
     PARAMS_RELOAD_FAILED = "ParamsReloadFailed"
+    PARAMS_REOPTIMIZED = "ParamsReoptimized"
     # venue
     ORDER_AMBIGUOUS = "OrderAmbiguous"
     ORDER_RESOLVED = "OrderResolved"
@@ -157,6 +158,7 @@ _CATALOGUE: dict[EventType, tuple[type, Category]] = {
     E.EQUITY_SAMPLE: (p.EquitySample, _C.SESSION),
     E.PARAMS_RELOADED: (p.ParamsReloaded, _C.SESSION),
     E.PARAMS_RELOAD_FAILED: (p.ParamsReloadFailed, _C.SESSION),
+    E.PARAMS_REOPTIMIZED: (p.ParamsReoptimized, _C.SESSION),
     E.ORDER_AMBIGUOUS: (p.OrderAmbiguous, _C.VENUE),
     E.ORDER_RESOLVED: (p.OrderResolved, _C.VENUE),
     E.ORDER_RESENT: (p.OrderResent, _C.VENUE),

@@ -35,6 +35,8 @@ from tradewarden.observability.bus import EventBus
 from tradewarden.persistence import Database
 from tradewarden.risk import RiskManager
 from tradewarden.risk.account_audit import AccountAuditTrail
+from tradewarden.runtime.reoptimize import JOB_ID as REOPTIMIZE_JOB
+from tradewarden.runtime.reoptimize import Reoptimizer
 from tradewarden.runtime.scheduler import SessionScheduler
 from tradewarden.strategies.base import Strategy
 
@@ -200,9 +202,11 @@ def initial_cash(cfg: AppConfig) -> Decimal:
 
 def schedule(scheduler: SessionScheduler, cfg: AppConfig, mode: str, queue: Callable[[Callable[[], None]], None],
              loop: asyncio.AbstractEventLoop, daily_summary: Callable[[], None], reconcile: Callable[[], None],
-             reload_params: Callable[[Path], None]) -> SessionScheduler:
+             reload_params: Callable[[Path], None], reoptimizer: Reoptimizer | None = None) -> SessionScheduler:
     """Periodic jobs on APScheduler with a persistent job store; each hands its work to the trading worker
-    (``queue``, on the loop: the engine is single-threaded), so a job never runs in the middle of a step."""
+    (``queue``, on the loop: the engine is single-threaded), so a job never runs in the middle of a step. The
+    backup, the daily report and the re-optimization (``reoptimizer``, when ``reoptimize.every_days`` is set)
+    never touch the engine: they run in the scheduler's own threads."""
     def on_loop(fn: Callable[[], None]) -> Callable[[], None]:
         # one hand-over at a time: when the worker is busier than the job's period (a reconciliation of many
         # symbols, slow exchange answers), the job waits once instead of piling up ahead of the candle steps
@@ -234,6 +238,11 @@ def schedule(scheduler: SessionScheduler, cfg: AppConfig, mode: str, queue: Call
     # scheduler's own thread, not on the trading worker
     declare_backup_job(scheduler, cfg)
     scheduler.daily_at("daily-report", cfg.runtime.daily_summary_utc, lambda: _write_daily_report(cfg))
+    if reoptimizer is not None and cfg.reoptimize.every_days is not None:
+        # the optimizer runs in a child process; this thread only waits for it. A run missed while the bot was
+        # down runs once at the next start (a grace of one period)
+        seconds = cfg.reoptimize.every_days * 86_400
+        scheduler.every(REOPTIMIZE_JOB, seconds, reoptimizer.run_job, misfire_grace_seconds=max(60, int(seconds)))
     return scheduler
 
 

@@ -1,4 +1,5 @@
-"""Operator requests the node carries out itself: close one symbol's position, reload the parameters.
+"""Operator requests the node carries out itself: close one symbol's position, flatten it (cancel every open
+order, then close; the emergency stop's), reload the parameters.
 
 ``tradewarden serve`` (and anything else sharing the database) queues them as rows of ``operator_requests``;
 the risk book's poll carries out its own kinds (breaker resets, pausing and resuming entries) and leaves these
@@ -10,6 +11,7 @@ bot does not trade stays pending for the bot that does.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
@@ -20,33 +22,69 @@ from tradewarden.risk.snapshot import NODE_COMMANDS, OperatorCommand
 
 CLOSE_POSITION = "close_position"
 RELOAD_PARAMS = "reload_params"
+FLATTEN = "flatten"
+#: a flatten that did everything it had to says so first (``tradewarden emergency-stop`` reads it)
+FLATTENED = "flattened"
+
+
+def target_of(account: str) -> str:
+    """What a request addressed to one bot holds in its ``target``: a digest of the bot's account (an account
+    key may be longer than the column)."""
+    return hashlib.sha256(account.encode()).hexdigest()[:16]
 
 
 class NodeCommands:
     """This node's share of the operator requests. ``reload`` reloads the parameters and says how it went;
-    ``persist`` stores what a command changed (on the worker, like every step)."""
+    ``persist`` stores what a command changed (on the worker, like every step). A request whose ``target`` is
+    set is another bot's unless it is :func:`target_of` this node's ``account`` (two bots may trade one symbol)."""
 
     def __init__(self, store: RiskStore, runners: Mapping[str, StrategyRunner], reload: Callable[[], str],
-                 persist: Callable[[], None], clock_ms: Callable[[], int]) -> None:
+                 persist: Callable[[], None], clock_ms: Callable[[], int], account: str = "") -> None:
         self.store = store
         self.runners = runners
         self.reload = reload
         self.persist = persist
         self.clock_ms = clock_ms
+        self.target = target_of(account)
 
     def pending(self) -> list[OperatorCommand]:
         """The requests this node can carry out (a database query: not on the event loop)."""
         return [c for c in self.store.pending_commands()
-                if c.kind in NODE_COMMANDS and (c.kind != CLOSE_POSITION or c.scope in self.runners)]
+                if c.kind in NODE_COMMANDS and c.target in ("", self.target)
+                and (c.kind not in (CLOSE_POSITION, FLATTEN) or c.scope in self.runners)]
 
     def carry_out(self, command: OperatorCommand) -> None:
         """On the trading worker: act on the request, then mark it handled with what happened."""
         try:
-            outcome = self._close(command) if command.kind == CLOSE_POSITION else self.reload()
+            if command.kind == CLOSE_POSITION:
+                outcome = self._close(command)
+            elif command.kind == FLATTEN:
+                outcome = self._flatten(command)
+            else:
+                outcome = self.reload()
             self.persist()
         except Exception as exc:  # the outcome says so; the session goes on
             outcome = f"failed: {exc}"
         self.store.command_done(command.id, self.clock_ms(), outcome)
+
+    def _flatten(self, command: OperatorCommand) -> str:
+        """The emergency stop's: cancel every open order of the symbol (the protective stop too: a market close
+        follows), then close the whole position like :meth:`_close`. Starts with :data:`FLATTENED` when both
+        are done; says what is left otherwise."""
+        runner = self.runners[command.scope]
+        engine = runner.engine
+        wanted = sorted(engine.open_orders)
+        for client_id in wanted:
+            engine.cancel(client_id)
+        runner.poll()
+        left = sorted(engine.open_orders)
+        cancelled = f"cancelled {len(wanted) - len(left)} open order(s)"
+        if left:
+            return f"failed: {cancelled}; still open: {', '.join(left)} (the close was not sent)"
+        closed = self._close(command)
+        if closed.startswith(("closing ", "no position ")):
+            return f"{FLATTENED} {command.scope}: {cancelled}; {closed}"
+        return f"failed: {cancelled}; {closed}"
 
     def _close(self, command: OperatorCommand) -> str:
         """A reduce-only market order for the whole position, through the risk gate like any other."""

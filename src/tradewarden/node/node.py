@@ -58,6 +58,7 @@ from tradewarden.node.worker import TradingWorker
 from tradewarden.persistence import Database
 from tradewarden.risk.account_audit import AccountAuditTrail
 from tradewarden.runtime.recording import Recorder
+from tradewarden.runtime.reoptimize import Reoptimizer
 from tradewarden.runtime.scheduler import SessionScheduler
 
 if TYPE_CHECKING:  # the notifier (aiohttp) loads only when notify has a channel
@@ -241,7 +242,8 @@ class TradingNode:
                     return "no parameter file to reload (strategy.params_file is not set)"
                 return builder.reload_params(cfg, runner, events, audit, path, now_ms)
 
-            commands = NodeCommands(risk_store, runners, reload_now, lambda: state.persist_if_changed(runner), now_ms)
+            commands = NodeCommands(risk_store, runners, reload_now, lambda: state.persist_if_changed(runner), now_ms,
+                                    account)
             components: list[Component] = [KillSwitchWatcher(
                 KillSwitchPoll(risk, audit, bot, now_ms), carry_out_kill_switch, on_worker,
                 now_ms, cfg.runtime.kill_switch_poll_s, commands)]
@@ -259,7 +261,12 @@ class TradingNode:
 
                 components.append(OrderFollower(lambda: bool(runner.engine.open_orders), exchange.recheck_in,
                                                 poll_orders, on_worker, cfg.runtime.order_poll_s))
-            scheduler = self._scheduler(db, runner, state, reconciler, reporter, worker, audit, loop)
+            reoptimizer = None
+            if cfg.reoptimize.every_days is not None:  # its child process is killed when the session stops
+                reoptimizer = Reoptimizer(cfg, self.run_dir / "reoptimize", self.run_dir / "recording.jsonl",
+                                          events, now_ms, risk_store.record_operator_action)
+                components.append(reoptimizer)
+            scheduler = self._scheduler(db, runner, state, reconciler, reporter, worker, audit, loop, reoptimizer)
             try:
                 await run_components(candles, stop, monitor, components, scheduler)
             finally:
@@ -305,7 +312,7 @@ class TradingNode:
 
     def _scheduler(self, db: Database, runner: StrategyRunner, state: StateKeeper, reconciler: Reconciler,
                    reporter: Reporter, worker: TradingWorker, audit: AccountAuditTrail,
-                   loop: asyncio.AbstractEventLoop) -> SessionScheduler:
+                   loop: asyncio.AbstractEventLoop, reoptimizer: Reoptimizer | None) -> SessionScheduler:
         jobs: set[asyncio.Future[None]] = set()  # kept referenced until done
 
         def queue(fn: Callable[[], None]) -> None:
@@ -319,7 +326,7 @@ class TradingNode:
         sched = SessionScheduler(str(db.engine.url), f"{self.opts.mode}-{self.cfg.market.symbol}", engine=db.engine)
         return builder.schedule(sched, self.cfg, self.opts.mode, queue, loop,
                                 lambda: reporter.daily_summary(runner, state.candles_seen),
-                                lambda: reconciler.periodic(runner), reload_params)
+                                lambda: reconciler.periodic(runner), reload_params, reoptimizer)
 
 
 def run_session(opts: RunOptions, console_print: Callable[[str], None] = print) -> SessionOutcome:

@@ -152,7 +152,7 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
                 runner.carry_out_kill_switch(now_ms())
             state.persist_if_changed()
 
-        commands = NodeCommands(risk_store, runners, lambda: NO_RELOAD, state.persist_if_changed, now_ms)
+        commands = NodeCommands(risk_store, runners, lambda: NO_RELOAD, state.persist_if_changed, now_ms, account)
         components: list[Component] = [KillSwitchWatcher(
             KillSwitchPoll(risk, audit, bot, now_ms), carry_out_kill_switch, on_worker,
             now_ms, cfg.runtime.kill_switch_poll_s, commands)]

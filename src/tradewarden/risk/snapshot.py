@@ -13,9 +13,10 @@ from tradewarden.risk.state import TradingState
 #: operator requests the risk book carries out in its poll: a breaker reset, and pausing entries (the ``paused``
 #: breaker: REDUCING, so exits still pass) and resuming them, for ``global`` or one symbol
 RISK_COMMANDS = frozenset({"reset_breaker", "pause_entries", "resume"})
-#: operator requests the trading node carries out on its worker (they need an engine): its command poll takes
-#: them (:mod:`tradewarden.node.commands`); the risk book's poll leaves them pending
-NODE_COMMANDS = frozenset({"close_position", "reload_params"})
+#: operator requests the trading node carries out on its worker (they need an engine; ``flatten``, the emergency
+#: stop's, cancels every open order of a symbol and closes its position): its command poll takes them
+#: (:mod:`tradewarden.node.commands`); the risk book's poll leaves them pending
+NODE_COMMANDS = frozenset({"close_position", "reload_params", "flatten"})
 PAUSED = "paused"  # the breaker pause_entries trips
 
 
