@@ -91,3 +91,36 @@ def test_the_intake_hands_a_feed_error_to_the_candle_loop() -> None:
 
     with pytest.raises(RuntimeError, match="feed broke"):
         asyncio.run(main())
+
+
+def test_the_boot_heap_is_frozen_while_the_candle_loop_runs_and_given_back_after() -> None:
+    """A full collection would walk every object of the boot while the loop waits (the loop's longest stall):
+    while the session runs they are frozen out of the collector, and unfrozen when it ends."""
+    import gc
+
+    from tradewarden.node.components import run_components
+
+    class Nothing:
+        def start(self) -> None:
+            pass
+
+        async def stop(self) -> None:
+            pass
+
+    class Jobs:
+        def start(self) -> None:
+            pass
+
+        def shutdown(self, wait: bool = True) -> None:
+            pass
+
+    seen: list[int] = []
+
+    class Candles:
+        async def run(self, stop: asyncio.Event) -> None:
+            seen.append(gc.get_freeze_count())
+
+    assert gc.get_freeze_count() == 0
+    asyncio.run(run_components(Candles(), asyncio.Event(), Nothing(), [Nothing()], Jobs()))
+    assert seen and seen[0] > 1000  # the interpreter's own objects at least
+    assert gc.get_freeze_count() == 0
