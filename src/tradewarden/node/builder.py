@@ -27,6 +27,7 @@ from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.portfolio import Portfolio
 from tradewarden.domain.ports import EventSink
 from tradewarden.engine.engine import Engine
+from tradewarden.engine.window import SESSION_WINDOW, session_history_bars
 from tradewarden.node.endpoint import CcxtExchange
 from tradewarden.node.options import RunOptions, SessionError, run_dir_for
 from tradewarden.node.runner import StrategyRunner, TradingVenue
@@ -159,18 +160,13 @@ async def build_runner(cfg: AppConfig, mode: str, strategy: Strategy, instrument
     engine = Engine(strategy, instrument, venue, events, settings.engine_settings(), settings.initial_cash,
                     cfg.market.timeframe, check=risk, risk=risk, keep_history=False, portfolio=portfolio,
                     window=SESSION_WINDOW)
-    engine.history.max_bars = max(4 * strategy.lookback, 2_000)
+    engine.history.max_bars = session_history_bars(strategy.lookback)
     protection = None
     if mode == "live":  # exchange-side stops for a live position (paper and shadow: the fill model applies them)
         fill = settings.fill
         protection = LiveProtection(ProtectionSettings(fill.stop_loss_pct, fill.take_profit_pct,
                                                        fill.trailing_stop_pct, cfg.runtime.stop_limit_offset_pct))
     return StrategyRunner(engine, venue, risk, protection)
-
-
-#: bars, fills and trades an engine of a session holds in memory; its state keeper stores all of them. At least
-#: two chunks of the stored series (a step rewrites the chunk that grew from its start)
-SESSION_WINDOW = 1024
 
 
 def initial_cash(cfg: AppConfig) -> Decimal:
