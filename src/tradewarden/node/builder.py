@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -231,19 +231,29 @@ def last_price(retry: RetryPolicy, rest: CcxtExchange, symbol: str) -> Decimal:
     return Decimal(str(ticker["last"]))
 
 
-def reload_params(cfg: AppConfig, runner: StrategyRunner, events: EventSink, audit: AccountAuditTrail,
-                  path: Path, clock_ms: Callable[[], int]) -> str:
-    """The parameter file changed: the runner's strategy takes its parameters (a bad file keeps the running
-    ones); the reload is an operator action in the audit trail. Says how it went."""
+def reload_params(cfg: AppConfig, runners: Mapping[str, StrategyRunner], events: EventSink,
+                  audit: AccountAuditTrail, path: Path, clock_ms: Callable[[], int], per_symbol: bool = False) -> str:
+    """The parameter file changed: every runner's strategy takes its parameters, with ``per_symbol`` its
+    symbol's ``strategy.per_symbol`` overrides over them (a portfolio: as it was built at boot). All or nothing:
+    a bad file (or parameters a symbol's strategy refuses) keeps every running strategy. The reload is an
+    operator action in the audit trail. Says how it went."""
     from tradewarden.risk.account_audit import file_owner
     from tradewarden.strategies import load_strategy as load
 
     try:
         params = strategy_params(cfg)
-        runner.engine.strategy = load(cfg.strategy.name, params)
+        strategies = {symbol: load(cfg.strategy.name, {**params, **(cfg.strategy.per_symbol.get(symbol, {})
+                                                                      if per_symbol else {})})
+                      for symbol in runners}
     except Exception as exc:  # a bad file keeps the running parameters
         events.emit(EventType.PARAMS_RELOAD_FAILED, clock_ms(), file=str(path), error=str(exc))
         return f"kept the running parameters: {exc}"
+    for symbol, runner in runners.items():
+        strategy = strategies[symbol]
+        runner.engine.strategy = strategy
+        history = runner.engine.history
+        if history.max_bars is not None:  # a longer lookback keeps more candles from now on
+            history.max_bars = max(history.max_bars, session_history_bars(strategy.lookback))
     events.emit(EventType.PARAMS_RELOADED, clock_ms(), file=str(path), params=params)
     audit.operator_action(clock_ms(), "params_reload", file_owner(path), file=str(path), params=params)
     return f"reloaded {path}"
