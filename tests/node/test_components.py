@@ -127,3 +127,34 @@ def test_the_heartbeat_carries_the_memory_the_reports_read_as_peak_memory(tmp_pa
     facts = Facts(0, 10_000)
     assert read_events(tmp_path / "runs", facts, heartbeat_s=60, now_ms=10_000) == 1
     assert facts.peak_rss_mb == max(r["rss_mb"] for r in journal_lines() if r["type"] == "Heartbeat")
+def test_the_boot_heap_is_frozen_while_the_candle_loop_runs_and_given_back_after() -> None:
+    """A full collection would walk every object of the boot while the loop waits (the loop's longest stall):
+    while the session runs they are frozen out of the collector, and unfrozen when it ends."""
+    import gc
+
+    from tradewarden.node.components import run_components
+
+    class Nothing:
+        def start(self) -> None:
+            pass
+
+        async def stop(self) -> None:
+            pass
+
+    class Jobs:
+        def start(self) -> None:
+            pass
+
+        def shutdown(self, wait: bool = True) -> None:
+            pass
+
+    seen: list[int] = []
+
+    class Candles:
+        async def run(self, stop: asyncio.Event) -> None:
+            seen.append(gc.get_freeze_count())
+
+    assert gc.get_freeze_count() == 0
+    asyncio.run(run_components(Candles(), asyncio.Event(), Nothing(), [Nothing()], Jobs()))
+    assert seen and seen[0] > 1000  # the interpreter's own objects at least
+    assert gc.get_freeze_count() == 0

@@ -31,6 +31,7 @@ from tradewarden.domain.portfolio import Portfolio
 from tradewarden.domain.ports import EventSink, PreTradeCheck
 from tradewarden.domain.trades import Trade
 from tradewarden.engine.engine import Engine, RiskHooks
+from tradewarden.engine.window import session_history_bars
 from tradewarden.errors import BadInput
 from tradewarden.strategies.base import Strategy
 from tradewarden.venues.simulated import SimulatedVenue
@@ -167,15 +168,22 @@ class PortfolioStepper:
     """
 
     def __init__(self, markets: Sequence[Market], settings: BacktestSettings, events: EventSink,
-                 check: PreTradeCheck | None = None, risk: RiskHooks | None = None) -> None:
+                 check: PreTradeCheck | None = None, risk: RiskHooks | None = None,
+                 window: int | None = None) -> None:
+        """``window``: the engines hold only their newest bars, fills and trades and their open orders, as a
+        session's do (``replay``); without it they hold everything (the backtest's results need it)."""
         self.markets = list(markets)
         self.symbols = [m.instrument.symbol for m in self.markets]
         self.risk = risk
         self.portfolio = new_portfolio(self.markets, settings.initial_cash)
         self.venues = [SimulatedVenue(m.instrument, settings.fill, settings.initial_cash) for m in self.markets]
         self.engines = [Engine(m.strategy, m.instrument, v, events, settings.engine_settings(), settings.initial_cash,
-                               m.series.timeframe, check=check, risk=risk, portfolio=self.portfolio)
+                               m.series.timeframe, check=check, risk=risk, portfolio=self.portfolio,
+                               keep_history=window is None, window=window)
                         for m, v in zip(self.markets, self.venues, strict=True)]
+        if window is not None:
+            for m, engine in zip(self.markets, self.engines, strict=True):
+                engine.history.max_bars = session_history_bars(m.strategy.lookback)
         self.exposed_steps = 0
         self._close_ticks = [0] * len(self.markets)
 

@@ -14,6 +14,15 @@ from typing import Generic, TypeVar, overload
 
 T = TypeVar("T")
 
+#: bars, fills and trades an engine of a session (``run``, and ``replay`` of one) holds in memory; its state keeper
+#: stores all of them. At least two chunks of the stored series (a step rewrites the chunk that grew from its start)
+SESSION_WINDOW = 1024
+
+
+def session_history_bars(lookback: int) -> int:
+    """Candles an engine of a session keeps for its strategy (:attr:`History.max_bars`): a few lookbacks."""
+    return max(4 * lookback, 2_000)
+
 
 class Window(Generic[T]):
     def __init__(self, keep: int | None = None) -> None:

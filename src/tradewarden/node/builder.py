@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +28,7 @@ from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.portfolio import Portfolio
 from tradewarden.domain.ports import EventSink
 from tradewarden.engine.engine import Engine
+from tradewarden.engine.window import SESSION_WINDOW, session_history_bars
 from tradewarden.node.endpoint import CcxtExchange
 from tradewarden.node.options import RunOptions, SessionError, run_dir_for
 from tradewarden.node.runner import StrategyRunner, TradingVenue
@@ -168,18 +169,13 @@ async def build_runner(cfg: AppConfig, mode: str, strategy: Strategy, instrument
     engine = Engine(strategy, instrument, venue, events, settings.engine_settings(), settings.initial_cash,
                     cfg.market.timeframe, check=risk, risk=risk, keep_history=False, portfolio=portfolio,
                     window=SESSION_WINDOW)
-    engine.history.max_bars = max(4 * strategy.lookback, 2_000)
+    engine.history.max_bars = session_history_bars(strategy.lookback)
     protection = None
     if mode == "live":  # exchange-side stops for a live position (paper and shadow: the fill model applies them)
         fill = settings.fill
         protection = LiveProtection(ProtectionSettings(fill.stop_loss_pct, fill.take_profit_pct,
                                                        fill.trailing_stop_pct, cfg.runtime.stop_limit_offset_pct))
     return StrategyRunner(engine, venue, risk, protection)
-
-
-#: bars, fills and trades an engine of a session holds in memory; its state keeper stores all of them. At least
-#: two chunks of the stored series (a step rewrites the chunk that grew from its start)
-SESSION_WINDOW = 1024
 
 
 def market_feed(exchange: CcxtExchange, cfg: AppConfig, events: EventSink, db: Database, markets: object,
@@ -265,19 +261,29 @@ def last_price(retry: RetryPolicy, rest: CcxtExchange, symbol: str) -> Decimal:
     return Decimal(str(ticker["last"]))
 
 
-def reload_params(cfg: AppConfig, runner: StrategyRunner, events: EventSink, audit: AccountAuditTrail,
-                  path: Path, clock_ms: Callable[[], int]) -> str:
-    """The parameter file changed: the runner's strategy takes its parameters (a bad file keeps the running
-    ones); the reload is an operator action in the audit trail. Says how it went."""
+def reload_params(cfg: AppConfig, runners: Mapping[str, StrategyRunner], events: EventSink,
+                  audit: AccountAuditTrail, path: Path, clock_ms: Callable[[], int], per_symbol: bool = False) -> str:
+    """The parameter file changed: every runner's strategy takes its parameters, with ``per_symbol`` its
+    symbol's ``strategy.per_symbol`` overrides over them (a portfolio: as it was built at boot). All or nothing:
+    a bad file (or parameters a symbol's strategy refuses) keeps every running strategy. The reload is an
+    operator action in the audit trail. Says how it went."""
     from tradewarden.risk.account_audit import file_owner
     from tradewarden.strategies import load_strategy as load
 
     try:
         params = strategy_params(cfg)
-        runner.engine.strategy = load(cfg.strategy.name, params)
+        strategies = {symbol: load(cfg.strategy.name, {**params, **(cfg.strategy.per_symbol.get(symbol, {})
+                                                                      if per_symbol else {})})
+                      for symbol in runners}
     except Exception as exc:  # a bad file keeps the running parameters
         events.emit(EventType.PARAMS_RELOAD_FAILED, clock_ms(), file=str(path), error=str(exc))
         return f"kept the running parameters: {exc}"
+    for symbol, runner in runners.items():
+        strategy = strategies[symbol]
+        runner.engine.strategy = strategy
+        history = runner.engine.history
+        if history.max_bars is not None:  # a longer lookback keeps more candles from now on
+            history.max_bars = max(history.max_bars, session_history_bars(strategy.lookback))
     events.emit(EventType.PARAMS_RELOADED, clock_ms(), file=str(path), params=params)
     audit.operator_action(clock_ms(), "params_reload", file_owner(path), file=str(path), params=params)
     return f"reloaded {path}"

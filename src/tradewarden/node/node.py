@@ -240,7 +240,7 @@ class TradingNode:
                 path = cfg.strategy.params_file
                 if path is None:
                     return "no parameter file to reload (strategy.params_file is not set)"
-                return builder.reload_params(cfg, runner, events, audit, path, now_ms)
+                return builder.reload_params(cfg, runners, events, audit, path, now_ms)
 
             commands = NodeCommands(risk_store, runners, reload_now, lambda: state.persist_if_changed(runner), now_ms,
                                     account)
@@ -321,7 +321,7 @@ class TradingNode:
             job.add_done_callback(jobs.discard)
 
         def reload_params(path: Path) -> None:
-            builder.reload_params(self.cfg, runner, self.events, audit, path, now_ms)
+            builder.reload_params(self.cfg, {runner.symbol: runner}, self.events, audit, path, now_ms)
 
         sched = SessionScheduler(str(db.engine.url), f"{self.opts.mode}-{self.cfg.market.symbol}", engine=db.engine)
         return builder.schedule(sched, self.cfg, self.opts.mode, queue, loop,

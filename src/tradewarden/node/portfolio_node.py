@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tradewarden import __version__
-from tradewarden.domain.events import EventType
 from tradewarden.domain.instrument import Instrument
 from tradewarden.domain.portfolio import Portfolio
 from tradewarden.node import builder
@@ -36,8 +35,6 @@ from tradewarden.node.runner import StrategyRunner
 from tradewarden.node.watchers import KillSwitchPoll, KillSwitchWatcher, LeaseWatcher, OrderFollower
 from tradewarden.node.worker import TradingWorker
 from tradewarden.persistence import Database
-
-NO_RELOAD = "a session of several symbols does not reload a parameter file yet: restart it"
 
 if TYPE_CHECKING:
     from tradewarden.node.node import TradingNode
@@ -152,7 +149,13 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
                 runner.carry_out_kill_switch(now_ms())
             state.persist_if_changed()
 
-        commands = NodeCommands(risk_store, runners, lambda: NO_RELOAD, state.persist_if_changed, now_ms, account)
+        def reload_now() -> str:  # an operator's reload_params request: every symbol's runner
+            path = cfg.strategy.params_file
+            if path is None:
+                return "no parameter file to reload (strategy.params_file is not set)"
+            return builder.reload_params(cfg, runners, events, audit, path, now_ms, per_symbol=True)
+
+        commands = NodeCommands(risk_store, runners, reload_now, state.persist_if_changed, now_ms, account)
         components: list[Component] = [KillSwitchWatcher(
             KillSwitchPoll(risk, audit, bot, now_ms), carry_out_kill_switch, on_worker,
             now_ms, cfg.runtime.kill_switch_poll_s, commands)]
@@ -186,8 +189,8 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
             for runner in runners.values():
                 reconciler.periodic(runner)
 
-        def reload_params(path: Path) -> None:
-            events.emit(EventType.PARAMS_RELOAD_FAILED, now_ms(), file=str(path), error=NO_RELOAD)
+        def reload_params(path: Path) -> None:  # the file changed: its parameters for every symbol
+            builder.reload_params(cfg, runners, events, audit, path, now_ms, per_symbol=True)
 
         scheduler = builder.schedule(
             SessionScheduler(str(db.engine.url), f"{mode}-{','.join(symbols)}", engine=db.engine), cfg, mode,

@@ -48,6 +48,7 @@ def _config_from_header(header: dict[str, Any]) -> Any:
 def replay_recording(path: Path, out_dir: Path | None = None) -> ReplayResult:
     from tradewarden.backtest.settings import BacktestSettings
     from tradewarden.engine.engine import Engine
+    from tradewarden.engine.window import SESSION_WINDOW, session_history_bars
     from tradewarden.observability import EventJournal
     from tradewarden.risk import RiskManager, load_risk_config
     from tradewarden.strategies import load_strategy
@@ -83,9 +84,10 @@ def replay_recording(path: Path, out_dir: Path | None = None) -> ReplayResult:
             venue = ShadowVenue(instrument, settings.fill, settings.initial_cash, journal)
         else:
             venue = SimulatedVenue(instrument, settings.fill, settings.initial_cash)
+        # bounded as a session's engine is: a recording of weeks replays in flat memory
         engine = Engine(strategy, instrument, venue, journal, settings.engine_settings(), settings.initial_cash,
-                        cfg.market.timeframe, check=risk, risk=risk, keep_history=False)
-        engine.history.max_bars = max(4 * strategy.lookback, 2_000)
+                        cfg.market.timeframe, check=risk, risk=risk, keep_history=False, window=SESSION_WINDOW)
+        engine.history.max_bars = session_history_bars(strategy.lookback)
         n = 0
         for history_only, candle in recording.steps():
             if history_only:
@@ -104,6 +106,7 @@ def _replay_portfolio(recording: Recording, cfg: Any, run_dir: Path) -> ReplayRe
     from tradewarden.backtest.portfolio import Market, PortfolioStepper
     from tradewarden.backtest.settings import BacktestSettings
     from tradewarden.domain.candles import Candle, CandleSeries
+    from tradewarden.engine.window import SESSION_WINDOW
     from tradewarden.observability import EventJournal
     from tradewarden.risk import RiskManager, load_risk_config
     from tradewarden.runtime.instruments import recorded_instrument
@@ -131,7 +134,7 @@ def _replay_portfolio(recording: Recording, cfg: Any, run_dir: Path) -> ReplayRe
     with EventJournal(run_dir / "events.jsonl") as journal:
         risk = RiskManager(load_risk_config(cfg.risk), journal, instruments=instruments)
         stepper = PortfolioStepper(markets, BacktestSettings.from_config(cfg.backtest), journal, check=risk,
-                                   risk=risk)
+                                   risk=risk, window=SESSION_WINDOW)  # bounded as the session's engines are
         for engine, symbol in zip(stepper.engines, symbols, strict=True):
             engine.warm_up(warm[symbol])
         for ts in sorted(steps):

@@ -80,10 +80,18 @@ class Ticker24h:
     count: int
 
 
-#: candles whose bar and statistics are kept per symbol (the rest are derived again when asked for)
-BARS_CACHED = 2048
-#: candles whose price path is kept per symbol
-PATHS_CACHED = 256
+#: candles whose bar and statistics are kept per symbol at least (the rest are derived again from the data's
+#: arrays when asked for): the recent ones a session asks for (its warm-up history, a feed's catch-up). The cache
+#: also covers a day of candles, the 24h ticker's window (1441 of 1m), up to four times this. ~0.7 kB a candle
+BARS_CACHED = 512
+#: candles whose price path is kept per symbol: the one in progress and the last few (a closed candle's kline
+#: needs only its statistics, which are cached with the bars)
+PATHS_CACHED = 16
+
+
+def bars_cached(tf_ms: int) -> int:
+    """How many candles' bars and statistics a market of ``tf_ms`` candles keeps."""
+    return min(max(BARS_CACHED, DAY_MS // tf_ms + 1), 4 * BARS_CACHED)
 
 
 class SymbolMarket:
@@ -117,6 +125,7 @@ class SymbolMarket:
         self._paths: OrderedDict[int, list[PathStep]] = OrderedDict()
         self._stats: OrderedDict[int, CandleStats] = OrderedDict()
         self._window_cache: tuple[tuple[int, int], Kline | None] | None = None
+        self._bars_cached = bars_cached(tf_ms)
         self.visible = 0  # candles that have opened so far (closed ones plus the one in progress)
         self.current: int | None = None  # index of the candle in progress, None in a data gap
         self.path: list[PathStep] = []
@@ -157,7 +166,7 @@ class SymbolMarket:
                 to_grid(v, step, "down"),
             )
             self._bars[i] = bar
-            if len(self._bars) > BARS_CACHED:
+            if len(self._bars) > self._bars_cached:
                 self._bars.popitem(last=False)
         return bar
 
@@ -182,7 +191,7 @@ class SymbolMarket:
         if stats is None:
             stats = path_stats(self.path_of(i))
             self._stats[i] = stats
-            if len(self._stats) > BARS_CACHED:
+            if len(self._stats) > self._bars_cached:
                 self._stats.popitem(last=False)
         return stats
 
@@ -192,10 +201,8 @@ class SymbolMarket:
 
     def closed_kline(self, i: int) -> Kline:
         bar, stats = self.bar(i), self._stats_of(i)
-        path = self.path_of(i)
-        traded = [j for j, s in enumerate(path) if s.qty > 0]
-        first = self.trade_id(i, traded[0]) if traded else -1
-        last = self.trade_id(i, traded[-1]) if traded else -1
+        first = self.trade_id(i, stats.first_step) if stats.first_step >= 0 else -1
+        last = self.trade_id(i, stats.last_step) if stats.last_step >= 0 else -1
         return Kline(
             bar.ts,
             bar.ts + self.tf_ms - 1,

@@ -46,6 +46,8 @@ class CandleStats:
     trades: int
     taker_buy_base: Decimal
     taker_buy_quote: Decimal
+    first_step: int = -1  # the first and last step of the path that traded (-1: none did): the kline's trade ids
+    last_step: int = -1
 
 
 def price_path(
@@ -75,9 +77,12 @@ def price_path(
 def path_stats(path: list[PathStep]) -> CandleStats:
     quote = sum((s.price * s.qty for s in path), Decimal(0))
     takers = [s for s in path if not s.buyer_is_maker]
+    traded = [j for j, s in enumerate(path) if s.qty > 0]
     return CandleStats(
         quote,
-        sum(1 for s in path if s.qty > 0),
+        len(traded),
         sum((s.qty for s in takers), Decimal(0)),
         sum((s.price * s.qty for s in takers), Decimal(0)),
+        traded[0] if traded else -1,
+        traded[-1] if traded else -1,
     )
