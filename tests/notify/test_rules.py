@@ -32,6 +32,16 @@ CASES: list[tuple[E, dict[str, Any], str, Severity, list[str]]] = [
      "breaker_tripped", CRIT, ["drawdown", "HALTED", "dd 12 %"]),
     (E.CIRCUIT_BREAKER_RESET, {"breaker": "drawdown", "scope": "global", "by": "ops"},
      "breaker_reset", WARN, ["drawdown", "reset", "ops"]),
+    (E.PARAMS_REOPTIMIZED, {"outcome": "applied", "reason": "beats the live parameters", "file": "p.json",
+                            "margin": 0.1, "data": "store", "current_sharpe": 0.8, "new_sharpe": 1.2,
+                            "new_params": {"fast": 9}},
+     "params_reoptimized", WARN, ["applied", "0.80 live", "1.20 new", "p.json"]),
+    (E.PARAMS_REOPTIMIZED, {"outcome": "kept", "reason": "under the margin", "file": "p.json", "margin": 0.1,
+                            "data": "store", "current_sharpe": 0.8, "new_sharpe": 0.82},
+     "params_reoptimized", WARN, ["kept", "did not beat"]),
+    (E.PARAMS_REOPTIMIZED, {"outcome": "failed", "reason": "optimizer timed out", "file": "p.json", "margin": 0.1,
+                            "data": "recorded"},
+     "params_reoptimized", WARN, ["failed", "optimizer timed out"]),
     (E.TRADING_STATE_CHANGED, {"scope": "global", "from": "ACTIVE", "to": "HALTED", "reason": "kill switch"},
      "trading_state", CRIT, ["ACTIVE -> HALTED", "kill switch"]),
     (E.TRADING_STATE_CHANGED, {"scope": "BTC/USDT", "from": "ACTIVE", "to": "REDUCING", "reason": "losses"},
@@ -95,7 +105,8 @@ def test_a_halt_and_the_resume_after_it_are_two_subjects_not_one_repeated() -> N
 def test_the_rules_cover_the_events_the_issue_names() -> None:
     assert {E.KILL_SWITCH_ACTIVATED, E.KILL_SWITCH_DEACTIVATED, E.CIRCUIT_BREAKER_TRIPPED, E.CIRCUIT_BREAKER_RESET,
             E.TRADING_STATE_CHANGED, E.RECONCILE_MISMATCH, E.HALTED_OPS, E.LIVE_ARM_FAILED, E.RUN_STARTED,
-            E.RUN_FINISHED, E.SESSION_RESUMED, E.ORDER_REJECTED, E.FEED_STALE, E.PARAMS_RELOADED} <= set(RULES)
+            E.RUN_FINISHED, E.SESSION_RESUMED, E.ORDER_REJECTED, E.FEED_STALE, E.PARAMS_RELOADED,
+            E.PARAMS_REOPTIMIZED} <= set(RULES)
 
 
 # -- the rules with memory ------------------------------------------------------------------------------

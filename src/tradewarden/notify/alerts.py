@@ -166,6 +166,18 @@ def _reload_failed(r: Mapping[str, Any]) -> tuple[str, str, Severity, str]:
             f"parameters stay): {_s(r, 'error')}")
 
 
+def _reoptimized(r: Mapping[str, Any]) -> tuple[str, str, Severity, str]:
+    """Re-optimization is rare (every few days) and changes what trades: told at once, whatever its outcome."""
+    outcome = _s(r, "outcome")
+    figures = ""
+    if isinstance(r.get("current_sharpe"), int | float) and isinstance(r.get("new_sharpe"), int | float):
+        figures = f" (holdout Sharpe {float(r['current_sharpe']):.2f} live, {float(r['new_sharpe']):.2f} new)"
+    what = {"applied": f"new parameters applied to {_s(r, 'file')}: {r.get('new_params')}",
+            "kept": "live parameters kept: the new ones did not beat them by the margin",
+            }.get(outcome, f"re-optimization failed: {_s(r, 'reason')}")
+    return "params_reoptimized", "params", WARN, f"re-optimization {outcome}{figures}; {what}"
+
+
 def _lease_lost(r: Mapping[str, Any]) -> tuple[str, str, Severity, str]:
     return "lease_lost", "account", CRIT, f"account lease lost, the bot stops: {_s(r, 'message')}"
 
@@ -203,6 +215,7 @@ RULES: Mapping[EventType, _Rule] = {
     E.BARS_MISSING: _bars_missing,
     E.PARAMS_RELOADED: _reloaded,
     E.PARAMS_RELOAD_FAILED: _reload_failed,
+    E.PARAMS_REOPTIMIZED: _reoptimized,
     E.LEASE_LOST: _lease_lost,
     E.FOREIGN_WRITER: _foreign,
     E.EXCHANGE_GAVE_UP: _gave_up,
