@@ -34,6 +34,11 @@ _BATCH = 1000
 _PLAIN_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
+#: tables a new database already holds rows in: the migrations seed them (the registry's exchanges). A database
+#: whose only rows are these is empty for a restore, which replaces them with the backup's.
+SEEDED_TABLES = ("exchanges",)
+
+
 def our_tables() -> list[str]:
     """Every table of our schema, parents before children (the order rows can be inserted in)."""
     return [t.name for t in Base.metadata.sorted_tables]

@@ -143,11 +143,13 @@ def _restore_sqlite(staged_db: Path, target: Path) -> str:
 def _restore_postgres(staged: Path, manifest: dict[str, Any], cfg: AppConfig) -> str:
     with Database.open(cfg.database.url, cfg.data_dir) as db:
         with db.engine.begin() as conn:
-            filled = [t for t in dbcopy.our_tables()
-                      if conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{t}")')).scalar_one()]
+            filled = [t for t in dbcopy.our_tables() if t not in dbcopy.SEEDED_TABLES
+                      and conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{t}")')).scalar_one()]
             if filled:
                 raise RestoreRefusedError(f"the database {db.url} already holds tradewarden state ({', '.join(filled)}"
                                           "): restore into an empty schema or database")
+            for seeded in dbcopy.SEEDED_TABLES:  # the migration's rows give way to the backup's
+                conn.execute(text(f'DELETE FROM "{seeded}"'))
             if manifest["database"].get("method") == "pg_dump":
                 dbcopy.load_dump(conn, (staged / "database" / "postgres.sql").read_text(encoding="utf-8"))
             else:
