@@ -191,8 +191,8 @@ async def test_setup_problems_are_one_line_naming_what_and_where(sim: SimulatorH
 
 def test_instance_run_exits_2_with_one_line_for_a_setup_problem(sim: SimulatorHandle, prefix: str,
                                                                 tmp_path: Path) -> None:
-    """``redis.url`` unset and a symbol the exchange does not list are the operator's to fix: exit 2 (which the
-    agent does not restart), one line, no traceback; the second is recorded as the instance's error."""
+    """``redis.url`` unset and a symbol the exchange does not list are the operator's to fix: exit 2 (bad
+    input), one line, no traceback; the second is recorded as the instance's error."""
     instance, _ = registry(tmp_path, sim, symbols=["BTC/USDT", "NOPE/USDT"], timeframes=["1m"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWARDEN_")}
     env |= {"TRADEWARDEN_DATA_DIR": str(tmp_path / "data"), "TRADEWARDEN_REDIS__PREFIX": prefix}

@@ -49,9 +49,10 @@ class MarketDataError(RuntimeError):
 
 
 class MarketDataSetupError(MarketDataError, BadInput):
-    """A setup problem a restart cannot cure (``redis.url`` unset, a timeframe or a symbol the exchange does
-    not have, an exchange with no usable WebSocket URL): ``instance run`` exits 2, which its agent does not
-    restart. An exchange or a Redis that does not answer stays a :class:`MarketDataError` (exit 1, restarted)."""
+    """A setup problem a retry cannot cure (``redis.url`` unset, a timeframe or a symbol the exchange does
+    not have, an exchange with no usable WebSocket URL): bad input, so ``instance run`` exits 2 ("fix the
+    registry or the config"). An exchange or a Redis that does not answer stays a :class:`MarketDataError`
+    (exit 1)."""
 
 
 class _LogSink:

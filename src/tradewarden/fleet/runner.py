@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 EXIT_STOPPED = 0
 EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2  # the work found its setup wrong (BadInput): the agent does not restart it
+EXIT_BAD_INPUT = 2  # the work found its setup wrong (BadInput): fix the registry or the config
 EXIT_REFUSED = 3
 S = InstanceState
 
