@@ -4,16 +4,23 @@ warming, the warm-up bar move, to active, with the activity feed saying so; the 
 shows the refusal of a bad variable name; a viewer gets no Connect, Stop or form and is refused a write; a canary
 secret in the variables an account names, leaked into an instance's error, appears in no page and no answer.
 
-Until the agent and the instance runner land, the fixture ``instance_runner`` plays them from the test thread
-through ``instance_repo``, exactly as they write: the lifecycle moves (with ``expect``, as a runner racing an
-agent does) and heartbeats with warm-up progress. Swap it for the real agent and only the fixture changes.
-Screenshots go to the test's tmp_path/screens."""
+The first test's fixture ``instance_runner`` plays the agent and the runner from the test thread through
+``instance_repo``, exactly as they write (the lifecycle moves with ``expect``, heartbeats with warm-up progress),
+so that each step of the warm-up can be held on the page. The second runs the real ones: ``tradewarden agent``
+for the instances' host, which starts ``tradewarden instance run`` on Connect (with the test work
+``instance_works:gated_work``, which holds its warm-up at 0 % until the test opens its gate); the card goes
+starting/warming → active; the instance SIGKILLed while its agent is paused shows lost; the agent, resumed,
+restarts it → active. Screenshots go to the test's tmp_path/screens."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -262,3 +269,85 @@ def test_connect_warms_an_instance_up_to_active_live_and_accounts_are_set_up_by_
     assert sorted(p.name for p in screens.iterdir()) == [
         "network-accounts.png", "network-active.png", "network-idle.png", "network-viewer.png",
         "network-warming-0.png", "network-warming-75.png"]
+
+
+
+FLEET_WORKS = Path(__file__).resolve().parents[1] / "fleet"
+
+
+def test_connect_starts_the_real_agent_s_instance_process_which_comes_back_after_a_kill(
+        fleet: tuple[Database, int, int, list[str]], tmp_path: Path) -> None:
+    need_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    db, idle, _, canaries = fleet
+    host = instances.get_instance(db, idle).host
+    operator = tokens.create(db, "alice", tokens.Role.OPERATOR, now_ms())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWARDEN_") and v not in canaries}
+    env |= {"TRADEWARDEN_DATA_DIR": str(tmp_path), "TRADEWARDEN_FLEET__HEARTBEAT_S": "0.2",
+            "TRADEWARDEN_FLEET__AGENT_POLL_S": "0.2", "TRADEWARDEN_FLEET__RESTART_BACKOFF_S": "0.2",
+            "TRADEWARDEN_FLEET__LEASE_TTL_S": "2",
+            "PYTHONPATH": os.pathsep.join([str(FLEET_WORKS), os.environ.get("PYTHONPATH", "")])}
+    screens = tmp_path / "screens"
+    agent_log = (tmp_path / "agent.log").open("wb")
+    agent = subprocess.Popen([sys.executable, "-m", "tradewarden.cli.main", "agent", "--host", host, "--work",
+                              "instance_works:gated_work"], env=env, stdout=agent_log, stderr=subprocess.STDOUT)
+    try:
+        with serving(create_app(db, tmp_path)) as base, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            console = Console()
+            page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+            console.watch(page)
+            _login(page, base, operator)
+            card = page.locator(f'.card.instance[data-id="{idle}"]')
+            state = card.locator(".state .badge")
+            expect(state).to_have_text("idle", timeout=DEADLINE_MS)
+
+            # Connect: the agent starts the instance process, which holds its warm-up at 0 % (the gate)
+            card.locator("button.connect").click()
+            expect(state).to_have_text(re.compile("^(starting|warming)$"), timeout=DEADLINE_MS)
+            expect(state).to_have_text("warming", timeout=DEADLINE_MS)
+            row = page.locator(f'#warmup .warmup-row[data-id="{idle}"]')
+            expect(row.locator(".progress-text")).to_have_text("symbols 0/2 · candles 0/400 (0%)",
+                                                               timeout=DEADLINE_MS)
+            first = instances.get_instance(db, idle)
+            assert first.pid is not None and first.pid != agent.pid and agent.poll() is None
+            page.screenshot(path=screens / "real-warming.png", full_page=True)
+            (tmp_path / "warmup-gate").touch()
+            expect(state).to_have_text("active", timeout=DEADLINE_MS)
+            expect(state).to_have_class("badge inst-active")
+            activity = page.locator("#activity")
+            expect(activity).to_contain_text(f"idle → starting  started by agent@{host}", timeout=DEADLINE_MS)
+            expect(activity).to_contain_text("warming → active  4 series warm", timeout=DEADLINE_MS)
+
+            # SIGKILL while the agent is paused: the heartbeat goes stale and the card shows lost
+            os.kill(agent.pid, signal.SIGSTOP)
+            os.kill(first.pid, signal.SIGKILL)
+            expect(state).to_have_text("lost", timeout=DEADLINE_MS)
+            page.screenshot(path=screens / "real-lost.png", full_page=True)
+            os.kill(agent.pid, signal.SIGCONT)
+            # the agent restarts it; the new process takes it over and (the gate open) warms straight through
+            expect(activity).to_contain_text(f"pid {first.pid} was killed by SIGKILL", timeout=DEADLINE_MS)
+            expect(state).to_have_text("active", timeout=DEADLINE_MS)
+            again = instances.get_instance(db, idle)
+            assert again.pid not in (None, first.pid)
+            expect(activity).to_contain_text(f"taken over from pid {first.pid}", timeout=DEADLINE_MS)
+            page.screenshot(path=screens / "real-active-again.png", full_page=True)
+
+            # Stop: the agent stops it
+            card.locator("button.stop").click()
+            expect(state).to_have_text("stopped", timeout=DEADLINE_MS)
+            assert not [c for c in canaries if c in page.content()]
+            assert console.errors == []
+            browser.close()
+    finally:
+        if agent.poll() is None:
+            os.kill(agent.pid, signal.SIGCONT)
+            agent.terminate()
+            agent.wait(timeout=DEADLINE_MS / 1000)
+        agent_log.close()
+        for row in instances.list_instances(db):
+            if row.pid is not None and row.state.is_running and row.pid != 1:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(row.pid, signal.SIGKILL)
+    assert agent.returncode == 0, (tmp_path / "agent.log").read_text()

@@ -43,3 +43,35 @@ def failing_work(config: AppConfig) -> InstanceWork:
         raise ConnectionError(f"{exchange.slug} refused the connection\nsecond line never shown")
 
     return work
+
+
+#: the file under ``data_dir`` whose existence lets :func:`gated_work`'s warm-up go on
+GATE = "warmup-gate"
+
+
+def gated_work(config: AppConfig) -> InstanceWork:
+    """Warms up like :func:`steady_work`, but holds at 0 % until the test creates ``data_dir/warmup-gate``, so
+    a page can be seen showing ``warming`` and its bar however slow the page is; once the gate exists (a
+    restart after it), the warm-up runs straight through."""
+    gate = config.data_dir / GATE
+
+    async def work(instance: InstanceView, exchange: ExchangeView, hooks: InstanceHooks,
+                   stop: asyncio.Event) -> None:
+        series = [(s, tf) for s in instance.symbols for tf in instance.timeframes]
+        total = len(series) * CANDLES_PER_SERIES
+        hooks.warming(f"warming {len(series)} series of {exchange.slug}")
+        hooks.progress(WarmupProgress(0, len(instance.symbols), 0, total))
+        while not gate.exists():
+            try:
+                await asyncio.wait_for(stop.wait(), 0.1)
+                return
+            except TimeoutError:
+                pass
+        for done in range(1, len(series) + 1):
+            hooks.progress(WarmupProgress(done // len(instance.timeframes), len(instance.symbols),
+                                          done * CANDLES_PER_SERIES, total))
+            await asyncio.sleep(0)
+        hooks.active(f"{len(series)} series warm")
+        await stop.wait()
+
+    return work

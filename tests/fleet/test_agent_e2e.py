@@ -4,16 +4,19 @@ exit 3 naming the holder; the instance is SIGKILLed → it shows lost, its lease
 (noted in the activity feed) and the new process takes the instance over → active; Stop (desired stopped) →
 the agent stops it → stopped, lease released.
 
-Only the work differs between the two variants: ``steady`` runs a test work (``instance_works.py``) and needs
-no exchange; ``market_data`` runs the real market-data work against an in-process simulator and Redis, and is
-skipped until ``tradewarden.fleet.market_data`` is part of the build (fleet-md's branch; the lead completes
-its checks on merge: the cache key asserted below follows the agreed layout).
+The two variants differ in their work and fleet: ``steady`` runs a test work (``instance_works.py``) on an
+exchange of its own and needs no exchange; ``market_data`` is the issue's e2e: the real market-data work, the
+seeded ``binance`` and ``binance_us`` rows pointed at two simulators, real Redis (db 15, a prefix of its own,
+cleared afterwards). Once the agent's first instance (binance) is active, it runs three instances as separate
+processes: binance_us by the same agent, a third exchange's on another host by hand (``instance run``); each
+reaches active and keeps its cache series fresh (its ``updated`` moves on), and a paper trading bot
+(``market.warmup_from_cache``) warms up from binance's series without one klines request of its own
+(test_market_data_bot.py's session and checks). After the kill the restarted instance's series is fresh again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import secrets
 import signal
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.fleet.test_market_data_bot import assert_warmed_from_cache, paper_bot_from_cache
 
 from tradewarden.domain.instances import LOST, DesiredState, InstanceRole, InstanceState
 from tradewarden.fleet.runner import lease_key
@@ -35,6 +39,7 @@ from tradewarden.persistence import instance_repo as instances
 from tradewarden.persistence.fleet_agents import list_agents
 from tradewarden.persistence.fleet_repo import InstanceView
 from tradewarden.persistence.runtime_models import AccountLeaseRow
+from tradewarden.simulator.testing import SimulatorHandle
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -50,38 +55,132 @@ FAST = {"TRADEWARDEN_FLEET__HEARTBEAT_S": "0.2", "TRADEWARDEN_FLEET__STALE_S": s
 
 
 @dataclass
+class Fleet:
+    """What a variant's ``fleet`` step gets: the registry, the processes' environment and command, the hosts."""
+
+    db: Database
+    env: dict[str, str]
+    cli: list[str]
+    host: str
+    other: str
+    agent: subprocess.Popen[bytes]
+    tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch
+
+
+@dataclass
 class Work:
-    """What differs between the variants: the work's options and environment, the exchange's URLs, and what
-    an active instance must have done besides being active."""
+    """What differs between the variants: the work's options and environment, the exchange the agent's instance
+    serves (``setup`` points the registry at it), what an active instance must have done besides being active,
+    and more of the fleet to run once that instance is active."""
 
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
-    rest_url: str | None = None
-    ws_url: str | None = None
+    exchange: str = "e2e_x"
+    setup: Callable[[Database], None] = lambda db: None
     served: Callable[[Database, InstanceView], None] = lambda db, inst: None
+    fleet: Callable[[Fleet], None] = lambda f: None
+    cleanup: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
 
 def _steady() -> Iterator[Work]:
+    def setup(db: Database) -> None:
+        fleet.add_exchange(db, "e2e_x", "binance")
+
     yield Work(["--work", "instance_works:steady_work"], {"PYTHONPATH": os.pathsep.join(
-        [str(HERE), os.environ.get("PYTHONPATH", "")])})
+        [str(HERE), os.environ.get("PYTHONPATH", "")])}, setup=setup)
+
+
+def _origin_and_stream(sim: SimulatorHandle) -> dict[str, str]:
+    """The registry's URL form (docs/DATA.md, Shared candle cache): rest_url an origin, ws_url the stream URL."""
+    return {"rest_url": sim.base_url, "ws_url": sim.base_url.replace("http://", "ws://") + "/stream/ws"}
 
 
 def _market_data() -> Iterator[Work]:
-    if importlib.util.find_spec("tradewarden.fleet.market_data") is None:
-        pytest.skip("tradewarden.fleet.market_data lands with the fleet-md branch")
-    import redis
-
+    from tradewarden.data.cache import RedisCandleCache
+    from tradewarden.data.sample import sample_1m_path
     from tradewarden.simulator.testing import start_simulator
 
-    url = "redis://127.0.0.1:6379/0"
+    url, prefix = "redis://127.0.0.1:6379/15", f"e2e-{secrets.token_hex(5)}:candles"
+    cache = RedisCandleCache(url, prefix=prefix)
+    try:
+        cache.ping()
+    except Exception as exc:
+        pytest.skip(f"Redis not reachable: {exc}")
 
-    def cached(db: Database, inst: InstanceView) -> None:
-        key = f"candles:{inst.exchange_id}:{SYMBOLS[0].replace('/', '')}:{TIMEFRAMES[0]}"
-        assert redis.Redis.from_url(url).exists(key), f"{key} is not in Redis"
+    def fresh(exchange_id: int) -> None:
+        """The series is complete and its writer keeps confirming it: ``updated`` moves on."""
+        first = cache.status(exchange_id, "BTCUSDT", TIMEFRAMES[0])
+        assert first.count == 1000 and first.updated_ms is not None, first
+        deadline = time.monotonic() + DEADLINE_S
+        while (now := cache.status(exchange_id, "BTCUSDT", TIMEFRAMES[0])).updated_ms == first.updated_ms:
+            assert time.monotonic() < deadline, f"{first.series.key} is not kept fresh"
+            time.sleep(0.2)
+        assert now.updated_ms is not None and cache.now_ms() - now.updated_ms < 30_000
 
-    with start_simulator(symbols=list(SYMBOLS), speed=60.0) as sim:
-        host = sim.base_url.removeprefix("http://")
-        yield Work([], {"TRADEWARDEN_REDIS__URL": url}, f"{sim.base_url}/api/v3", f"ws://{host}/stream/ws", cached)
+    with (start_simulator(data=sample_1m_path(), symbols=list(SYMBOLS), speed=60, seed=6, start_index=1100) as a,
+          start_simulator(data=sample_1m_path(), symbols=list(SYMBOLS), speed=60, seed=7, start_index=1100) as b):
+
+        def setup(db: Database) -> None:
+            fleet.update_exchange(db, "binance", **_origin_and_stream(a))
+            fleet.update_exchange(db, "binance_us", **_origin_and_stream(b))
+            fleet.add_exchange(db, "e2e_third", "binance", **_origin_and_stream(b))  # one more venue on b
+
+        def more(f: Fleet) -> None:
+            us = instances.register_instance(f.db, "binance_us", InstanceRole.MARKET_DATA, f.host,
+                                             symbols=SYMBOLS, timeframes=TIMEFRAMES)
+            instances.set_desired(f.db, us.id, DesiredState.RUNNING, actor="operator", reason="Connect")
+            log = work.cleanup.enter_context((f.tmp_path / "third.log").open("wb"))
+            third = subprocess.Popen([*f.cli, "instance", "run", "--exchange", "e2e_third", "--host", f.other,
+                                      "--symbols", ",".join(SYMBOLS), "--timeframes", ",".join(TIMEFRAMES)],
+                                     env=f.env, stdout=log, stderr=subprocess.STDOUT)
+            work.cleanup.callback(_terminate, third)
+            for proc, inst_id in ((f.agent, us.id), (third, None)):
+                if inst_id is None:
+                    inst_id = _instance_of(f.db, f.other, proc)
+                wait_for(f.db, inst_id, lambda i, shown: shown == "active", f"instance {inst_id} active", proc)
+            running = [i for i in instances.list_instances(f.db) if i.state is InstanceState.ACTIVE]
+            assert sorted((i.exchange, i.host) for i in running) == sorted(
+                [("binance", f.host), ("binance_us", f.host), ("e2e_third", f.other)])
+            assert len({i.pid for i in running}) == 3
+            for inst in running:
+                fresh(inst.exchange_id)
+            binance = next(i for i in running if i.exchange == "binance")
+            _, events = paper_bot_from_cache(a, {"data_dir": str(f.tmp_path / "bot"), "redis": {
+                "url": url, "prefix": prefix}, "database": {"url": f.env["TRADEWARDEN_DATABASE__URL"]}},
+                f.tmp_path, f.monkeypatch)
+            assert_warmed_from_cache(a, events, f"{prefix}:{binance.exchange_id}:BTCUSDT:1m",
+                                     {f"tradewarden-market-data/{binance.id}"})
+
+        work = Work([], {"TRADEWARDEN_REDIS__URL": url, "TRADEWARDEN_REDIS__PREFIX": prefix}, "binance", setup,
+                    lambda db, inst: fresh(inst.exchange_id), more)
+        try:
+            yield work
+        finally:
+            work.cleanup.close()
+            for key in cache.client.scan_iter(f"{prefix}:*"):
+                cache.client.delete(key)
+            cache.close()
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _instance_of(db: Database, host: str, proc: subprocess.Popen[bytes]) -> int:
+    """The id of the instance a process started by hand registers for ``host``."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not (found := instances.list_instances(db, host=host)):
+        assert proc.poll() is None, f"pid {proc.pid} exited ({proc.returncode})"
+        assert time.monotonic() < deadline, f"no instance registered for {host}"
+        time.sleep(0.1)
+    return found[0].id
 
 
 @pytest.fixture(params=["steady", "market_data"])
@@ -90,14 +189,16 @@ def work(request: pytest.FixtureRequest) -> Iterator[Work]:
 
 
 def wait_for(db: Database, instance_id: int, check: Callable[[InstanceView, str], bool], what: str,
-             agent: subprocess.Popen[bytes]) -> InstanceView:
+             proc: subprocess.Popen[bytes]) -> InstanceView:
+    """The instance once ``check(instance, shown state)`` holds; fails when ``proc`` (the agent, or an instance
+    run by hand) exits first."""
     deadline = time.monotonic() + DEADLINE_S
     while True:
         inst = instances.get_instance(db, instance_id)
         if check(inst, inst.shown(fleet.db_now_ms(db), round(STALE_S * 1000))):
             return inst
-        if agent.poll() is not None:
-            raise AssertionError(f"the agent exited ({agent.returncode}) before {what}")
+        if proc.poll() is not None:
+            raise AssertionError(f"pid {proc.pid} exited ({proc.returncode}) before {what}")
         if time.monotonic() > deadline:
             feed = [(e.kind, e.to_state, e.reason) for e in instances.instance_events(db, instance_id=instance_id)]
             raise AssertionError(f"timed out waiting for {what}: {inst}\n{feed}")
@@ -109,14 +210,16 @@ def lease_expires_ms(db: Database, key: str) -> int | None:
         return s.scalars(select(AccountLeaseRow.expires_ms).where(AccountLeaseRow.account_key == key)).one_or_none()
 
 
-def test_the_agent_keeps_an_instance_as_desired_through_a_kill(pg_url: str, tmp_path: Path, work: Work) -> None:
+def test_the_agent_keeps_an_instance_as_desired_through_a_kill(pg_url: str, tmp_path: Path, work: Work,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     host, other = f"e2e-{secrets.token_hex(4)}", f"e2e-other-{secrets.token_hex(4)}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWARDEN_")}
     env |= FAST | work.env | {"TRADEWARDEN_DATABASE__URL": pg_url, "TRADEWARDEN_DATA_DIR": str(tmp_path / "data")}
     cli = [sys.executable, "-m", "tradewarden.cli.main"]
     db = Database.open(pg_url, tmp_path)
-    exchange = fleet.add_exchange(db, "e2e_x", "binance", rest_url=work.rest_url, ws_url=work.ws_url)
-    inst = instances.register_instance(db, "e2e_x", InstanceRole.MARKET_DATA, host, symbols=SYMBOLS,
+    work.setup(db)
+    exchange = fleet.get_exchange(db, work.exchange)
+    inst = instances.register_instance(db, work.exchange, InstanceRole.MARKET_DATA, host, symbols=SYMBOLS,
                                        timeframes=TIMEFRAMES)
     instances.set_desired(db, inst.id, DesiredState.RUNNING, actor="operator", reason="Connect")
     agent_log = (tmp_path / "agent.log").open("wb")
@@ -126,9 +229,10 @@ def test_the_agent_keeps_an_instance_as_desired_through_a_kill(pg_url: str, tmp_
         first = wait_for(db, inst.id, lambda i, shown: shown == "active", "active", agent)
         work.served(db, first)
         assert [a.host for a in list_agents(db) if a.alive] == [host]
+        work.fleet(Fleet(db, env, cli, host, other, agent, tmp_path, monkeypatch))
 
         # another host's claim on the same exchange and role is refused, naming the holder
-        second = subprocess.run([*cli, "instance", "run", "--exchange", "e2e_x", "--host", other, *work.args],
+        second = subprocess.run([*cli, "instance", "run", "--exchange", work.exchange, "--host", other, *work.args],
                                 env=env, capture_output=True, text=True, timeout=DEADLINE_S)
         assert second.returncode == 3, second.stdout + second.stderr
         assert f"already served: pid {first.pid} on {host} since" in " ".join(second.stderr.split())
@@ -160,13 +264,18 @@ def test_the_agent_keeps_an_instance_as_desired_through_a_kill(pg_url: str, tmp_
         # Stop: the agent sends SIGTERM, the instance records stopping → stopped and releases its lease
         instances.set_desired(db, inst.id, DesiredState.STOPPED, actor="operator", reason="Stop")
         stopped = wait_for(db, inst.id, lambda i, shown: i.state is InstanceState.STOPPED, "stopped", agent)
-        assert lease_expires_ms(db, key) is None
+        # the runner records stopped, then releases the lease (a moment later)
+        deadline = time.monotonic() + DEADLINE_S
+        while lease_expires_ms(db, key) is not None:
+            assert time.monotonic() < deadline, "the stopped instance kept its lease"
+            time.sleep(0.1)
         assert stopped.pid == again.pid
         events = instances.instance_events(db, instance_id=inst.id)
         moved = [(e.to_state, e.reason) for e in events if e.kind == "transition"]
         assert moved[-2:] == [("stopping", "SIGTERM received"), ("stopped", "stopped")]
         assert f"SIGTERM to pid {again.pid}: desired stopped" in [e.reason for e in events if e.kind == "note"]
     finally:
+        work.cleanup.close()  # the instance run by hand, while the registry is still there
         if agent.poll() is None:
             os.kill(agent.pid, signal.SIGCONT)
             agent.terminate()

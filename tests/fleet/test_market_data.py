@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +22,12 @@ from tradewarden.data.cache import RedisCandleCache
 from tradewarden.data.sample import sample_1m_path
 from tradewarden.data.store_arrow import ArrowCandleStore
 from tradewarden.domain.candles import Candle
-from tradewarden.domain.instances import InstanceRole
+from tradewarden.domain.instances import InstanceRole, InstanceState
+from tradewarden.errors import BadInput
 from tradewarden.fleet.market_data import MarketDataError, market_data_work
 from tradewarden.persistence import Database
 from tradewarden.persistence.fleet_repo import ExchangeView, InstanceView, WarmupProgress, add_exchange
-from tradewarden.persistence.instance_repo import register_instance
+from tradewarden.persistence.instance_repo import get_instance, register_instance
 from tradewarden.simulator.testing import SimulatorHandle, start_simulator
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -155,11 +159,14 @@ async def test_setup_problems_are_one_line_naming_what_and_where(sim: SimulatorH
     with pytest.raises(MarketDataError, match=r"^instance run needs redis.url"):
         market_data_work(load_config(None, {"data_dir": str(tmp_path / "d0")}))
 
-    async def failure(cfg: AppConfig, instance: InstanceView, exchange: ExchangeView) -> tuple[str, Hooks]:
+    async def failure(cfg: AppConfig, instance: InstanceView, exchange: ExchangeView, *,
+                      setup: bool = True) -> tuple[str, Hooks]:
         hooks = Hooks()
         with pytest.raises(MarketDataError) as err:
             await asyncio.wait_for(market_data_work(cfg)(instance, exchange, hooks, asyncio.Event()), 30)
         assert "\n" not in str(err.value)
+        # a setup problem is bad input (exit 2, not restarted); a server that does not answer is not
+        assert isinstance(err.value, BadInput) is setup, f"{err.value!r}"
         return str(err.value), hooks
 
     instance, exchange = registry(tmp_path / "a", sim, symbols=["BTC/USDT", "NOPE/USDT"], timeframes=["1m"])
@@ -168,7 +175,7 @@ async def test_setup_problems_are_one_line_naming_what_and_where(sim: SimulatorH
     assert hooks.calls == []  # refused before warming
 
     message, _ = await failure(config(tmp_path / "a", prefix, **{"redis.url": "redis://127.0.0.1:1/0"}), instance,
-                               exchange)
+                               exchange, setup=False)
     assert message.startswith("Redis at 127.0.0.1:1/0 is unreachable")
 
     instance, exchange = registry(tmp_path / "b", sim, symbols=["BTC/USDT"], timeframes=["1m"], ccxt_id="bigone")
@@ -180,3 +187,31 @@ async def test_setup_problems_are_one_line_naming_what_and_where(sim: SimulatorH
     message, _ = await failure(config(tmp_path / "c", prefix), instance, exchange)
     assert "ws_url 'http://127.0.0.1:1/ws' is not a ws or wss URL" in message
     assert "tradewarden exchanges update simx --ws-url URL" in message
+
+
+def test_instance_run_exits_2_with_one_line_for_a_setup_problem(sim: SimulatorHandle, prefix: str,
+                                                                tmp_path: Path) -> None:
+    """``redis.url`` unset and a symbol the exchange does not list are the operator's to fix: exit 2 (bad
+    input), one line, no traceback; the second is recorded as the instance's error."""
+    instance, _ = registry(tmp_path, sim, symbols=["BTC/USDT", "NOPE/USDT"], timeframes=["1m"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWARDEN_")}
+    env |= {"TRADEWARDEN_DATA_DIR": str(tmp_path / "data"), "TRADEWARDEN_REDIS__PREFIX": prefix}
+    run = [sys.executable, "-m", "tradewarden.cli.main", "instance", "run", "--exchange", "simx", "--host",
+           instance.host]
+
+    unset = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert unset.returncode == 2, unset.stdout + unset.stderr
+    said = " ".join(unset.stderr.split())
+    assert said.startswith("error: instance run needs redis.url (the shared candle cache)"), said
+    assert "Traceback" not in unset.stdout + unset.stderr
+
+    unknown = subprocess.run(run, env=env | {"TRADEWARDEN_REDIS__URL": REDIS}, capture_output=True, text=True,
+                             timeout=60)
+    assert unknown.returncode == 2, unknown.stdout + unknown.stderr
+    said = " ".join(unknown.stderr.split())
+    assert f"error: instance {instance.id} failed: MarketDataSetupError: exchange 'simx'" in said
+    assert "has no market NOPE/USDT" in said and "Traceback" not in unknown.stdout + unknown.stderr
+    with Database.open(None, tmp_path / "data") as db:
+        failed = get_instance(db, instance.id)
+    assert failed.state is InstanceState.ERROR and failed.last_error is not None
+    assert "has no market NOPE/USDT" in failed.last_error

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from tradewarden.cli.main import app
@@ -86,6 +87,46 @@ def sim() -> Iterator[SimulatorHandle]:
         yield handle
 
 
+def paper_bot_from_cache(sim: SimulatorHandle, settings: dict[str, Any], tmp_path: Path,
+                         monkeypatch: pytest.MonkeyPatch) -> tuple[Result, list[dict[str, Any]]]:
+    """A paper session of 4 simulated minutes on ``sim``'s BTC/USDT 1m with ``market.warmup_from_cache``, under
+    ``settings`` (data_dir, redis, database); its output and its events. The e2e (test_agent_e2e.py) runs it
+    beside real instance processes."""
+    conf = sim.ccxt_config()
+    config = tmp_path / "bot.yaml"  # JSON is YAML
+    config.write_text(json.dumps({
+        **settings,
+        # the bot's own view of the exchange: the same simulator; the registry entry is found by its URL
+        "exchange": {"id": "binance", "urls": conf["urls"], "options": conf["options"]},
+        "market": {"symbol": "BTC/USDT", "timeframe": "1m", "warmup_from_cache": True},
+        "strategy": {"name": "sma_cross", "params": {"fast": 3, "slow": 8}},
+        "runtime": {"warmup_bars": 30}}))
+    for name in ("LIVE_TRADING", "TRADEWARDEN_EXCHANGE__API_KEY", "TRADEWARDEN_EXCHANGE__API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    out = tmp_path / "paper"
+    result = CliRunner().invoke(app, ["run", "--mode", "paper", "--config", str(config), "--duration", "4m",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    return result, events
+
+
+def assert_warmed_from_cache(sim: SimulatorHandle, events: list[dict[str, Any]], key: str,
+                             instance_agents: set[str]) -> None:
+    """The session's history came from ``key`` (no miss), and its klines requests to ``sim`` were none: every
+    klines request came from the market-data instances (``instance_agents``, their User-Agents)."""
+    [from_cache] = [e for e in events if e["type"] == "HistoryFromCache"]
+    assert from_cache["count"] == 330 and from_cache["key"] == key
+    assert not [e for e in events if e["type"] == "HistoryCacheMiss"]
+    [warm] = [e for e in events if e["type"] == "WarmUpDone"]
+    assert warm["candles"] == 30
+    requests = sim.requests_log()
+    klines = [r for r in requests if r["path"] == "/api/v3/klines"]
+    assert [r for r in klines if r["agent"] in instance_agents]  # the instance's warm-up: the log tells clients apart
+    assert [r for r in klines if r["agent"] not in instance_agents] == []  # the bot: not one klines request
+    assert [r for r in requests if r["path"] == "/api/v3/exchangeInfo" and r["agent"] not in instance_agents]
+
+
 def test_a_paper_bot_warms_up_from_the_cache_without_calling_the_klines_endpoint(
         sim: SimulatorHandle, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data_dir = tmp_path / "data"
@@ -99,36 +140,12 @@ def test_a_paper_bot_warms_up_from_the_cache_without_calling_the_klines_endpoint
                                                       "redis.prefix": prefix})), instance, exchange)
     try:
         assert md.active.wait(60) and md.error is None, md.error
-        conf = sim.ccxt_config()
-        config = tmp_path / "bot.yaml"  # JSON is YAML
-        config.write_text(json.dumps({
-            **settings,
-            # the bot's own view of the exchange: the same simulator; the registry entry is found by its URL
-            "exchange": {"id": "binance", "urls": conf["urls"], "options": conf["options"]},
-            "market": {"symbol": "BTC/USDT", "timeframe": "1m", "warmup_from_cache": True},
-            "strategy": {"name": "sma_cross", "params": {"fast": 3, "slow": 8}},
-            "runtime": {"warmup_bars": 30}}))
-        for name in ("LIVE_TRADING", "TRADEWARDEN_EXCHANGE__API_KEY", "TRADEWARDEN_EXCHANGE__API_SECRET"):
-            monkeypatch.delenv(name, raising=False)
-        out = tmp_path / "paper"
-        result = CliRunner().invoke(app, ["run", "--mode", "paper", "--config", str(config), "--duration", "4m",
-                                          "--out", str(out)])
-        assert result.exit_code == 0, result.output
+        result, events = paper_bot_from_cache(sim, settings, tmp_path, monkeypatch)
     finally:
         md.stop()
     assert "shared candle cache: simx" in result.output
-    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
-    [from_cache] = [e for e in events if e["type"] == "HistoryFromCache"]
-    assert from_cache["count"] == 330 and from_cache["key"] == f"{prefix}:{exchange.id}:BTCUSDT:1m"
-    assert not [e for e in events if e["type"] == "HistoryCacheMiss"]
-    [warm] = [e for e in events if e["type"] == "WarmUpDone"]
-    assert warm["candles"] == 30
-    requests = sim.requests_log()
-    md_agent = f"tradewarden-market-data/{instance.id}"
-    klines = [r for r in requests if r["path"] == "/api/v3/klines"]
-    assert [r for r in klines if r["agent"] == md_agent]  # the instance's warm-up: the log tells clients apart
-    assert [r for r in klines if r["agent"] != md_agent] == []  # the bot: not one klines request
-    assert [r for r in requests if r["path"] == "/api/v3/exchangeInfo" and r["agent"] != md_agent]  # it did boot
+    assert_warmed_from_cache(sim, events, f"{prefix}:{exchange.id}:BTCUSDT:1m",
+                             {f"tradewarden-market-data/{instance.id}"})
 
 
 def test_the_bot_finds_its_registry_exchange_by_slug_or_by_ccxt_id_and_url(tmp_path: Path) -> None:

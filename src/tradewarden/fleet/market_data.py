@@ -32,6 +32,7 @@ from tradewarden.data.cache import CacheError, ExchangeCache, RedisCandleCache
 from tradewarden.data.feed_ccxt import CcxtFeed, FeedSettings
 from tradewarden.domain.candles import timeframe_ms
 from tradewarden.domain.events import EventType
+from tradewarden.errors import BadInput
 from tradewarden.fleet.connection import ExchangeSetupError, connect, market_ids
 from tradewarden.fleet.warmup import SeriesWarmed, StoreWriter, WarmUp
 from tradewarden.fleet.work import InstanceHooks, InstanceWork
@@ -45,6 +46,13 @@ STORE_FLUSH_S = 2.0
 
 class MarketDataError(RuntimeError):
     """What stops a market-data instance, in one line naming what and where (the runner records it)."""
+
+
+class MarketDataSetupError(MarketDataError, BadInput):
+    """A setup problem a retry cannot cure (``redis.url`` unset, a timeframe or a symbol the exchange does
+    not have, an exchange with no usable WebSocket URL): bad input, so ``instance run`` exits 2 ("fix the
+    registry or the config"). An exchange or a Redis that does not answer stays a :class:`MarketDataError`
+    (exit 1)."""
 
 
 class _LogSink:
@@ -72,14 +80,14 @@ class Plan:
             try:
                 timeframe_ms(tf)
             except ValueError as exc:
-                raise MarketDataError(f"instance {instance.id}: {exc}") from None
+                raise MarketDataSetupError(f"instance {instance.id}: {exc}") from None
         return cls(symbols, timeframes, config.market_data.warmup_candles, config.market_data.warmup_concurrency)
 
 
 def market_data_work(config: AppConfig, *, feed_settings: FeedSettings | None = None) -> InstanceWork:
     """The work of a market-data instance under ``config``; refuses at once when ``redis.url`` is unset."""
     if not config.redis.url:
-        raise MarketDataError("instance run needs redis.url (the shared candle cache): set [redis] url in the "
+        raise MarketDataSetupError("instance run needs redis.url (the shared candle cache): set [redis] url in the "
                               "config or TRADEWARDEN_REDIS__URL, e.g. redis://127.0.0.1:6379/0")
 
     async def work(instance: InstanceView, exchange: ExchangeView, hooks: InstanceHooks,
@@ -92,7 +100,7 @@ def market_data_work(config: AppConfig, *, feed_settings: FeedSettings | None = 
 def open_cache(config: AppConfig) -> RedisCandleCache:
     """The shared cache of ``config``, checked to answer; :class:`MarketDataError` naming the server if not."""
     if not config.redis.url:
-        raise MarketDataError("redis.url is not set (the shared candle cache)")
+        raise MarketDataSetupError("redis.url is not set (the shared candle cache)")
     try:
         cache = RedisCandleCache(config.redis.url, size=config.market_data.warmup_candles,
                                  prefix=config.redis.prefix)
@@ -137,7 +145,7 @@ class MarketDataInstance:
         except ExchangeSetupError as exc:
             store.store.close()
             cache.close()
-            raise MarketDataError(str(exc)) from None
+            raise MarketDataSetupError(str(exc)) from None
         feed = CcxtFeed(ex, sink=_LogSink(), settings=self.feed_settings, name=self.exchange.slug)
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -172,7 +180,7 @@ class MarketDataInstance:
             await feed.retry.acall(ex.load_markets, label="load_markets")
             ids = market_ids(ex, list(self.plan.symbols))
         except ExchangeSetupError as exc:
-            raise MarketDataError(f"exchange {self.exchange.slug!r}: {exc}") from None
+            raise MarketDataSetupError(f"exchange {self.exchange.slug!r}: {exc}") from None
         except Exception as exc:  # ccxt's errors: unreachable host, refused, malformed answer
             raise MarketDataError(f"exchange {self.exchange.slug!r} at {_rest_where(ex)}: cannot load markets: "
                                   f"{type(exc).__name__}: {str(exc)[:200]}") from None

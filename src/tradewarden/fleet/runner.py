@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 
 from tradewarden.domain.instances import DesiredState, InstanceRole, InstanceState
+from tradewarden.errors import BadInput
 from tradewarden.fleet.work import InstanceWork
 from tradewarden.observability.scrub import SCRUBBER
 from tradewarden.persistence import fleet_repo, instance_repo
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 EXIT_STOPPED = 0
 EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2  # the work found its setup wrong (BadInput): fix the registry or the config
 EXIT_REFUSED = 3
 S = InstanceState
 
@@ -347,7 +349,8 @@ class InstanceRunner:
                 message = one_line(failure)
                 instance_repo.transition(self.db, inst.id, S.ERROR, f"the work failed: {message}",
                                          actor=self.spec.actor, expect=self._state, error=message)
-                return RunResult(EXIT_FAILED, f"instance {inst.id} failed: {message}")
+                code = EXIT_BAD_INPUT if isinstance(failure, BadInput) else EXIT_FAILED
+                return RunResult(code, f"instance {inst.id} failed: {message}")
             if not stop_requested:
                 message = "the work ended without being asked to stop"
                 instance_repo.transition(self.db, inst.id, S.ERROR, message, actor=self.spec.actor,
