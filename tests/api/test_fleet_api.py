@@ -102,6 +102,20 @@ def test_an_instance_shows_its_state_heartbeat_age_progress_and_goes_lost(client
     assert (inst["shown"], inst["last_error"]) == ("error", "connection timeout to the REST URL")
 
 
+def test_lost_is_judged_by_the_configured_staleness_as_the_agent_judges_it(db: Database, tmp_path: Path,
+                                                                          clock: Clock) -> None:
+    client = TestClient(create_app(db, tmp_path, fleet_clock=clock, fleet_stale_ms=60_000))
+    viewer = _auth(db, tokens.Role.VIEWER)
+    iid = _instance(db)
+    instances.transition(db, iid, InstanceState.STARTING, "agent start", pid=4242)
+    beat = instances.heartbeat(db, iid, pid=4242)
+    clock.now = beat + STALE_MS + 1  # past the default, within fleet.stale_s = 60 s
+    body = client.get(f"{F}/instances", headers=viewer).json()
+    assert (body["stale_ms"], body["instances"][0]["shown"]) == (60_000, "starting")
+    clock.now = beat + 60_001
+    assert client.get(f"{F}/instances/{iid}", headers=viewer).json()["shown"] == "lost"
+
+
 def test_connect_and_stop_set_the_desired_state_for_operators_only(client: TestClient, db: Database) -> None:
     iid = _instance(db)
     viewer, op = _auth(db, tokens.Role.VIEWER), _auth(db, tokens.Role.OPERATOR, "olga")

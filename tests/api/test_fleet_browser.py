@@ -286,14 +286,15 @@ def test_connect_starts_the_real_agent_s_instance_process_which_comes_back_after
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWARDEN_") and v not in canaries}
     env |= {"TRADEWARDEN_DATA_DIR": str(tmp_path), "TRADEWARDEN_FLEET__HEARTBEAT_S": "0.2",
             "TRADEWARDEN_FLEET__AGENT_POLL_S": "0.2", "TRADEWARDEN_FLEET__RESTART_BACKOFF_S": "0.2",
-            "TRADEWARDEN_FLEET__LEASE_TTL_S": "2",
+            "TRADEWARDEN_FLEET__LEASE_TTL_S": "2", "TRADEWARDEN_FLEET__STALE_S": "2",
             "PYTHONPATH": os.pathsep.join([str(FLEET_WORKS), os.environ.get("PYTHONPATH", "")])}
     screens = tmp_path / "screens"
     agent_log = (tmp_path / "agent.log").open("wb")
     agent = subprocess.Popen([sys.executable, "-m", "tradewarden.cli.main", "agent", "--host", host, "--work",
                               "instance_works:gated_work"], env=env, stdout=agent_log, stderr=subprocess.STDOUT)
     try:
-        with serving(create_app(db, tmp_path)) as base, sync_playwright() as pw:
+        # the page judges lost by the same staleness as the agent (fleet.stale_s, as `serve` passes it)
+        with serving(create_app(db, tmp_path, fleet_stale_ms=2_000)) as base, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             console = Console()
             page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()

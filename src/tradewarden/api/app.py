@@ -35,6 +35,7 @@ from tradewarden.api.security import (
 )
 from tradewarden.api.status import _jsonable, bot_status, risk_status
 from tradewarden.persistence import Database
+from tradewarden.persistence.fleet_repo import STALE_MS
 from tradewarden.persistence.runtime_store import RuntimeStore
 from tradewarden.risk.store import RiskStateStore
 
@@ -80,10 +81,11 @@ def now_ms() -> int:
 
 def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
                limiter: FailureLimiter | None = None, runs_dir: Path | None = None,
-               fleet_clock: Callable[[], int] | None = None) -> FastAPI:
+               fleet_clock: Callable[[], int] | None = None, fleet_stale_ms: int = STALE_MS) -> FastAPI:
     """The application over ``db`` (the bots' database; ``data_dir`` holds their audit trails), with the
     dashboard at ``/`` showing the reports under ``runs_dir`` (default ``runs``, as the backtest writes).
-    The fleet's heartbeat ages are measured on the database's clock unless ``fleet_clock`` is given (tests)."""
+    The fleet's heartbeat ages are measured on the database's clock unless ``fleet_clock`` is given (tests); an
+    instance whose heartbeat is older than ``fleet_stale_ms`` (``fleet.stale_s``) shows as lost."""
     store = RiskStateStore(db)
     guard = Guard(db, limiter if limiter is not None else FailureLimiter(), Sessions())
     app = FastAPI(title="tradewarden", version="1", docs_url="/api/docs", redoc_url=None,
@@ -274,7 +276,7 @@ def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
         return asdict(found)
 
     app.include_router(v1)
-    app.include_router(fleet.router(db, guard, fleet_clock))
+    app.include_router(fleet.router(db, guard, fleet_clock, fleet_stale_ms))
     app.include_router(dashboard.router(db, store, guard, clock, runs_dir if runs_dir is not None else Path("runs"),
                                         bot_key))
     return app

@@ -61,8 +61,10 @@ class OneMessageRoute(APIRoute):
         return route
 
 
-def router(db: Database, guard: Guard, clock: Callable[[], int] | None = None) -> APIRouter:
-    """The fleet endpoints over ``db``; ``clock`` (ms) replaces the database's clock (tests)."""
+def router(db: Database, guard: Guard, clock: Callable[[], int] | None = None,
+           stale_ms: int = registry.STALE_MS) -> APIRouter:
+    """The fleet endpoints over ``db``; ``clock`` (ms) replaces the database's clock (tests); a running instance
+    whose heartbeat is older than ``stale_ms`` (``fleet.stale_s``, as the agent judges it) shows as lost."""
     r = APIRouter(prefix="/api/v1/fleet", route_class=OneMessageRoute)
     CallerDep = Annotated[Caller, Depends(guard.caller)]
 
@@ -85,7 +87,7 @@ def router(db: Database, guard: Guard, clock: Callable[[], int] | None = None) -
             raise HTTPException(404, str(exc)) from None
         accounts = registry.list_accounts(db)
         names = {a.id: a.display_name for a in accounts}
-        return instance_json(found, now(), names.get(found.user_exchange_id or 0), Redactor(accounts))
+        return instance_json(found, now(), names.get(found.user_exchange_id or 0), Redactor(accounts), stale_ms)
 
     @r.get("/exchanges", tags=["fleet"])
     def exchanges(_: CallerDep) -> list[dict[str, Any]]:
@@ -99,8 +101,8 @@ def router(db: Database, guard: Guard, clock: Callable[[], int] | None = None) -
         accounts = registry.list_accounts(db)
         names = {a.id: a.display_name for a in accounts}
         redact, at = Redactor(accounts), now()
-        return {"now": at, "stale_ms": registry.STALE_MS,
-                "instances": [instance_json(i, at, names.get(i.user_exchange_id or 0), redact)
+        return {"now": at, "stale_ms": stale_ms,
+                "instances": [instance_json(i, at, names.get(i.user_exchange_id or 0), redact, stale_ms)
                               for i in instances.list_instances(db)]}
 
     @r.get("/instances/{instance_id}", tags=["fleet"])

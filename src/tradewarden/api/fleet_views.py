@@ -147,11 +147,12 @@ def account_json(a: AccountView) -> dict[str, Any]:
             "is_default": a.is_default}
 
 
-def instance_json(i: InstanceView, now: int, account: str | None, redact: Redactor) -> dict[str, Any]:
+def instance_json(i: InstanceView, now: int, account: str | None, redact: Redactor,
+                  stale_ms: int) -> dict[str, Any]:
     p = i.progress
     return {"id": i.id, "exchange": i.exchange, "exchange_id": i.exchange_id, "account_id": i.user_exchange_id,
             "account": account, "role": i.role.value, "host": i.host, "pid": i.pid, "state": i.state.value,
-            "shown": i.shown(now), "desired": i.desired.value, "symbols": list(i.symbols),
+            "shown": i.shown(now, stale_ms), "desired": i.desired.value, "symbols": list(i.symbols),
             "timeframes": list(i.timeframes),
             "progress": {"symbols_done": p.symbols_done, "symbols_total": p.symbols_total,
                          "candles_done": p.candles_done, "candles_total": p.candles_total,

@@ -107,7 +107,8 @@ def serve(config: ConfigOpt = None, data_dir: DataDirOpt = None, db_url: DbUrlOp
         if not _loopback(host) and not tokens.any_active(store.db):
             raise fail(f"refusing to listen on {host}: no API token exists, so anyone who can reach it would "
                        "be refused only by luck; create one with `tradewarden api token create` first", 3)
-        uvicorn.run(create_app(store.db, cfg.data_dir, runs_dir=cfg.backtest.out_dir), host=host, port=port,
+        uvicorn.run(create_app(store.db, cfg.data_dir, runs_dir=cfg.backtest.out_dir,
+                               fleet_stale_ms=round(cfg.fleet.stale_s * 1000)), host=host, port=port,
                     log_level="info", server_header=False, proxy_headers=False)
 
 
