@@ -131,3 +131,24 @@ def params_file(path: Path, fast: int, slow: int, strategy: str = "sma_cross") -
                        search_start=t, search_end=t, holdout_start=t, holdout_end=t),
         metrics={"in_sample": {"sharpe": 1.0}, "out_of_sample": {"sharpe": 1.0}}))
     return path
+
+
+#: the shared candle cache's tests use the real Redis server, database 15, each under a key prefix of its own
+REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def cache_prefix() -> Iterator[str]:
+    """A Redis key prefix of this test's own (``test-<random>:candles``); its keys are deleted afterwards."""
+    from tradewarden.data.cache import RedisCandleCache
+
+    name = f"test-{uuid.uuid4().hex[:10]}:candles"
+    client = RedisCandleCache(REDIS_TEST_URL, prefix=name)
+    try:
+        client.ping()
+    except Exception as exc:
+        pytest.skip(f"Redis not reachable at {REDIS_TEST_URL}: {exc}")
+    yield name
+    for key in client.client.scan_iter(f"{name}:*"):
+        client.client.delete(key)
+    client.close()

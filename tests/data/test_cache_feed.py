@@ -4,11 +4,11 @@ REST log: history and backfills from a fresh cache cost no klines request; a sta
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.conftest import REDIS_TEST_URL
 
 from tradewarden.data.cache import ExchangeCache, RedisCandleCache
 from tradewarden.data.feed_ccxt import CcxtFeed, FeedSettings
@@ -42,15 +42,9 @@ def sim() -> Iterator[SimulatorHandle]:
 
 
 @pytest.fixture
-def cache() -> Iterator[RedisCandleCache]:
-    c = RedisCandleCache("redis://127.0.0.1:6379/15", size=200, prefix=f"test-{uuid.uuid4().hex[:10]}:candles")
-    try:
-        c.ping()
-    except Exception as exc:
-        pytest.skip(f"Redis not reachable: {exc}")
+def cache(cache_prefix: str) -> Iterator[RedisCandleCache]:
+    c = RedisCandleCache(REDIS_TEST_URL, size=200, prefix=cache_prefix)
     yield c
-    for key in c.client.scan_iter(f"{c.prefix}:*"):
-        c.client.delete(key)
     c.close()
 
 

@@ -4,13 +4,13 @@ named by the registry's exchange; Redis and the registry found through the confi
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from tests.conftest import REDIS_TEST_URL
 from typer.testing import CliRunner
 
 from tradewarden.cli.main import app
@@ -19,19 +19,13 @@ from tradewarden.domain.candles import CandleSeries
 
 pytestmark = pytest.mark.redis
 
-REDIS = "redis://127.0.0.1:6379/15"
+REDIS = REDIS_TEST_URL
 
 
 @pytest.fixture
-def cache() -> Iterator[RedisCandleCache]:
-    c = RedisCandleCache(REDIS, prefix=f"test-{uuid.uuid4().hex[:10]}:candles")
-    try:
-        c.ping()
-    except Exception as exc:
-        pytest.skip(f"Redis not reachable: {exc}")
+def cache(cache_prefix: str) -> Iterator[RedisCandleCache]:
+    c = RedisCandleCache(REDIS, prefix=cache_prefix)
     yield c
-    for key in c.client.scan_iter(f"{c.prefix}:*"):
-        c.client.delete(key)
     c.close()
 
 

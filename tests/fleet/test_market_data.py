@@ -16,6 +16,7 @@ from typing import Any
 
 import ccxt
 import pytest
+from tests.conftest import REDIS_TEST_URL
 
 from tradewarden.config import AppConfig, load_config
 from tradewarden.data.cache import RedisCandleCache
@@ -32,7 +33,7 @@ from tradewarden.simulator.testing import SimulatorHandle, start_simulator
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-REDIS = "redis://127.0.0.1:6379/15"
+REDIS = REDIS_TEST_URL
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 
 
@@ -64,17 +65,8 @@ def sim() -> Iterator[SimulatorHandle]:
 
 
 @pytest.fixture
-def prefix() -> Iterator[str]:
-    name = f"test-{uuid.uuid4().hex[:10]}:candles"
-    client = RedisCandleCache(REDIS, prefix=name)
-    try:
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"Redis not reachable: {exc}")
-    yield name
-    for key in client.client.scan_iter(f"{name}:*"):
-        client.client.delete(key)
-    client.close()
+def prefix(cache_prefix: str) -> str:
+    return cache_prefix
 
 
 def config(tmp_path: Path, prefix: str, **more: str) -> AppConfig:

@@ -7,18 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
+from tests.conftest import REDIS_TEST_URL
 from typer.testing import CliRunner
 
 from tradewarden.cli.main import app
 from tradewarden.config import load_config
-from tradewarden.data.cache import RedisCandleCache
 from tradewarden.data.sample import sample_1m_path
 from tradewarden.domain.instances import InstanceRole
 from tradewarden.fleet.bot_cache import CacheSetupError, registry_exchange
@@ -30,7 +29,7 @@ from tradewarden.simulator.testing import SimulatorHandle, start_simulator
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-REDIS = "redis://127.0.0.1:6379/15"
+REDIS = REDIS_TEST_URL
 
 
 class Instance:
@@ -68,17 +67,8 @@ class Instance:
 
 
 @pytest.fixture
-def prefix() -> Iterator[str]:
-    name = f"test-{uuid.uuid4().hex[:10]}:candles"
-    client = RedisCandleCache(REDIS, prefix=name)
-    try:
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"Redis not reachable: {exc}")
-    yield name
-    for key in client.client.scan_iter(f"{name}:*"):
-        client.client.delete(key)
-    client.close()
+def prefix(cache_prefix: str) -> str:
+    return cache_prefix
 
 
 @pytest.fixture
