@@ -163,7 +163,7 @@ async def test_setup_problems_are_one_line_naming_what_and_where(sim: SimulatorH
 
     instance, exchange = registry(tmp_path / "a", sim, symbols=["BTC/USDT", "NOPE/USDT"], timeframes=["1m"])
     message, hooks = await failure(config(tmp_path / "a", prefix), instance, exchange)
-    assert "exchange 'simx'" in message and "has no market NOPE/USDT" in message
+    assert message.count("exchange 'simx'") == 1 and "has no market NOPE/USDT" in message
     assert hooks.calls == []  # refused before warming
 
     message, _ = await failure(config(tmp_path / "a", prefix, **{"redis.url": "redis://127.0.0.1:1/0"}), instance,
@@ -202,6 +202,7 @@ def test_instance_run_exits_2_with_one_line_for_a_setup_problem(sim: SimulatorHa
     assert unknown.returncode == 2, unknown.stdout + unknown.stderr
     said = " ".join(unknown.stderr.split())
     assert f"error: instance {instance.id} failed: MarketDataSetupError: exchange 'simx'" in said
+    assert said.count("simx") == 1, said  # named once, not once per layer the error passed through
     assert "has no market NOPE/USDT" in said and "Traceback" not in unknown.stdout + unknown.stderr
     with Database.open(None, tmp_path / "data") as db:
         failed = get_instance(db, instance.id)

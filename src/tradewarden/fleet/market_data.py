@@ -180,7 +180,8 @@ class MarketDataInstance:
             await feed.retry.acall(ex.load_markets, label="load_markets")
             ids = market_ids(ex, list(self.plan.symbols))
         except ExchangeSetupError as exc:
-            raise MarketDataSetupError(f"exchange {self.exchange.slug!r}: {exc}") from None
+            where = f"exchange {self.exchange.slug!r}: "
+            raise MarketDataSetupError(str(exc) if str(exc).startswith(where) else where + str(exc)) from None
         except Exception as exc:  # ccxt's errors: unreachable host, refused, malformed answer
             raise MarketDataError(f"exchange {self.exchange.slug!r} at {_rest_where(ex)}: cannot load markets: "
                                   f"{type(exc).__name__}: {str(exc)[:200]}") from None
