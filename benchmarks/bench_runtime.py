@@ -22,8 +22,11 @@
 4. latency-portfolio: a paper session of 20 symbols on 1-minute candles against the simulator (x120): for
    every order, the candle's close at the simulator to the order reaching the paper venue (same clock,
    real ms; target p99 <= 20 ms), and the event loop's longest stall (target <= 20 ms).
+5. notify-burst: 1,000 events in one second through the bus with and without the notifier subscribed: the
+   trading path's cost per emit (what an order placed during the burst waits for) and the collapsed
+   messages the notifier makes of them (benchmarks/bench_notify.py).
 
-Run: python benchmarks/bench_runtime.py [latency] [memory] [memory-portfolio] [latency-portfolio]
+Run: python benchmarks/bench_runtime.py [latency] [memory] [memory-portfolio] [latency-portfolio] [notify-burst]
 (latency and memory by default; latency ~1.5 min, memory ~2 min; the portfolio parts take several minutes)
 """
 
@@ -325,9 +328,16 @@ def latency_portfolio(tmp: Path) -> None:
           f"{outcome.candles} candles, exit {outcome.exit_code}")
 
 
+def notify_burst(_tmp: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_notify
+
+    bench_notify.main()
+
+
 PARTS: dict[str, Callable[[Path], None]] = {"latency": latency, "memory": memory,
                                             "memory-portfolio": memory_portfolio,
-                                            "latency-portfolio": latency_portfolio}
+                                            "latency-portfolio": latency_portfolio, "notify-burst": notify_burst}
 
 
 def main() -> None:
