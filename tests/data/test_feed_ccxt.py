@@ -126,6 +126,19 @@ async def test_clean_stream_delivers_each_closed_candle_once(sim: Any) -> None:
     assert "FeedStale" not in run.events.types()
 
 
+async def test_ccxt_keeps_a_short_tail_of_each_stream_and_every_candle_still_arrives(sim: Any) -> None:
+    """ccxt.pro keeps 1000 candles per stream by default (memory of a session of many symbols grows by them);
+    the feed asks for a few: every closed candle still arrives, once."""
+    from dataclasses import replace
+
+    async def body(run: Run) -> None:
+        await run.steps(9)
+
+    run = await scenario(sim, body, replace(FAST, ws_bars_kept=4))
+    kept = run.feed.exchange.ohlcvs[SYMBOL][TF]
+    assert len(run.got) >= 9 and 0 < len(kept) <= 4
+
+
 async def test_dropped_connection_reconnects_and_backfills(sim: Any) -> None:
     async def body(run: Run) -> None:
         await run.steps(2)

@@ -61,6 +61,10 @@ class FeedSettings:
     rest_poll_s: float = 5.0
     ws_probe_s: float = 30.0
     page_limit: int = 1000
+    #: candles ccxt.pro keeps per stream (its ``OHLCVLimit``, 1000 by default: ~250 kB a symbol after a few
+    #: days). The feed reads only the updates of each message (ccxt's ``newUpdates``) and backfills over
+    #: REST, so a short tail is all it needs
+    ws_bars_kept: int = 50
 
 
 @dataclass
@@ -117,6 +121,7 @@ class CcxtFeed:
         self.name = name or str(getattr(exchange, "id", "exchange"))
         self.sink = sink
         self.settings = settings or FeedSettings()
+        exchange.options["OHLCVLimit"] = self.settings.ws_bars_kept
         self.retry = retry or RetryPolicy(
             sink=sink, exchange=exchange, max_total_s=30.0, async_sleep=asyncio.sleep
         )
