@@ -104,7 +104,7 @@ def test_parameters_one_symbol_refuses_keep_every_running_strategy(tmp_path: Pat
     sink, audit = Sink(), Audit()
     said = builder.reload_params(cfg, runners, sink, audit, path, lambda: 7,  # type: ignore[arg-type]
                                  per_symbol=True)
-    assert said.startswith("kept the running parameters") and "fast (5) must be shorter than slow (5)" in said
+    assert said == "kept the running parameters: ETH/USDT: strategy sma_cross: fast (5) must be shorter than slow (5)"
     assert {s: r.engine.strategy for s, r in runners.items()} == before
     assert [t for t, _ in sink.events] == ["ParamsReloadFailed"] and audit.actions == []
 

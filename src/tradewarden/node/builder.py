@@ -270,14 +270,18 @@ def reload_params(cfg: AppConfig, runners: Mapping[str, StrategyRunner], events:
     from tradewarden.risk.account_audit import file_owner
     from tradewarden.strategies import load_strategy as load
 
+    where = ""  # names the symbol whose strategy refused its parameters, in a portfolio
     try:
         params = strategy_params(cfg)
-        strategies = {symbol: load(cfg.strategy.name, {**params, **(cfg.strategy.per_symbol.get(symbol, {})
-                                                                      if per_symbol else {})})
-                      for symbol in runners}
+        strategies: dict[str, Strategy] = {}
+        for symbol in runners:
+            where = f"{symbol}: " if per_symbol else ""
+            own = {**params, **cfg.strategy.per_symbol.get(symbol, {})} if per_symbol else params
+            strategies[symbol] = load(cfg.strategy.name, own)
     except Exception as exc:  # a bad file keeps the running parameters
-        events.emit(EventType.PARAMS_RELOAD_FAILED, clock_ms(), file=str(path), error=str(exc))
-        return f"kept the running parameters: {exc}"
+        error = f"{where}{exc}"
+        events.emit(EventType.PARAMS_RELOAD_FAILED, clock_ms(), file=str(path), error=error)
+        return f"kept the running parameters: {error}"
     for symbol, runner in runners.items():
         strategy = strategies[symbol]
         runner.engine.strategy = strategy
