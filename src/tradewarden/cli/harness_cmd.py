@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -30,19 +29,12 @@ if TYPE_CHECKING:
 console = Console()
 
 
-@contextmanager
-def registry_database(cfg: AppConfig) -> Iterator[Database]:
-    """The bot's database (the registry), migrated on open; one line and exit 1 when it cannot be opened."""
-    from tradewarden.persistence import Database, DatabaseError
+def registry_database(cfg: AppConfig) -> AbstractContextManager[Database]:
+    """The bot's database (the registry), as the fleet commands open it (:func:`~tradewarden.cli.fleet_cmd.
+    open_registry`): one line and exit 1 when it cannot be opened."""
+    from tradewarden.cli.fleet_cmd import open_registry
 
-    try:
-        db = Database.open(cfg.database.url, cfg.data_dir)
-    except DatabaseError as exc:
-        raise fail(str(exc), 1) from None
-    try:
-        yield db
-    finally:
-        db.close()
+    return open_registry(cfg)
 
 
 def registry_exchange(db: Database, slug: str | None) -> ExchangeView:
