@@ -75,7 +75,8 @@ class StateWrites:
         self._held = 0  # inside writes_held(): the hooks leave the store write to the end of the block
         self._held_ts: int | None = None
         self._acked = 0  # the kill switch event this bot last acknowledged
-        self.lock = threading.RLock()  # see tradewarden.risk.manager's docstring; callers may hold it over several calls
+        # see tradewarden.risk.manager's docstring; callers may hold it over several calls
+        self.lock = threading.RLock()
 
     @property
     def counters(self) -> RiskCounters:
