@@ -1,20 +1,28 @@
 """``tradewarden data ...`` (download, list, check, import, harness: the harness on a bare ccxt exchange id).
 
-Thin: parse options, call :mod:`tradewarden.data`, print. Heavy libraries load inside the commands.
+Thin: parse options, call :mod:`tradewarden.data`, print. Heavy libraries load inside the commands; opening the
+config, store, cache and exchange settings is :mod:`tradewarden.cli.data_access`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from tradewarden.cli.data_access import (
+    exchange_settings,
+    iso_time,
+    load_config,
+    make_events,
+    open_cache,
+    open_candle_store,
+    parse_day,
+    progress_to,
+)
 from tradewarden.cli.errors import fail
 
 data_app = typer.Typer(
@@ -46,129 +54,6 @@ ExchangeOptsOpt = Annotated[
 ]
 
 
-# -- shared plumbing -------------------------------------------------------------------------------------
-def _load_config(path: Path | None) -> Any:
-    """The app config (the file if given, else ``TRADEWARDEN_CONFIG``, the environment and defaults), loaded
-    as ``run`` loads it (:mod:`tradewarden.cli.state`)."""
-    from tradewarden.cli.state import load_state_config
-
-    return load_state_config(path)
-
-
-def _default_data_dir() -> Path:
-    from tradewarden.config import default_data_dir
-
-    return default_data_dir(dict(os.environ))
-
-
-def _open_store(cfg: Any, store: str | None, data_dir: Path | None) -> Any:
-    from tradewarden.data.store import StoreError, open_store
-
-    db_url = str(_cfg_get(cfg, "database", "url") or "")
-    # a configured PostgreSQL database is shared by every instance: keep the candles there too
-    target = store or (db_url if db_url.startswith("postgresql") else None)
-    directory = data_dir or _cfg_get(cfg, "data_dir") or _default_data_dir()
-    try:
-        return open_store(target, directory)
-    except StoreError as exc:
-        raise fail(str(exc)) from None
-
-
-def _open_cache(cfg: Any, redis_url: str | None) -> Any:
-    url = redis_url or _cfg_get(cfg, "redis", "url")
-    if not url:
-        return None
-    from tradewarden.data.cache import CacheError, RedisCandleCache
-
-    try:
-        return RedisCandleCache(str(url))
-    except CacheError as exc:
-        raise fail(str(exc)) from None
-
-
-def _cfg_get(cfg: Any, *names: str) -> Any:
-    value = cfg
-    for name in names:
-        if value is None:
-            return None
-        value = value.get(name) if isinstance(value, dict) else getattr(value, name, None)
-    return value
-
-
-def _exchange_settings(cfg: Any, exchange_id: str | None, options_file: Path | None) -> Any:
-    from tradewarden.data.exchange import ExchangeConfigError, ExchangeSettings, settings_from_config
-
-    try:
-        if cfg is not None:
-            settings = settings_from_config(cfg, exchange_id)
-        elif exchange_id:
-            settings = ExchangeSettings(id=exchange_id)
-        else:
-            raise ExchangeConfigError("no exchange given: pass --exchange or --config")
-    except ExchangeConfigError as exc:
-        raise fail(str(exc)) from None
-    if options_file is None:
-        return settings
-    from tradewarden.data.exchange import settings_from_ccxt_config
-
-    extra = _read_options_file(options_file)
-    base = settings.ccxt_config()
-    base.update(extra)
-    merged = settings_from_ccxt_config(settings.id, base)
-    return dataclasses.replace(merged, sandbox=settings.sandbox)
-
-
-def _read_options_file(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise fail(f"{path}: cannot read exchange options ({exc})") from None
-    if not isinstance(data, dict):
-        raise fail(f"{path}: exchange options must be a mapping of ccxt settings")
-    if ({"apiKey", "secret"} & data.keys()) and path.stat().st_mode & 0o077:
-        raise fail(f"{path}: holds API credentials but is readable by others; run chmod 600 {path}")
-    return data
-
-
-def _parse_day(text: str, option: str) -> int:
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise fail(f"{option} {text!r} is not a date (use YYYY-MM-DD or an ISO time)") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
-
-
-def _iso(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _progress_to(bar: Any) -> Any:
-    def update(done: int, total: int) -> None:
-        bar.update(done, total or 1)
-
-    return update
-
-
-def _make_events(cfg: Any, data_dir: Path | None) -> Any:
-    """The run's event journal if the observability package is available, else nothing."""
-    try:
-        from tradewarden.observability.journal import EventJournal
-    except ImportError:
-        return None
-    directory = data_dir or _cfg_get(cfg, "data_dir") or _default_data_dir()
-    try:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        return EventJournal(Path(directory) / "events.jsonl")
-    except Exception:
-        return None
-
-
 # -- data download --------------------------------------------------------------------------------------
 @data_app.command("download")
 def download_cmd(
@@ -194,16 +79,16 @@ def download_cmd(
         timeframe_ms(timeframe)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    start = _parse_day(since, "--from")
-    end = _parse_day(until, "--to") if until else None
+    start = parse_day(since, "--from")
+    end = parse_day(until, "--to") if until else None
     if end is not None and end <= start:
         raise fail("--to must be after --from")
     wanted = [s.strip() for s in symbols.split(",") if s.strip()]
     if not wanted:
         raise fail("--symbols is empty")
-    cfg = _load_config(config)
-    settings = _exchange_settings(cfg, exchange, exchange_options)
-    candle_store = _open_store(cfg, store, data_dir)
+    cfg = load_config(config)
+    settings = exchange_settings(cfg, exchange, exchange_options)
+    candle_store = open_candle_store(cfg, store, data_dir)
     import ccxt
 
     from tradewarden.data.download import download
@@ -214,7 +99,7 @@ def download_cmd(
         ex = make_exchange(settings, "sync")
     except ExchangeConfigError as exc:
         raise fail(str(exc)) from None
-    events = _make_events(cfg, data_dir)
+    events = make_events(cfg, data_dir)
     policy = RetryPolicy(sink=events, exchange=ex)
     reports = []
     try:
@@ -233,7 +118,7 @@ def download_cmd(
                         start,
                         end,
                         retry=policy,
-                        progress=_progress_to(bar),
+                        progress=progress_to(bar),
                     )
                 )
     except ccxt.BaseError as exc:
@@ -246,7 +131,7 @@ def download_cmd(
     for col in ("symbol", "timeframe", "new", "stored", "first", "last", "gaps in store", "exchange gaps"):
         table.add_column(col)
     for r in reports:
-        ex_gaps = "; ".join(f"{_iso(a)}..{_iso(b)}" for a, b in r.exchange_gaps[:5]) or "none"
+        ex_gaps = "; ".join(f"{iso_time(a)}..{iso_time(b)}" for a, b in r.exchange_gaps[:5]) or "none"
         if len(r.exchange_gaps) > 5:
             ex_gaps += f" (+{len(r.exchange_gaps) - 5})"
         table.add_row(
@@ -254,8 +139,8 @@ def download_cmd(
             r.timeframe,
             str(r.fetched),
             str(r.stored),
-            _iso(r.first_ts),
-            _iso(r.last_ts),
+            iso_time(r.first_ts),
+            iso_time(r.last_ts),
             f"{len(r.gaps)} ({sum(g.count for g in r.gaps)} bars)",
             ex_gaps,
         )
@@ -266,7 +151,7 @@ def download_cmd(
 @data_app.command("list")
 def list_cmd(config: ConfigOpt = None, data_dir: DataDirOpt = None, store: StoreOpt = None) -> None:
     """Show what the store holds: symbol, timeframe, range, count, gaps."""
-    candle_store = _open_store(_load_config(config), store, data_dir)
+    candle_store = open_candle_store(load_config(config), store, data_dir)
     try:
         infos = candle_store.series()
     finally:
@@ -282,8 +167,8 @@ def list_cmd(config: ConfigOpt = None, data_dir: DataDirOpt = None, store: Store
             i.exchange,
             i.symbol,
             i.timeframe,
-            _iso(i.first_ts),
-            _iso(i.last_ts),
+            iso_time(i.first_ts),
+            iso_time(i.last_ts),
             str(i.count),
             str(len(i.gaps)),
             str(i.missing),
@@ -311,7 +196,7 @@ def check_cmd(
         except CandleFileError as exc:
             raise fail(str(exc)) from None
     else:
-        candle_store = _open_store(_load_config(config), store, data_dir)
+        candle_store = open_candle_store(load_config(config), store, data_dir)
         try:
             results = check_store(candle_store)
         finally:
@@ -360,7 +245,7 @@ def import_cmd(
     from tradewarden.data.importers import import_files
     from tradewarden.data.store import StoreError
 
-    candle_store = _open_store(_load_config(config), store, data_dir)
+    candle_store = open_candle_store(load_config(config), store, data_dir)
     try:
         done = import_files(candle_store, exchange, path, symbol, timeframe)
     except (CandleFileError, StoreError, ValueError) as exc:
@@ -398,10 +283,10 @@ def data_harness(
 
     from tradewarden.data.harness import run_harness
 
-    cfg = _load_config(config)
-    settings = _exchange_settings(cfg, exchange, exchange_options)
-    candle_store = _open_store(cfg, store, data_dir) if (store or data_dir or config) else None
-    cache = _open_cache(cfg, redis_url)
+    cfg = load_config(config)
+    settings = exchange_settings(cfg, exchange, exchange_options)
+    candle_store = open_candle_store(cfg, store, data_dir) if (store or data_dir or config) else None
+    cache = open_cache(cfg, redis_url)
     try:
         results = asyncio.run(
             run_harness(settings, symbol, timeframe, ws_deadline, store=candle_store, cache=cache)

@@ -1,4 +1,10 @@
-"""The typed configuration: one pydantic model per section, unknown keys rejected everywhere."""
+"""The typed configuration: one pydantic model per section, unknown keys rejected everywhere.
+
+This module owns :class:`AppConfig` (the whole configuration, its cross-section rules and derived paths) and
+the sections of trading, data and housekeeping; the ``notify``, ``fleet``, ``reoptimize`` and ``risk`` sections
+live in their own modules beside it and are re-exported here, so ``tradewarden.config.models`` stays the one
+place to import any section from.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from tradewarden.config.fleet import FleetConfig as FleetConfig
+from tradewarden.config.notify import NotifyConfig as NotifyConfig
+from tradewarden.config.notify import TelegramConfig as TelegramConfig
+from tradewarden.config.notify import WebhookConfig as WebhookConfig
+from tradewarden.config.reoptimize import ReoptimizeConfig as ReoptimizeConfig
 from tradewarden.config.risk import RiskConfig
+from tradewarden.config.section import Pct as Pct
+from tradewarden.config.section import Section as Section
+from tradewarden.config.section import UserPath as UserPath
 from tradewarden.domain.instrument import Instrument
 
 #: exchange option names that would smuggle credentials past the environment/secrets-file rule
@@ -22,11 +36,8 @@ _CREDENTIAL_OPTION_NAMES = frozenset(
 _SYMBOL = re.compile(r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?$")
 
 ParamValue = float | int | str | bool
-# "~/data/x.csv" in a config file means the user's home, as it would on a command line
-UserPath = Annotated[Path, AfterValidator(Path.expanduser)]
 # the fill model's unit is 0.01 bps, so finer fees are an error rather than a silent rounding
 Bps = Annotated[Decimal, Field(ge=0, decimal_places=2, allow_inf_nan=False)]
-Pct = Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False)]
 
 
 def default_data_dir(env: dict[str, str] | None = None) -> Path:
@@ -35,12 +46,6 @@ def default_data_dir(env: dict[str, str] | None = None) -> Path:
     xdg = environ.get("XDG_DATA_HOME", "").strip()
     base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
     return base / "tradewarden"
-
-
-class Section(BaseModel):
-    """Every section: unknown keys are errors (a typo must not silently fall back to a default)."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class StrategyConfig(Section):
@@ -261,129 +266,12 @@ class ReportsConfig(Section):
     weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "off"] = "mon"  # "off": no weekly report
 
 
-class ReoptimizeConfig(Section):
-    """Scheduled re-optimization of the strategy's parameters by a running bot (off unless ``every_days`` is set):
-    the optimizer runs in its own process on recent data and its parameters replace ``strategy.params_file``
-    only when they beat the live ones by ``margin`` (docs/OPTIMIZE.md, "Scheduled re-optimization")."""
-
-    every_days: float | None = Field(None, gt=0, allow_inf_nan=False)  # None: never
-    lookback_days: float = Field(90.0, gt=0, allow_inf_nan=False)  # the most recent data it optimizes on
-    trials: int = Field(100, ge=1)
-    margin: float = Field(0.10, ge=0, allow_inf_nan=False)  # the holdout Sharpe gain required, as a fraction
-    # a candle file, directory or candle store; None: the data directory's candle store when it has one
-    # (`data download`), else the candles this session recorded
-    data: UserPath | None = None
-    timeout_minutes: float = Field(60.0, gt=0, allow_inf_nan=False)  # the optimizer process is killed after this
-
-
 class ObservabilityConfig(Section):
     """What a running bot exposes about itself: Prometheus metrics at ``/metrics`` (docs/OPERATIONS.md)."""
 
     metrics_port: int | None = Field(None, ge=0, le=65535)  # None: no metrics server; 0: any free port
     # /metrics has no authentication: an address other than loopback is served only when set here explicitly
     metrics_host: str = "127.0.0.1"
-
-
-_HTTP_URL = re.compile(r"^https?://[^\s/]+")
-
-
-def _http_url(value: str, what: str) -> str:
-    if not _HTTP_URL.match(value.strip()):
-        raise ValueError(f"{what} must be an http:// or https:// URL")
-    return value.strip()
-
-
-class TelegramConfig(Section):
-    """Telegram alerts and commands (docs/NOTIFY.md). The bot token is a secret: environment
-    (``TRADEWARDEN_NOTIFY__TELEGRAM__TOKEN``) or the secrets file only."""
-
-    token: SecretStr | None = None
-    chat_ids: list[int] = Field(default_factory=list)  # alerts go to each; commands are taken from these only
-    api_url: str = "https://api.telegram.org"          # the Bot API's base URL (tests: a local fake)
-    commands: bool = True                              # answer /status, /kill ... from the allowed chats
-
-    @field_validator("chat_ids", mode="before")
-    @classmethod
-    def _comma_list(cls, value: Any) -> Any:
-        # "123,-100456" from the environment or --set
-        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
-
-    @field_validator("api_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _http_url(value, "the Bot API URL").rstrip("/")  # methods are appended as /bot<token>/<method>
-
-    @model_validator(mode="after")
-    def _both_or_neither(self) -> TelegramConfig:
-        has_token = self.token is not None and self.token.get_secret_value().strip() != ""
-        if has_token and not self.chat_ids:
-            raise ValueError("a token needs chat_ids: the chats that get alerts and may send commands")
-        if self.chat_ids and not has_token:
-            raise ValueError("chat_ids need a token (TRADEWARDEN_NOTIFY__TELEGRAM__TOKEN or the secrets file)")
-        return self
-
-    @property
-    def enabled(self) -> bool:
-        return self.token is not None and bool(self.chat_ids)
-
-
-class WebhookConfig(Section):
-    """A JSON POST per alert (docs/NOTIFY.md: the json, discord and slack shapes)."""
-
-    # Discord and Slack URLs embed their token: the URL is masked in logs and `config show`
-    url: str | None = None
-    format: Literal["json", "discord", "slack"] = "json"
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else _http_url(value, "the webhook URL")
-
-
-class NotifyConfig(Section):
-    """Alerts of a running bot (docs/NOTIFY.md): what is sent at once, what waits for the daily summary."""
-
-    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
-    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
-    # alerts of this severity or above are sent at once; the others wait for the daily summary
-    min_severity: Literal["info", "warning", "critical"] = "warning"
-    collapse_s: float = Field(300.0, ge=0)  # repeats of one kind and subject within this window: one message
-    # today's loss past this percent of the equity the UTC day started with is a critical alert (unset: none)
-    daily_loss_alert_pct: Pct | None = 3.0
-    no_trade_hours: float = Field(72.0, gt=0)
-    decay_sharpe_floor: float | None = 0.5  # rolling Sharpe of the live parameters under this: an alert
-    decay_window_days: float = Field(30.0, gt=0)  # ... over this many days of closed candles
-    queue_size: int = Field(200, ge=1)  # messages waiting to be sent; more are dropped and counted
-    retries: int = Field(4, ge=0)       # a failed send is retried this often, with exponential backoff
-
-    @property
-    def channels_configured(self) -> bool:
-        return self.telegram.enabled or self.webhook.url is not None
-
-class FleetConfig(Section):
-    """Fleet instances and the agent (``tradewarden instance run``, ``tradewarden agent``; docs/FLEET.md)."""
-
-    heartbeat_s: float = Field(2.0, gt=0)  # an instance writes its heartbeat, progress and lease renewal this often
-    stale_s: float = Field(10.0, gt=0)  # a running instance whose heartbeat is older shows as lost
-    # an instance's (and an agent's) lease in the database: a holder that stopped renewing loses it after this
-    lease_ttl_s: float = Field(15.0, gt=0)
-    agent_poll_s: float = Field(1.0, gt=0)  # how often the agent compares desired and actual state
-    restart_backoff_s: float = Field(1.0, gt=0)  # the agent's first restart delay; doubled per failure in a row
-    restart_backoff_max_s: float = Field(60.0, gt=0)
-    restart_stable_s: float = Field(60.0, gt=0)  # a child that ran this long resets the backoff
-    stop_grace_s: float = Field(10.0, gt=0)  # SIGTERM, then SIGKILL after this long
-
-    @model_validator(mode="after")
-    def _periods(self) -> FleetConfig:
-        if self.lease_ttl_s < 2 * self.heartbeat_s:
-            raise ValueError(f"lease_ttl_s ({self.lease_ttl_s:g}) must be at least twice heartbeat_s "
-                             f"({self.heartbeat_s:g}): a lease must survive a late heartbeat")
-        if self.stale_s <= self.heartbeat_s:
-            raise ValueError(f"stale_s ({self.stale_s:g}) must exceed heartbeat_s ({self.heartbeat_s:g})")
-        if self.restart_backoff_max_s < self.restart_backoff_s:
-            raise ValueError(f"restart_backoff_max_s ({self.restart_backoff_max_s:g}) must not be below "
-                             f"restart_backoff_s ({self.restart_backoff_s:g})")
-        return self
 
 
 class AppConfig(Section):
