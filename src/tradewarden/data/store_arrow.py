@@ -88,7 +88,11 @@ class ArrowCandleStore:
         return len(series)
 
     def write_many(self, exchange: str, batch: Sequence[CandleSeries]) -> int:
-        """One series after the other: each series' files are replaced on their own anyway."""
+        """One series after the other (each series' files are replaced on their own anyway), every series checked
+        before any is written."""
+        for series in batch:
+            if len(series):
+                check_writable(exchange, series)
         return sum(self.write(exchange, series) for series in batch)
 
     def _merge_partition(self, path: Path, new: CandleSeries) -> None:
