@@ -14,6 +14,11 @@ deleted afterwards). Each instance reports:
   take the time);
 * its resident memory once streaming (VmRSS), and the peak.
 
+Then an idle instance as an operator starts it (``tradewarden instance run --exchange ... --symbols`` one symbol,
+the CLI process) is measured once it is active and quiet: that is the figure the target speaks of. The registry
+and the candle store are the fleet's PostgreSQL (a fresh schema of ``--database``, dropped afterwards; ``--database
+sqlite`` for a SQLite registry with Arrow candle files, as one machine without PostgreSQL runs it).
+
 Run: ``python benchmarks/bench_fleet.py [--symbols 100] [--instances 4] [--speed 60] [--seconds 30]``.
 Targets (issue 15): p99 close → Redis <= 100 ms; warm-up of 100 symbols x 1,000 candles <= 30 s; an idle
 instance <= 150 MB. Nothing is asserted; the figures are printed.
@@ -79,10 +84,13 @@ def instance(args: argparse.Namespace) -> None:
     from tradewarden.persistence.fleet_repo import WarmupProgress, get_exchange
     from tradewarden.persistence.instance_repo import get_instance
 
-    with Database.open(None, Path(args.data_dir)) as db:
+    if args.database == "sqlite":
+        args.database = None
+    with Database.open(args.database, Path(args.data_dir)) as db:
         view, exchange = get_instance(db, args.instance), get_exchange(db, "benchsim")
     cfg = load_config(None, {"data_dir": args.data_dir, "redis.url": args.redis, "redis.prefix": args.prefix,
-                             "market_data.warmup_candles": str(args.candles)})
+                             "market_data.warmup_candles": str(args.candles),
+                             **({"database.url": args.database} if args.database else {})})
     mono0, sim0 = calibrate(exchange.rest_url or "", args.speed)
     latencies: list[tuple[float, float]] = []  # (close on CLOCK_MONOTONIC, ms until the write returned)
     original = cache_module.ExchangeCache.put
@@ -137,7 +145,7 @@ def run(args: argparse.Namespace) -> None:
         info = json.loads(sim.stdout.readline())
         data_dir = tempfile.mkdtemp(prefix="bench-fleet-")
         symbols: list[str] = info["symbols"]
-        with Database.open(None, Path(data_dir)) as db:
+        with Database.open(args.database, Path(data_dir)) as db:
             add_exchange(db, "benchsim", "binance", rest_url=info["base_url"],
                          ws_url=info["base_url"].replace("http://", "ws://") + "/stream/ws")
             ids = [register_instance(db, "benchsim", InstanceRole.MARKET_DATA, f"bench-{i}",
@@ -147,7 +155,8 @@ def run(args: argparse.Namespace) -> None:
         for iid in ids:
             children.append(subprocess.Popen(
                 [sys.executable, __file__, "--instance", str(iid), "--data-dir", data_dir, "--redis", args.redis,
-                 "--prefix", prefix, "--speed", str(args.speed), "--candles", str(args.candles)],
+                 "--prefix", prefix, "--speed", str(args.speed), "--candles", str(args.candles),
+                 "--database", args.database or "sqlite"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         warm = []
         for child in children:
@@ -194,6 +203,10 @@ def run(args: argparse.Namespace) -> None:
         rss, pss, uss = (", ".join(f"{m[i]:.0f}" for m in mem) for i in range(3))
         print(f"instance memory streaming {len(symbols) // args.instances} symbols (MB): RSS {rss}; peak RSS {peaks}; "
               f"PSS {pss}; private (USS) {uss}")
+        idle_rss, idle_pss, idle_uss = idle_instance(args, data_dir, prefix, symbols[0])
+        print(f"an idle instance (`tradewarden instance run`, one symbol of 1m, active, {args.idle_seconds:g} s after "
+              f"it went active; MB): RSS {idle_rss:.0f}, PSS {idle_pss:.0f}, private (USS) {idle_uss:.0f} "
+              "(target <= 150 MB)")
     finally:
         for child in children:
             if child.poll() is None:
@@ -201,6 +214,52 @@ def run(args: argparse.Namespace) -> None:
         if sim.stdin:
             sim.stdin.close()
         sim.wait(30)
+
+
+def idle_instance(args: argparse.Namespace, data_dir: str, prefix: str, symbol: str) -> tuple[float, float, float]:
+    """An operator's instance as they start it: the CLI process, one symbol, once active and quiet."""
+    from tradewarden.domain.instances import InstanceState
+    from tradewarden.persistence import Database
+    from tradewarden.persistence.instance_repo import list_instances
+
+    env = dict(os.environ, TRADEWARDEN_DATA_DIR=data_dir, TRADEWARDEN_REDIS__URL=args.redis,
+               TRADEWARDEN_REDIS__PREFIX=prefix)
+    if args.database:
+        env["TRADEWARDEN_DATABASE__URL"] = args.database
+    log = Path(data_dir) / "idle-instance.log"
+    with log.open("wb") as out:
+        child = subprocess.Popen([sys.executable, "-m", "tradewarden.cli.main", "instance", "run", "--exchange",
+                                  "benchsim", "--host", "bench-idle", "--symbols", symbol, "--timeframes", "1m"],
+                                 env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        with Database.open(args.database, Path(data_dir)) as db:
+            while not any(i.state is InstanceState.ACTIVE for i in list_instances(db, host="bench-idle")):
+                if child.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the idle instance did not go active:\n{log.read_text()[-2000:]}")
+                time.sleep(0.2)
+        time.sleep(args.idle_seconds)
+        return _memory_of(child.pid)
+    finally:
+        child.terminate()
+        child.wait(30)
+
+
+def _pg_schema(base: str) -> tuple[str, Any]:
+    """A fresh schema of the machine's PostgreSQL database: (URL whose connections use it, drop function)."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base.replace("postgresql://", "postgresql+psycopg2://", 1))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    return f"{base}?options=-csearch_path%3D{schema}", drop
 
 
 def _all_subscribed(base_url: str, streams: int, timeout: float = 120.0) -> float:
@@ -233,6 +292,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--candles", type=int, default=1000)
     ap.add_argument("--redis", default=os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/15"))
+    ap.add_argument("--database", default=os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"),
+                    help="the fleet's PostgreSQL (a fresh schema of it is used and dropped), or 'sqlite' for a "
+                         "SQLite registry and Arrow candle files in a temporary directory")
+    ap.add_argument("--idle-seconds", type=float, default=10.0)
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--history", type=int, default=1100, help=argparse.SUPPRESS)
     ap.add_argument("--instance", type=int, help=argparse.SUPPRESS)
@@ -243,8 +306,15 @@ def main() -> None:
         serve(args.symbols, args.speed, args.history)
     elif args.instance is not None:
         instance(args)
-    else:
+    elif args.database == "sqlite":
+        args.database = None
         run(args)
+    else:
+        args.database, drop = _pg_schema(args.database)
+        try:
+            run(args)
+        finally:
+            drop()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tradewarden.data.store import CandleStore, StoreError, merge, missing_ranges, open_store
+from tradewarden.data.store import CandleStore, StoreError, empty_series, merge, missing_ranges, open_store
 from tradewarden.data.store_arrow import ArrowCandleStore
 from tradewarden.data.store_sql import SqlCandleStore
 from tradewarden.domain.candles import CandleSeries
@@ -75,6 +75,21 @@ def test_bad_candles_are_refused_with_series_and_row(
     s.high[2] = s.low[2] - 1  # high below low
     with pytest.raises(StoreError, match=r"binance BTC/USDT 1m: row 2: high is below"):
         store.write("binance", s)
+
+
+def test_write_many_writes_every_series_and_a_bad_one_refuses_the_batch(
+    store: CandleStore, mk: Callable[..., CandleSeries]
+) -> None:
+    btc, eth = mk(30), mk(20, symbol="ETH/USDT", seed=5)
+    assert store.write_many("binance", [btc, eth, empty_series("SOL/USDT", "1m")]) == 50
+    assert store.load("binance", "ETH/USDT", "1m").close.tolist() == eth.close.tolist()
+    assert len(store.load("binance", "BTC/USDT", "1m")) == 30
+    more, bad = mk(5, start=T0 + 30 * MIN), mk(5, symbol="XRP/USDT")
+    bad.high[1] = bad.low[1] - 1
+    with pytest.raises(StoreError, match=r"binance XRP/USDT 1m: row 1: high is below"):
+        store.write_many("binance", [more, bad])
+    assert len(store.load("binance", "BTC/USDT", "1m")) == 30  # the good series of the batch was not written
+    assert len(store.load("binance", "XRP/USDT", "1m")) == 0
 
 
 def test_exchange_gaps_are_remembered(store: CandleStore, mk: Callable[..., CandleSeries]) -> None:

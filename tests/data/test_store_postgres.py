@@ -45,6 +45,17 @@ def test_postgres_round_trip_upsert_and_listing(
     assert (info.count, info.first_ts, info.exchange_gaps) == (3005, int(s.ts[0]), [(1, 2)])
 
 
+def test_postgres_write_many_is_one_transaction(pg_store: SqlCandleStore, mk: Callable[..., CandleSeries]) -> None:
+    btc, eth = mk(40), mk(40, symbol="ETH/USDT", seed=2)
+    assert pg_store.write_many("binance", [btc, eth]) == 80
+    later = mk(3, start=int(btc.ts[-1]) + 60_000)
+    broken = mk(3, symbol="XRP/USDT")
+    broken.low[0] = broken.high[0] + 1
+    with pytest.raises(StoreError, match="XRP/USDT"):
+        pg_store.write_many("binance", [later, broken])
+    assert {(i.symbol, i.count) for i in pg_store.series()} == {("BTC/USDT", 40), ("ETH/USDT", 40)}
+
+
 def test_unreachable_database_gives_clear_error() -> None:
     with pytest.raises(
         StoreError, match=r"cannot open candle store postgresql://postgres:\*\*\*@127.0.0.1:1/x"

@@ -45,6 +45,10 @@ class CandleStore(Protocol):
         """Insert or replace candles (same open time: the new values win); returns rows written."""
         ...
 
+    def write_many(self, exchange: str, batch: Sequence[CandleSeries]) -> int:
+        """:meth:`write` of several series at once (one transaction where the store has them)."""
+        ...
+
     def load(
         self,
         exchange: str,

@@ -21,7 +21,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,6 +86,14 @@ class ArrowCandleStore:
                 name = self._partition(int(series.ts[a]), series.timeframe)
                 self._merge_partition(folder / f"{name}.arrow", series[int(a) : int(b)])
         return len(series)
+
+    def write_many(self, exchange: str, batch: Sequence[CandleSeries]) -> int:
+        """One series after the other (each series' files are replaced on their own anyway), every series checked
+        before any is written."""
+        for series in batch:
+            if len(series):
+                check_writable(exchange, series)
+        return sum(self.write(exchange, series) for series in batch)
 
     def _merge_partition(self, path: Path, new: CandleSeries) -> None:
         old = self._read_file(path, new.symbol, new.timeframe) if path.exists() else None

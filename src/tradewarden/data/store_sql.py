@@ -6,6 +6,7 @@ batches, so re-downloading a range is harmless and two bot instances can fill th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -65,36 +66,22 @@ class SqlCandleStore:
         raise StoreError(f"unsupported database {name!r} for the candle store (use PostgreSQL or SQLite)")
 
     def write(self, exchange: str, series: CandleSeries) -> int:
-        if len(series) == 0:
-            return 0
-        check_writable(exchange, series)
+        return self.write_many(exchange, [series])
+
+    def write_many(self, exchange: str, batch: Sequence[CandleSeries]) -> int:
+        """Every series in one transaction: a streaming instance flushes a candle of each of its symbols every
+        few seconds, and a commit per symbol made the flush (and the event loop beside it) wait on the server."""
+        for series in batch:
+            if len(series):
+                check_writable(exchange, series)
         ins = self._insert(self.table)
         stmt = ins.on_conflict_do_update(
             index_elements=["exchange", "symbol", "timeframe", "ts"],
             set_={c: ins.excluded[c] for c in ("open", "high", "low", "close", "volume")},
         )
-        cols = [
-            series.ts.tolist(),
-            series.open.tolist(),
-            series.high.tolist(),
-            series.low.tolist(),
-            series.close.tolist(),
-            series.volume.tolist(),
-        ]
-        rows = [
-            {
-                "exchange": exchange,
-                "symbol": series.symbol,
-                "timeframe": series.timeframe,
-                "ts": t,
-                "open": o,
-                "high": h,
-                "low": lo,
-                "close": c,
-                "volume": v,
-            }
-            for t, o, h, lo, c, v in zip(*cols, strict=True)
-        ]
+        rows = [row for series in batch for row in _rows(exchange, series)]
+        if not rows:
+            return 0
         with self.engine.begin() as conn:
             for i in range(0, len(rows), BATCH):
                 conn.execute(stmt, rows[i : i + BATCH])
@@ -225,3 +212,10 @@ def _with_driver(url: str) -> sa.engine.URL | str:
         if importlib.util.find_spec("psycopg") is None:
             return parsed.set(drivername="postgresql+psycopg2")
     return parsed
+
+
+def _rows(exchange: str, series: CandleSeries) -> list[dict[str, object]]:
+    cols = [series.ts.tolist(), series.open.tolist(), series.high.tolist(), series.low.tolist(),
+            series.close.tolist(), series.volume.tolist()]
+    return [{"exchange": exchange, "symbol": series.symbol, "timeframe": series.timeframe, "ts": t, "open": o,
+             "high": h, "low": lo, "close": c, "volume": v} for t, o, h, lo, c, v in zip(*cols, strict=True)]

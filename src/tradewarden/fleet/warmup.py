@@ -53,14 +53,14 @@ class StoreWriter:
             self._buffer.setdefault((symbol, timeframe), []).extend(candles)
 
     def _write(self, batch: dict[tuple[str, str], list[Candle]]) -> int:
-        done = 0
-        for (symbol, timeframe), candles in batch.items():
-            try:
-                done += self.store.write(self.exchange, CandleSeries.from_candles(candles, symbol, timeframe))
-            except Exception as exc:  # a full disk or a lost database must not stop the cache's writer
-                self.failures += 1
-                log.warning("candle store: cannot write %s %s %s: %s", self.exchange, symbol, timeframe, exc)
-        return done
+        series = [CandleSeries.from_candles(candles, symbol, timeframe)
+                  for (symbol, timeframe), candles in batch.items()]
+        try:
+            return self.store.write_many(self.exchange, series)
+        except Exception as exc:  # a full disk or a lost database must not stop the cache's writer
+            self.failures += 1
+            log.warning("candle store: cannot write %d series of %s: %s", len(series), self.exchange, exc)
+            return 0
 
     async def flush(self) -> None:
         async with self._lock:  # one writer thread at a time: the store's per-series lock does the rest
