@@ -179,7 +179,7 @@ class TradingNode:
         retry = RetryPolicy(sink=events, exchange=ex.orders, max_total_s=120.0)
         try:
             instruments = await boot.instruments(ex.orders, retry, RuntimeStore(db, account))
-        except BootRefused:
+        except BaseException:  # a refusal, the exchange unreachable: the stream's session must not leak
             await ex.feed.close()
             raise
         instrument = instruments[cfg.market.symbol]
