@@ -212,8 +212,7 @@ class TradingNode:
             recorder = self.recorder_for(state, {
                 "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__,
                 "filters": seal(instruments)})
-            reporter = Reporter(self.run_dir, mode, self.config_hash, cfg.market.timeframe,
-                                builder.initial_cash(cfg), events, now_ms)
+            reporter = Reporter(self.run_dir, mode, self.config_hash, cfg.market.timeframe, events, now_ms)
             stop = self._stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
