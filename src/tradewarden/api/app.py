@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from tradewarden.api import commands, dashboard, fleet
 from tradewarden.api import readmodel as rm
+from tradewarden.api.fleet_views import one_message
 from tradewarden.api.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -81,6 +83,14 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+async def one_line_refusal(_: Request, exc: Exception) -> Response:
+    """A request that fails validation, on every route: one line naming the field and the problem, like every
+    other refusal of the API. FastAPI's own answer is a list that echoes the value sent, and a user may have
+    pasted a key or a password into the wrong field."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": one_message(errors)}, status_code=422)
+
+
 def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
                limiter: FailureLimiter | None = None, runs_dir: Path | None = None,
                fleet_clock: Callable[[], int] | None = None, fleet_stale_ms: int = STALE_MS) -> FastAPI:
@@ -92,6 +102,7 @@ def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
     guard = Guard(db, limiter if limiter is not None else FailureLimiter(), Sessions())
     app = FastAPI(title="tradewarden", version="1", docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json")
+    app.add_exception_handler(RequestValidationError, one_line_refusal)
     v1 = APIRouter(prefix="/api/v1")
     CallerDep = Annotated[Caller, Depends(guard.caller)]
 
