@@ -43,6 +43,8 @@ from tradewarden.fleet.supervise import (
     after_exit,
     agent_actor,
     decide,
+    describe_exit,
+    setup_failed,
 )
 from tradewarden.persistence import fleet_repo, instance_repo
 from tradewarden.persistence.database import Database
@@ -79,6 +81,18 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _last_error(path: Path, tail_bytes: int = 4096) -> str | None:
+    """The child's own one-line reason (its last ``error:`` line) from the end of its log, if it wrote one."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - tail_bytes))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    found = [line.strip() for line in lines if line.strip().startswith("error:")]
+    return found[-1].removeprefix("error:").strip()[:300] if found else None
 
 
 def instance_command(instance: InstanceView, host: str, *, config: Path | None = None, work: str | None = None,
@@ -181,7 +195,7 @@ class Agent:
         self._renewed_at = now
 
     def _tend(self, inst: InstanceView, db_now: int, now: float) -> Decision:
-        self._reap(inst, now)
+        inst = self._reap(inst, now)
         backoff = self._backoff.get(inst.id, Backoff())
         if inst.desired is DesiredState.STOPPED and backoff.failures:
             backoff = self._backoff[inst.id] = Backoff()
@@ -193,23 +207,40 @@ class Agent:
         self._apply(inst, decision, now)
         return decision
 
-    def _reap(self, inst: InstanceView, now: float) -> None:
-        """Collect a child that exited (and forget a foreign process that is gone)."""
+    def _reap(self, inst: InstanceView, now: float) -> InstanceView:
+        """Collect a child that exited (and forget a foreign process that is gone); the instance as it is now."""
         foreign = self._foreign.get(inst.id)
         if foreign is not None and not _pid_alive(foreign.pid):
             del self._foreign[inst.id]
         child = self._children.get(inst.id)
         if child is None:
-            return
+            return inst
         code = child.popen.poll()
         if code is None:
-            return
+            return inst
         del self._children[inst.id]
         child.log.close()
+        if setup_failed(child.process, code, inst.desired):
+            self._backoff[inst.id] = Backoff()
+            return self._hold(inst, child.process.pid, code)
         backoff, line = after_exit(self._backoff.get(inst.id, Backoff()), child.process, code, inst.desired, now,
                                    self.settings.supervise)
         self._backoff[inst.id] = backoff
         self._note(inst.id, line)
+        return inst
+
+    def _hold(self, inst: InstanceView, pid: int, code: int) -> InstanceView:
+        """A setup error: ``error`` with the reason, and desired ``stopped`` so that it stays stopped until the
+        operator wants it again (Connect, ``instance start``: the desired state changes back to running)."""
+        why = _last_error(self.log_dir / f"instance-{inst.id}.log") or describe_exit(code)
+        reason = f"setup error (exit {code}): {why}"
+        self._note(inst.id, f"pid {pid} {describe_exit(code)}; not restarted until it is started again")
+        now = instance_repo.get_instance(self.db, inst.id)  # the child may have recorded its end meanwhile
+        if now.state is not InstanceState.ERROR:
+            instance_repo.transition(self.db, inst.id, InstanceState.ERROR, reason, actor=self.actor,
+                                     expect=now.state, error=reason)
+        return instance_repo.set_desired(self.db, inst.id, DesiredState.STOPPED, actor=self.actor,
+                                         reason=f"{reason}; fix it, then Connect (or `instance start`)")
 
     def _apply(self, inst: InstanceView, decision: Decision, now: float) -> None:
         act = decision.act
