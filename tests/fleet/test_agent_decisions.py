@@ -18,6 +18,7 @@ from tradewarden.fleet.supervise import (
     after_exit,
     decide,
     describe_exit,
+    setup_failed,
 )
 from tradewarden.persistence.fleet_repo import InstanceView, WarmupProgress
 
@@ -103,6 +104,19 @@ def test_an_exit_asked_for_is_no_failure() -> None:
     assert after_exit(failed, OURS, 0, STOP, NOW, SET) == (Backoff(), "pid 41 exited with code 0")
     again, line = after_exit(failed, OURS_TERMED, 0, RUN, NOW, SET)
     assert again == Backoff() and "stopped by the agent" in line
+
+
+@pytest.mark.parametrize(("proc", "code", "desired", "held"), [
+    (OURS, 2, RUN, True),            # bad input: restarting cannot help
+    (OURS, 1, RUN, False),           # a crash: the backoff restart
+    (OURS, -9, RUN, False),          # killed by a signal: the backoff restart
+    (OURS, 3, RUN, False),           # refused (lease held elsewhere): it may free up
+    (OURS, 2, STOP, False),          # it was to stop anyway
+    (OURS_TERMED, 2, RUN, False),    # the agent stopped it (a Stop taken back): not its own verdict
+])
+def test_only_a_setup_error_of_its_own_is_held_instead_of_restarted(proc: Process, code: int,
+                                                                     desired: DesiredState, held: bool) -> None:
+    assert setup_failed(proc, code, desired) is held
 
 
 @pytest.mark.parametrize(("code", "text"), [

@@ -374,7 +374,7 @@ def test_the_reporter_writes_the_reports_and_run_finished(tmp_path: Path, events
     run.engine.warm_up(candles(30))
     for c in candles(10, start=30):
         run.step(c, True)
-    metrics = Reporter(tmp_path, "paper", "abc", "1h", CASH, events, clock).finish(run, 10, "market data ended",
+    metrics = Reporter(tmp_path, "paper", "abc", "1h", events, clock).finish(run, 10, "market data ended",
                                                                                     12.34)
     assert {p.name for p in tmp_path.iterdir()} >= {"summary.json", "summary.html", "trades.csv", "equity.csv"}
     (finished,) = events.of(EventType.RUN_FINISHED)
@@ -386,7 +386,7 @@ def test_the_reporter_writes_the_reports_and_run_finished(tmp_path: Path, events
 
 def test_the_reporter_before_the_first_candle_writes_an_empty_trade_list(tmp_path: Path,
                                                                          events: MemoryEvents) -> None:
-    metrics = Reporter(tmp_path, "paper", "abc", "1h", CASH, events, clock).finish(runner(events), 0, "signal", 0)
+    metrics = Reporter(tmp_path, "paper", "abc", "1h", events, clock).finish(runner(events), 0, "signal", 0)
     assert (tmp_path / "trades.csv").exists() and not (tmp_path / "summary.json").exists()
     assert events.of(EventType.RUN_FINISHED)[0]["final_equity"] is None and "final_equity" not in metrics
 

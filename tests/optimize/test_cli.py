@@ -76,6 +76,10 @@ def test_gate_applies_better_parameters_and_records_the_decision(
     assert "APPLY" in out
     record = json.loads((tmp_path / "new" / "gate.jsonl").read_text().splitlines()[-1])
     assert record["decision"] == "apply" and record["applied"] is True
+    # the decision and the study name the owner's strategy, data and results: private like the other outputs
+    private = [tmp_path / "new" / "gate.jsonl", *tmp_path.glob("studies.db*")]
+    assert len(private) >= 2
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in private} == {p.name: "0o600" for p in private}
     assert record["current_params"] == {"period": 7, "phase": 1}
     assert record["new_params"] == {"period": 7, "phase": 3}
     assert record["new_oos_sharpe"] > record["current_oos_sharpe"]

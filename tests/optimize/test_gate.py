@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,16 @@ def test_decision_is_recorded_as_json_lines(tmp_path: Path) -> None:
     assert [r["decision"] for r in lines] == ["apply", "keep"]
     assert lines[0]["current_oos_sharpe"] == 1.0 and lines[0]["new_oos_sharpe"] == 1.2
     assert lines[0]["margin"] == 0.1 and lines[1]["new_params"] == {"fast": 12}
+
+
+def test_the_decision_log_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    log = tmp_path / "gate.jsonl"
+    old = os.umask(0o022)
+    try:
+        record_decision(log, gate_decision(1.0, 1.2), {"new_params": {"fast": 10}})
+        log.chmod(0o644)  # an older file left readable is tightened on the next decision
+        record_decision(log, gate_decision(1.0, 0.5), {"new_params": {"fast": 12}})
+    finally:
+        os.umask(old)
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+    assert len(log.read_text().splitlines()) == 2

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from tradewarden.api import commands, dashboard, fleet
 from tradewarden.api import readmodel as rm
+from tradewarden.api.fleet_views import one_message
 from tradewarden.api.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -63,6 +65,8 @@ class CommandBody(BaseModel):
 class CloseBody(BaseModel):
     symbol: Annotated[str, Field(min_length=1, max_length=64)]
     reason: _Text = ""
+    # the bot's key (GET /api/v1/bots); may be left out when exactly one bot trades the symbol
+    bot: Annotated[str | None, Field(min_length=1, max_length=64)] = None
 
 
 class BreakerBody(BaseModel):
@@ -79,6 +83,14 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+async def one_line_refusal(_: Request, exc: Exception) -> Response:
+    """A request that fails validation, on every route: one line naming the field and the problem, like every
+    other refusal of the API. FastAPI's own answer is a list that echoes the value sent, and a user may have
+    pasted a key or a password into the wrong field."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": one_message(errors)}, status_code=422)
+
+
 def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
                limiter: FailureLimiter | None = None, runs_dir: Path | None = None,
                fleet_clock: Callable[[], int] | None = None, fleet_stale_ms: int = STALE_MS) -> FastAPI:
@@ -90,6 +102,7 @@ def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
     guard = Guard(db, limiter if limiter is not None else FailureLimiter(), Sessions())
     app = FastAPI(title="tradewarden", version="1", docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json")
+    app.add_exception_handler(RequestValidationError, one_line_refusal)
     v1 = APIRouter(prefix="/api/v1")
     CallerDep = Annotated[Caller, Depends(guard.caller)]
 
@@ -244,8 +257,27 @@ def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
         acks = store.kill_switch_acks(event_id) if 0 <= event_id < 2**31 else []
         return {"event_id": event_id, "acknowledged": bool(acks), "acknowledged_by": [a.bot for a in acks]}
 
-    def queue(kind: str, scope: str, reason: str, caller: Caller) -> dict[str, Any]:
-        return asdict(commands.request(db, kind, scope, reason, f"api:{caller.token}", clock()))
+    def queue(kind: str, scope: str, reason: str, caller: Caller, target: str = "") -> dict[str, Any]:
+        return asdict(commands.request(db, kind, scope, reason, f"api:{caller.token}", clock(), target=target))
+
+    def close_target(symbol: str, key: str | None) -> str:
+        """The one bot a close is addressed to: two bots on one database may trade the same symbol, and an
+        unaddressed close would be taken by whichever polls first (or by both)."""
+        if key is not None:
+            bot = find_bot(key)
+            if symbol not in bot.symbols:
+                raise HTTPException(409, f"bot {key} does not trade {symbol} (it trades {', '.join(bot.symbols)})")
+            return commands.target_of(bot.account)
+        with db.session() as s:
+            trading = [b for b in rm.bots(s, clock()) if symbol in b.symbols]
+        running = [b for b in trading if b.state == "running"]
+        accounts = {b.account: b for b in running or trading}  # a restarted bot keeps its account: one target
+        if not accounts:
+            raise HTTPException(404, f"no bot trades {symbol}")
+        if len(accounts) > 1:
+            keys = ", ".join(sorted(bot_key(b.id) for b in accounts.values()))
+            raise HTTPException(409, f"{len(accounts)} bots trade {symbol}: name one in 'bot' (one of {keys})")
+        return commands.target_of(next(iter(accounts)))
 
     @v1.post("/commands/pause", tags=["write"])
     def pause(body: CommandBody, caller: OperatorDep) -> dict[str, Any]:
@@ -257,7 +289,7 @@ def create_app(db: Database, data_dir: Path, clock: Callable[[], int] = now_ms,
 
     @v1.post("/commands/close-position", tags=["write"])
     def close_position(body: CloseBody, caller: OperatorDep) -> dict[str, Any]:
-        return queue(commands.CLOSE_POSITION, body.symbol, body.reason, caller)
+        return queue(commands.CLOSE_POSITION, body.symbol, body.reason, caller, close_target(body.symbol, body.bot))
 
     @v1.post("/commands/reload-params", tags=["write"])
     def reload_params(body: CommandBody, caller: OperatorDep) -> dict[str, Any]:

@@ -10,6 +10,7 @@ acknowledgement the API reports.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -23,6 +24,13 @@ CLOSE_POSITION = "close_position"
 RELOAD_PARAMS = "reload_params"
 FLATTEN = "flatten"  # `tradewarden emergency-stop`: cancel every open order of the symbol and close its position
 KINDS = (PAUSE_ENTRIES, RESUME, CLOSE_POSITION, RELOAD_PARAMS, FLATTEN)
+
+
+def target_of(account: str) -> str:
+    """What a request addressed to one bot holds in its ``target``: a digest of the bot's account (an account
+    key may be longer than the column). Two bots on one database may trade one symbol: a close or a flatten is
+    addressed, or both would take it."""
+    return hashlib.sha256(account.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ def _state(r: OperatorRequest) -> CommandState:
 
 def request(db: Database, kind: str, scope: str, reason: str, actor: str, ts: int, target: str = "") -> CommandState:
     """Queue ``kind`` for the bots (``scope``: a symbol, or ``global``; ``target``: one bot's, see
-    :func:`tradewarden.node.commands.target_of`, or any) and record the operator action, in one transaction."""
+    :func:`target_of`, or any) and record the operator action, in one transaction."""
     if kind not in KINDS:
         raise ValueError(f"unknown command {kind!r}")
     with db.session() as s:

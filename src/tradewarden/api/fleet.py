@@ -6,18 +6,16 @@ exchange setup form (an account: user, exchange, display name, the *names* of it
 Every read and write goes through ``persistence.fleet_repo`` and ``persistence.instance_repo``; heartbeat ages
 are measured on the database's clock, the clock the instances write their heartbeats with. Writes need an
 operator token (and, with the dashboard's session cookie, the CSRF header), as every write of the API; the
-actor recorded is ``api:<token name>``. A refused request is one line (``fleet_views.one_message``).
+actor recorded is ``api:<token name>``. A refused request is one line (``fleet_views.one_message``, app-wide:
+see ``app.create_app``).
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoints' annotations (see app.py).
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
 
 from tradewarden.api.fleet_views import (
@@ -31,7 +29,6 @@ from tradewarden.api.fleet_views import (
     exchange_json,
     harness_json,
     instance_json,
-    one_message,
     same_variable,
 )
 from tradewarden.api.security import Caller, Guard, require_operator
@@ -45,27 +42,11 @@ HARNESS_ROWS = 100     # outcomes read per exchange to find its newest run (a ru
 IdPath = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 
 
-class OneMessageRoute(APIRoute):
-    """A route whose request validation errors are one line (``{"detail": "..."}``), like every other refusal
-    of the API, instead of FastAPI's list, which also echoes the value sent (a pasted key, say)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return JSONResponse({"detail": one_message(exc.errors())}, status_code=422)
-
-        return route
-
-
 def router(db: Database, guard: Guard, clock: Callable[[], int] | None = None,
            stale_ms: int = registry.STALE_MS) -> APIRouter:
     """The fleet endpoints over ``db``; ``clock`` (ms) replaces the database's clock (tests); a running instance
     whose heartbeat is older than ``stale_ms`` (``fleet.stale_s``, as the agent judges it) shows as lost."""
-    r = APIRouter(prefix="/api/v1/fleet", route_class=OneMessageRoute)
+    r = APIRouter(prefix="/api/v1/fleet")
     CallerDep = Annotated[Caller, Depends(guard.caller)]
 
     def operator(caller: CallerDep, request: Request) -> Caller:

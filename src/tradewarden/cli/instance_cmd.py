@@ -322,7 +322,8 @@ def agent(
     _logging(cfg)
     f = cfg.fleet
     settings = AgentSettings(f.agent_poll_s, f.heartbeat_s, f.stale_s, f.lease_ttl_s, SuperviseSettings(
-        f.restart_backoff_s, f.restart_backoff_max_s, f.restart_stable_s, f.stop_grace_s))
+        f.restart_backoff_s, f.restart_backoff_max_s, f.restart_stable_s, f.stop_grace_s),
+        log_max_bytes=cfg.logging.max_bytes, log_backups=cfg.logging.backups)
     name = _host(host)
     with user_errors(), open_registry(cfg) as db:
         runner = Agent(db, name, cfg.data_dir / "logs", settings,

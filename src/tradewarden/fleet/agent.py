@@ -3,8 +3,9 @@ desired state operators set (``instance start|stop``, the dashboard's Connect an
 
 Every ``agent_poll_s`` it reads its host's instances and, for each, asks the pure decision core
 (``fleet/supervise.py``) what to do: start ``tradewarden instance run`` as a child (its own process group,
-output appended to ``data_dir/logs/instance-<id>.log``), SIGTERM a process whose instance should stop (SIGKILL
-after ``stop_grace_s``), restart a child that died or failed after an exponential backoff, or record the end
+output appended to ``data_dir/logs/instance-<id>.log``, rotated by size like the bot's own log), SIGTERM a
+process whose instance should stop (SIGKILL after ``stop_grace_s``), restart a child that crashed after an
+exponential backoff (one that exits 2, bad input, is left in ``error`` until started again), or record the end
 of a process that died in a running state. Each of those steps is a note in the instance's activity feed.
 
 The agent holds the lease ``agent:{host}`` (``persistence/fleet_agents.py``): a second agent on the same host
@@ -43,7 +44,10 @@ from tradewarden.fleet.supervise import (
     after_exit,
     agent_actor,
     decide,
+    describe_exit,
+    setup_failed,
 )
+from tradewarden.observability.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, rotate_output_file
 from tradewarden.persistence import fleet_repo, instance_repo
 from tradewarden.persistence.database import Database
 from tradewarden.persistence.fleet_agents import agent_lease_key
@@ -69,6 +73,9 @@ class AgentSettings:
     stale_s: float = STALE_MS / 1000
     lease_ttl_s: float = 15.0
     supervise: SuperviseSettings = field(default_factory=SuperviseSettings)
+    # an instance's log rotates like the bot's own (logging.max_bytes, logging.backups; either 0: never)
+    log_max_bytes: int = DEFAULT_MAX_BYTES
+    log_backups: int = DEFAULT_BACKUPS
 
 
 def _pid_alive(pid: int) -> bool:
@@ -79,6 +86,18 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _last_error(path: Path, tail_bytes: int = 4096) -> str | None:
+    """The child's own one-line reason (its last ``error:`` line) from the end of its log, if it wrote one."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - tail_bytes))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    found = [line.strip() for line in lines if line.strip().startswith("error:")]
+    return found[-1].removeprefix("error:").strip()[:300] if found else None
 
 
 def instance_command(instance: InstanceView, host: str, *, config: Path | None = None, work: str | None = None,
@@ -181,11 +200,13 @@ class Agent:
         self._renewed_at = now
 
     def _tend(self, inst: InstanceView, db_now: int, now: float) -> Decision:
-        self._reap(inst, now)
+        inst = self._reap(inst, now)
         backoff = self._backoff.get(inst.id, Backoff())
         if inst.desired is DesiredState.STOPPED and backoff.failures:
             backoff = self._backoff[inst.id] = Backoff()
         child = self._children.get(inst.id)
+        if child is not None:  # it writes as long as it runs: rotated while it does, checked every tick
+            self._rotate(self._log_path(inst.id))
         process = child.process if child is not None else self._foreign.get(inst.id)
         view = View(inst.desired, inst.state, inst.shown(db_now, round(self.settings.stale_s * 1000)), inst.pid,
                     process, inst.pid is not None and _pid_alive(inst.pid))
@@ -193,23 +214,40 @@ class Agent:
         self._apply(inst, decision, now)
         return decision
 
-    def _reap(self, inst: InstanceView, now: float) -> None:
-        """Collect a child that exited (and forget a foreign process that is gone)."""
+    def _reap(self, inst: InstanceView, now: float) -> InstanceView:
+        """Collect a child that exited (and forget a foreign process that is gone); the instance as it is now."""
         foreign = self._foreign.get(inst.id)
         if foreign is not None and not _pid_alive(foreign.pid):
             del self._foreign[inst.id]
         child = self._children.get(inst.id)
         if child is None:
-            return
+            return inst
         code = child.popen.poll()
         if code is None:
-            return
+            return inst
         del self._children[inst.id]
         child.log.close()
+        if setup_failed(child.process, code, inst.desired):
+            self._backoff[inst.id] = Backoff()
+            return self._hold(inst, child.process.pid, code)
         backoff, line = after_exit(self._backoff.get(inst.id, Backoff()), child.process, code, inst.desired, now,
                                    self.settings.supervise)
         self._backoff[inst.id] = backoff
         self._note(inst.id, line)
+        return inst
+
+    def _hold(self, inst: InstanceView, pid: int, code: int) -> InstanceView:
+        """A setup error: ``error`` with the reason, and desired ``stopped`` so that it stays stopped until the
+        operator wants it again (Connect, ``instance start``: the desired state changes back to running)."""
+        why = _last_error(self._log_path(inst.id)) or describe_exit(code)
+        reason = f"setup error (exit {code}): {why}"
+        self._note(inst.id, f"pid {pid} {describe_exit(code)}; not restarted until it is started again")
+        now = instance_repo.get_instance(self.db, inst.id)  # the child may have recorded its end meanwhile
+        if now.state is not InstanceState.ERROR:
+            instance_repo.transition(self.db, inst.id, InstanceState.ERROR, reason, actor=self.actor,
+                                     expect=now.state, error=reason)
+        return instance_repo.set_desired(self.db, inst.id, DesiredState.STOPPED, actor=self.actor,
+                                         reason=f"{reason}; fix it, then Connect (or `instance start`)")
 
     def _apply(self, inst: InstanceView, decision: Decision, now: float) -> None:
         act = decision.act
@@ -237,6 +275,7 @@ class Agent:
         backoff = self._backoff.get(inst.id, Backoff())
         cmd = instance_command(inst, self.host, config=self.config, work=self.work)
         path = private_dir(self.log_dir, "log directory") / f"instance-{inst.id}.log"
+        self._rotate(path)  # the earlier runs' output
         out = open_private(path, append=True)
         try:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
@@ -254,6 +293,15 @@ class Agent:
         self._children[inst.id] = _Child(popen, Process(popen.pid, now), out)
         again = f" (restart {backoff.failures})" if backoff.failures else ""
         self._note(inst.id, f"started pid {popen.pid}{again}: {decision.reason}; log {path}")
+
+    def _log_path(self, instance_id: int) -> Path:
+        return self.log_dir / f"instance-{instance_id}.log"
+
+    def _rotate(self, path: Path) -> None:
+        try:
+            rotate_output_file(path, self.settings.log_max_bytes, self.settings.log_backups)
+        except OSError as exc:  # a full disk must not stop the agent from tending its instances
+            log.warning("agent: cannot rotate %s: %s", path, exc.strerror or exc)
 
     def _signal_group(self, pid: int, sig: signal.Signals) -> None:
         """Our child leads its own process group: signal the group, so whatever it started goes too."""

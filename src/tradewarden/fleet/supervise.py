@@ -142,6 +142,14 @@ def after_exit(backoff: Backoff, proc: Process, returncode: int, desired: Desire
     return replace(failed, retry_at=now + wait), f"pid {proc.pid} {how}; restart {failures} in {wait:g} s"
 
 
+def setup_failed(proc: Process, returncode: int, desired: DesiredState) -> bool:
+    """The child exited 2 (bad input: the registry or the config) on its own while wanted running: starting it
+    again cannot help until someone fixes the input, so the agent records ``error`` and leaves it stopped
+    until the operator asks again (Connect, ``instance start``), instead of restarting it forever. A crash
+    (any other code, a signal) keeps the backoff restart."""
+    return returncode == EXIT_BAD_INPUT and desired is DesiredState.RUNNING and proc.term_at is None
+
+
 def describe_exit(returncode: int) -> str:
     if returncode < 0:
         try:

@@ -133,7 +133,9 @@ class Boot:
                           store: RuntimeStore) -> dict[str, Instrument]:
         """The exchange's filters of every traded symbol (runtime/instruments.py), checked against the config
         and the stored session."""
-        from tradewarden.runtime.instruments import FiltersRefused, session_instruments
+        import ccxt
+
+        from tradewarden.runtime.instruments import FiltersRefused, markets_failure, session_instruments
 
         try:
             return await asyncio.to_thread(session_instruments, self.cfg, self.cfg.market.traded_symbols, rest, retry,
@@ -142,6 +144,10 @@ class Boot:
             self.events.emit(EventType(exc.reason), self.clock_ms(), message=str(exc), differences=exc.details())
             self.say(f"refusing to start: {exc}")
             raise BootRefused(exc.reason) from None
+        except ccxt.BaseError as exc:
+            # the retry policy gave up (its ExchangeGaveUp is in the events): the world failed, not the input, and
+            # a later start may succeed, so exit 1 with one line rather than a refusal or a traceback
+            raise SessionError(markets_failure(self.cfg.exchange.id or "simulator", exc, rest.timeout)) from None
 
     def seal(self, endpoint: Endpoint, instruments: Mapping[str, Instrument], strategy: str,
              params: Mapping[str, object], stage: str | None) -> None:

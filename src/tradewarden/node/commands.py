@@ -11,10 +11,10 @@ bot does not trade stays pending for the bot that does.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
+from tradewarden.api.commands import target_of
 from tradewarden.domain.orders import Order, OrderSide, OrderType
 from tradewarden.node.runner import StrategyRunner
 from tradewarden.risk.manager import RiskStore
@@ -26,11 +26,7 @@ FLATTEN = "flatten"
 #: a flatten that did everything it had to says so first (``tradewarden emergency-stop`` reads it)
 FLATTENED = "flattened"
 
-
-def target_of(account: str) -> str:
-    """What a request addressed to one bot holds in its ``target``: a digest of the bot's account (an account
-    key may be longer than the column)."""
-    return hashlib.sha256(account.encode()).hexdigest()[:16]
+__all__ = ["CLOSE_POSITION", "FLATTEN", "FLATTENED", "RELOAD_PARAMS", "NodeCommands", "target_of"]
 
 
 class NodeCommands:

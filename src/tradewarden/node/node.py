@@ -179,7 +179,7 @@ class TradingNode:
         retry = RetryPolicy(sink=events, exchange=ex.orders, max_total_s=120.0)
         try:
             instruments = await boot.instruments(ex.orders, retry, RuntimeStore(db, account))
-        except BootRefused:
+        except BaseException:  # a refusal, the exchange unreachable: the stream's session must not leak
             await ex.feed.close()
             raise
         instrument = instruments[cfg.market.symbol]
@@ -212,8 +212,7 @@ class TradingNode:
             recorder = self.recorder_for(state, {
                 "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__,
                 "filters": seal(instruments)})
-            reporter = Reporter(self.run_dir, mode, self.config_hash, cfg.market.timeframe,
-                                builder.initial_cash(cfg), events, now_ms)
+            reporter = Reporter(self.run_dir, mode, self.config_hash, cfg.market.timeframe, events, now_ms)
             stop = self._stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -122,8 +122,8 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
         recorder = node.recorder_for(state, {
             "mode": mode, "config_hash": node.config_hash, "config": masked_dump(cfg), "version": __version__,
             "filters": seal(instruments), "symbols": symbols})
-        reporter = PortfolioReporter(Reporter(node.run_dir, mode, node.config_hash, cfg.market.timeframe,
-                                              builder.initial_cash(cfg), events, now_ms))
+        reporter = PortfolioReporter(Reporter(node.run_dir, mode, node.config_hash, cfg.market.timeframe, events,
+                                              now_ms))
         stop = node.new_stop()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

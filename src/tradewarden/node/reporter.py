@@ -1,5 +1,10 @@
 """The reporter: the session's report files (summary.json, summary.html, trades.csv, equity.csv) and
-``RunFinished`` when it ends, and the daily summary while it runs."""
+``RunFinished`` when it ends, and the daily summary while it runs.
+
+A session's return, drawdown and Sharpe are measured from its own starting equity, the first equity it
+recorded (the whole session's, read back from the store after a resume), never from ``backtest.initial_cash``:
+a live account holds what it holds, and a paper account resumed or funded otherwise starts elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -19,13 +24,12 @@ from tradewarden.runtime.series import SeriesSource, SessionResults
 
 
 class Reporter:
-    def __init__(self, run_dir: Path, mode: str, config_hash: str, timeframe: str, initial_cash: Decimal,
+    def __init__(self, run_dir: Path, mode: str, config_hash: str, timeframe: str,
                  events: EventSink, clock_ms: Callable[[], int]) -> None:
         self.run_dir = run_dir
         self.mode = mode
         self.config_hash = config_hash
         self.timeframe = timeframe
-        self.initial_cash = initial_cash
         self.events = events
         self.clock_ms = clock_ms
 
@@ -59,7 +63,7 @@ class Reporter:
             ts=np.asarray(results.ts, dtype=np.int64), close=np.asarray(results.close, dtype=np.float64),
             equity=np.asarray(results.equity, dtype=np.float64) * float(instrument.atom), trades=trades,
             fees=instrument.from_atoms(engine.fees_atoms), exposure_bars=engine.exposed_bars,
-            timeframe_ms=timeframe_ms(self.timeframe), initial_cash=self.initial_cash,
+            timeframe_ms=timeframe_ms(self.timeframe), initial_cash=instrument.from_atoms(results.equity[0]),
             quote=instrument.quote, run_info=info)
 
     def finish(self, runner: StrategyRunner, candles: int, reason: str,
@@ -131,8 +135,9 @@ class PortfolioReporter:
             prices.append((s, np.asarray(mine.ts, dtype=np.int64), np.asarray(mine.close, dtype=np.float64),
                            mine.trades + ([open_trade] if open_trade is not None else [])))
         equity = np.asarray(whole.close, dtype=np.float64)
+        start = whole.equity[0] * portfolio.unit  # the portfolio's series counts its equity in ledger units
         block = {"symbols": symbols, "quote": portfolio.quote, "cash_unit": str(portfolio.unit),
-                 "initial_cash": str(b.initial_cash), "final_equity": str(portfolio.equity),
+                 "initial_cash": str(start), "final_equity": str(portfolio.equity),
                  "steps": len(whole.ts), "exposed_steps": series.exposed_steps,
                  "open_positions_at_end": portfolio.open_positions()}
         return write_run_reports(
@@ -140,7 +145,7 @@ class PortfolioReporter:
             ts=np.asarray(whole.ts, dtype=np.int64), close=equity, equity=equity, trades=trades,
             fees=sum((r.engine.instrument.from_atoms(r.engine.fees_atoms) for r in runners.values()), Decimal(0)),
             exposure_bars=series.exposed_steps,
-            timeframe_ms=timeframe_ms(b.timeframe), initial_cash=b.initial_cash, quote=portfolio.quote,
+            timeframe_ms=timeframe_ms(b.timeframe), initial_cash=start, quote=portfolio.quote,
             run_info=info, blocks={"portfolio": block, "symbols": per_symbol}, prices=prices)
 
     def finish(self, runners: Mapping[str, StrategyRunner], portfolio: Portfolio, series: PortfolioSeries,

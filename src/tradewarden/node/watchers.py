@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,6 +22,13 @@ if TYPE_CHECKING:
     from tradewarden.node.commands import NodeCommands
     from tradewarden.risk import RiskManager
     from tradewarden.risk.account_audit import AccountAuditTrail
+
+log = logging.getLogger(__name__)
+
+#: operator requests with the trading worker at once (queued or running). A flood of requests (a script gone
+#: wrong, a stuck button) must not pile jobs on the worker ahead of the candle steps: the rest stay pending in
+#: the database, unacknowledged, and a later poll takes them as these finish
+MAX_COMMANDS_IN_FLIGHT = 8
 
 #: hands a job to the trading worker and awaits it (:meth:`tradewarden.node.worker.TradingWorker.run`)
 OnWorker = Callable[[Callable[[], None]], Awaitable[None]]
@@ -72,6 +80,9 @@ class KillSwitchWatcher(_Task):
         self.period_s = period_s
         self.plans = 0  # plans handed to the worker
         self._plan: asyncio.Future[None] | None = None
+        self.max_in_flight = MAX_COMMANDS_IN_FLIGHT
+        self.refused = 0  # times a pending request was not taken because the worker had enough of them (per poll)
+        self._refusing = False  # the last poll refused some: log once per episode, not once per poll
 
     async def check(self) -> None:
         """One poll; hands the plan to the worker unless the last one is still waiting for it."""
@@ -83,13 +94,19 @@ class KillSwitchWatcher(_Task):
             await self._take_commands(self.commands)
 
     async def _take_commands(self, commands: NodeCommands) -> None:
-        for command in await asyncio.to_thread(commands.pending):
-            if command.id in self._taken:
-                continue
+        fresh = [c for c in await asyncio.to_thread(commands.pending) if c.id not in self._taken]
+        room = max(0, self.max_in_flight - len(self._jobs))
+        for command in fresh[:room]:
             self._taken.add(command.id)
             job = asyncio.ensure_future(self.on_worker(functools.partial(commands.carry_out, command)))
             self._jobs.add(job)
             job.add_done_callback(self._jobs.discard)
+        waiting = len(fresh) - min(room, len(fresh))
+        self.refused += waiting
+        if waiting and not self._refusing:
+            log.warning("%d operator request(s) left pending: %d already with the trading worker (at most %d); "
+                        "they are taken as those finish", waiting, len(self._jobs), self.max_in_flight)
+        self._refusing = waiting > 0
 
     async def _run(self) -> None:
         while True:

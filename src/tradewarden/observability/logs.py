@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
+import shutil
 import sys
 import threading
 import traceback
@@ -110,6 +112,31 @@ def _file_handler(path: Path, max_bytes: int, backups: int) -> logging.Handler:
     handler = _PrivateFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     handler.setFormatter(JsonLineFormatter())
     return _mark(handler)
+
+
+def rotate_output_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES, backups: int = DEFAULT_BACKUPS) -> bool:
+    """Rotate ``path`` as the bot's own log rotates (``.1`` -> ... -> ``.<backups>``, the oldest dropped, each
+    0600) once it is larger than ``max_bytes`` (either 0: never). True when it rotated.
+
+    For a file another process writes through a descriptor it inherited (a child's output, ``O_APPEND``):
+    renaming it would leave the writer on the renamed file, so its content is copied to ``.1`` and the file is
+    truncated in place; the writer's next line lands at the new start. A line written between the copy and the
+    truncation is lost, as with logrotate's ``copytruncate``: the price of never stopping the writer."""
+    if max_bytes <= 0 or backups <= 0:
+        return False
+    try:
+        if path.stat().st_size <= max_bytes:
+            return False
+    except FileNotFoundError:
+        return False
+    for n in range(backups - 1, 0, -1):
+        older = Path(f"{path}.{n}")
+        if older.exists():
+            os.replace(older, f"{path}.{n + 1}")
+    with path.open("rb") as src, open_private(Path(f"{path}.1"), append=False) as dst:
+        shutil.copyfileobj(src, dst)
+    os.truncate(path, 0)
+    return True
 
 
 def _console_handler() -> logging.Handler:

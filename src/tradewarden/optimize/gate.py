@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tradewarden.private_files import open_private
+
 DEFAULT_MARGIN = 0.10
 _TOLERANCE = 1e-9
 
@@ -81,6 +83,6 @@ def record_decision(path: Path, decision: GateDecision, context: dict[str, Any])
         **context,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
+    with open_private(path, text=True) as fh:  # its context names the study's files: 0600 like the others
         fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
     return record

@@ -34,6 +34,7 @@ from tradewarden.optimize.evaluate import Evaluator, data_fingerprint
 from tradewarden.optimize.objectives import OBJECTIVES
 from tradewarden.optimize.space import grid_size, searched_params, suggest
 from tradewarden.optimize.windows import WindowPlan, parse_length, plan_windows
+from tradewarden.private_files import PRIVATE_FILE, make_private
 from tradewarden.strategies.base import ParamError, Strategy
 from tradewarden.strategies.registry import strategy_class
 
@@ -175,6 +176,7 @@ def storage_url(text: str) -> str:
     if "://" not in text:
         path = Path(text).expanduser().resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite(path)
         return f"sqlite:///{path}"
     try:
         url = make_url(text)
@@ -185,9 +187,20 @@ def storage_url(text: str) -> str:
             url = url.set(drivername="postgresql+psycopg2")
         else:
             url = url.set(drivername="postgresql")
-    elif url.drivername == "sqlite" and url.database:
-        Path(url.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    elif url.drivername == "sqlite" and url.database and url.database != ":memory:" and not url.query.get("uri"):
+        path = Path(url.database).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite(path)
     return url.render_as_string(hide_password=False)
+
+
+def _private_sqlite(path: Path) -> None:
+    """Create the study's SQLite file at mode 0600 before SQLite does (it would use 0644 under the usual umask;
+    its write-ahead log and shared-memory files take the database file's mode), and tighten an existing one: a
+    study records the data, parameters and results of its owner's strategy."""
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, PRIVATE_FILE))
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        make_private(part)
 
 
 def safe_url(text: str) -> str:

@@ -12,6 +12,7 @@ config's filters.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -53,6 +54,43 @@ class FiltersRefused(Exception):
 
     def details(self) -> list[dict[str, str]]:
         return [d.as_dict() for d in self.differences]
+
+
+def markets_failure(exchange: str, exc: BaseException, timeout_ms: float | None) -> str:
+    """One line for an operator when the exchange's markets could not be loaded at boot (the retry policy gave
+    up): which exchange, what failed and where, never the library's multi-line text or a traceback."""
+    import ccxt
+
+    text = str(exc)
+    url = re.search(r"\b(GET|POST) (\S+)", text)
+    where = f" ({url.group(1)} {url.group(2)})" if url else ""
+    if isinstance(exc, ccxt.RequestTimeout):
+        after = f" after {timeout_ms / 1000:g} s" if timeout_ms else ""
+        what = f"timed out{after}"
+    elif isinstance(exc, ccxt.ExchangeNotAvailable | ccxt.DDoSProtection):
+        what = f"the exchange is not available ({type(exc).__name__})"
+    elif isinstance(exc, ccxt.NetworkError):
+        what = f"failed: {_os_reason(exc) or 'network error'}"
+    else:  # the exchange answered, with an error: its first line says which
+        first = text.splitlines()[0][:200] if text else type(exc).__name__
+        what = f"was refused: {type(exc).__name__}: {first}"
+        where = ""
+    return (f"exchange {exchange}: loading markets {what}{where}; check the network and exchange.urls, "
+            "then start again")
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    """``connection refused``, ``name or service not known``...: the socket error under the HTTP library's
+    wrapping (ccxt only says which request failed)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the chain is short; a bound keeps a cyclic one from looping
+        if seen is None:
+            break
+        found = re.search(r"\[Errno -?\d+\] ([^\"')]+)", str(seen))
+        if found:
+            return found.group(1).strip().lower()
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def configured_filters(cfg: AppConfig) -> dict[str, Decimal]:
