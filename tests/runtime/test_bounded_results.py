@@ -120,7 +120,7 @@ def test_a_session_longer_than_its_windows_reports_exactly_as_one_that_held_ever
 
 
 def test_the_account_of_twenty_symbols_fits_the_store_and_differs_per_list(tmp_path: Path) -> None:
-    from tradewarden.node.portfolio_node import account_key
+    from tradewarden.node.books import account_key
 
     many = [f"{b}/USDT" for b in ("BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "BNB", "DOT", "LINK", "LTC", "AVAX",
                                   "ATOM", "TRX", "UNI", "XLM", "ETC", "FIL", "NEAR", "AAVE", "ALGO")]

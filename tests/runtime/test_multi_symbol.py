@@ -160,3 +160,13 @@ def test_kill_switch_halts_every_symbol_of_a_running_session(env: Path, tmp_path
     assert not [e for e in after if e["type"] == "PositionOpened"]
     summary = json.loads((out / "summary.json").read_text())
     assert all(Decimal(summary["symbols"][s]["position"]) == 0 for s in SYMBOLS)
+
+
+def test_a_portfolio_says_scheduled_reoptimization_is_for_one_symbol_sessions(env: Path, tmp_path: Path) -> None:
+    out = tmp_path / "paper"
+    result = CliRunner().invoke(app, ["run", "--mode", "paper", "--duration", "1h", "--out", str(out), *FAST,
+                                      "--set", "reoptimize.every_days=7"])
+    assert result.exit_code == 0, result.output
+    assert "scheduled re-optimization runs for one-symbol sessions only: not scheduled for these 2 symbols" in (
+        " ".join(result.output.split()))
+    assert not (out / "reoptimize").exists()

@@ -4,7 +4,9 @@
 boot (:mod:`~tradewarden.node.boot`: gate, lock, database and lease, filters, ``RunStarted``/``BOOT_SEAL``,
 audit trail, safety checks), the exchange endpoint (:mod:`~tradewarden.node.endpoint`: the configured exchange
 or the built-in simulator), the strategy runners keyed by symbol (:mod:`~tradewarden.node.runner`), the state
-keeper (:mod:`~tradewarden.node.state`: resume, then persist every step), the reconciler
+keeper (:mod:`~tradewarden.node.state`: resume, then persist every step; a portfolio of several symbols has its
+own runners, state keeper, candle loop and reports, the book of :mod:`~tradewarden.node.books`, and otherwise the
+same components), the reconciler
 (:mod:`~tradewarden.node.reconciler`, live), then the components on the event loop, started in this order and
 stopped in reverse: loop monitor, kill-switch watcher, lease watcher, order follower (live), scheduler; the
 candle loop (:mod:`~tradewarden.node.candle_loop`) runs until a stop. A graceful stop (SIGTERM/SIGINT,
@@ -27,18 +29,18 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tradewarden import __version__
 from tradewarden.api.publish import BotPublisher
 from tradewarden.node import builder
+from tradewarden.node.books import Book, LoopSettings, OneSymbolBook, PortfolioBook, account_key, shared_portfolio
 from tradewarden.node.boot import Boot, BootRefused
-from tradewarden.node.candle_loop import CandleLoop
 from tradewarden.node.commands import NodeCommands
 from tradewarden.node.components import Component, run_components
-from tradewarden.node.endpoint import Endpoint, make_exchanges, open_endpoint
+from tradewarden.node.endpoint import CcxtExchange, Endpoint, make_exchanges, open_endpoint
 from tradewarden.node.monitor import LoopMonitor
 from tradewarden.node.options import (
     REFUSED_TO_START,
@@ -51,7 +53,6 @@ from tradewarden.node.options import (
 from tradewarden.node.portfolio_state import PortfolioStateKeeper
 from tradewarden.node.reconciler import Reconciler
 from tradewarden.node.reporter import Reporter
-from tradewarden.node.runner import StrategyRunner
 from tradewarden.node.state import StateKeeper
 from tradewarden.node.watchers import KillSwitchPoll, KillSwitchWatcher, LeaseWatcher, OrderFollower
 from tradewarden.node.worker import TradingWorker
@@ -62,7 +63,13 @@ from tradewarden.runtime.reoptimize import Reoptimizer
 from tradewarden.runtime.scheduler import SessionScheduler
 
 if TYPE_CHECKING:  # the notifier (aiohttp) loads only when notify has a channel
+    from tradewarden.data.retry import RetryPolicy
+    from tradewarden.domain.instrument import Instrument
     from tradewarden.notify.notifier import Notifier
+    from tradewarden.persistence.runtime_store import RuntimeStore
+    from tradewarden.risk import RiskManager
+    from tradewarden.risk.store import RiskStateStore
+    from tradewarden.strategies.base import Strategy
 
 __all__ = ["REFUSED_TO_START", "RunOptions", "SessionError", "SessionOutcome", "TradingNode", "parse_duration",
            "run_session"]
@@ -157,10 +164,6 @@ class TradingNode:
         return self._stop
 
     async def _trade(self, db: Database, endpoint: Endpoint) -> SessionOutcome:
-        if len(self.cfg.market.traded_symbols) > 1:  # a portfolio: its own wiring of the same components
-            from tradewarden.node.portfolio_node import trade_portfolio
-
-            return await trade_portfolio(self, db, endpoint)
         from tradewarden.config import masked_dump
         from tradewarden.data.retry import RetryPolicy
         from tradewarden.persistence.runtime_store import RuntimeStore
@@ -170,107 +173,79 @@ class TradingNode:
         from tradewarden.venues.exchange_state import fetch_exchange_view
 
         cfg, mode, events, boot = self.cfg, self.opts.mode, self.events, self.boot
-        strategy = builder.load_strategy(cfg)
+        symbols = list(cfg.market.traded_symbols)
+        several = len(symbols) > 1  # a portfolio: one cash ledger, aligned steps (see node.books)
+        # one symbol takes the strategy's parameters as they are; a portfolio each symbol's per_symbol over them
+        strategies = ({s: builder.load_strategy(cfg, s) for s in symbols} if several
+                      else {symbols[0]: builder.load_strategy(cfg)})
+        first = strategies[symbols[0]]
         risk_cfg = load_risk_config(cfg.risk)
-        account = f"{mode}:{cfg.exchange.id or 'simulator'}:{cfg.market.symbol}:{strategy.name}"
+        account = account_key(mode, cfg.exchange.id, symbols, first.name)
         ex = make_exchanges(endpoint, mode, cfg.exchange.api_key is not None)
         worker = TradingWorker()
         # every REST call of the boot sequence goes through the one retry policy (429/418/5xx/timeouts)
         retry = RetryPolicy(sink=events, exchange=ex.orders, max_total_s=120.0)
+        store = RuntimeStore(db, account)
         try:
-            instruments = await boot.instruments(ex.orders, retry, RuntimeStore(db, account))
+            instruments = await boot.instruments(ex.orders, retry, store)
         except BaseException:  # a refusal, the exchange unreachable: the stream's session must not leak
             await ex.feed.close()
             raise
-        instrument = instruments[cfg.market.symbol]
-        boot.seal(endpoint, instruments, strategy.name, dict(strategy.params), risk_cfg.active_stage)
+        boot.seal(endpoint, instruments, first.name, dict(first.params), risk_cfg.active_stage)
         risk_store = RiskStateStore(db)
         audit = boot.audit_trail(db, account)
+        lost: str | None = None
         try:
-            risk = RiskManager(risk_cfg, events, audit, store=risk_store, instruments={instrument.symbol: instrument})
-            bot = self.publish(db, account, strategy.name)
-            await boot.safety_checks(ex.orders, risk, retry, instrument)
-            runner = await builder.build_runner(cfg, mode, strategy, instrument, risk, ex.orders, retry, events,
-                                                now_ms)
-            runners = {runner.symbol: runner}
-            store = RuntimeStore(db, account)
-            state = StateKeeper(store, events, now_ms, live=mode == "live",
-                                fresh_after_clean_stop=cfg.exchange.id is None, say=self.say)
+            risk = RiskManager(risk_cfg, events, audit, store=risk_store,
+                               instruments={s: instruments[s] for s in symbols})
+            bot = self.publish(db, account, first.name)
+            for symbol in symbols:  # the live account checks look at every symbol's base and quote
+                await boot.safety_checks(ex.orders, risk, retry, instruments[symbol])
+            book = await self._book(symbols, strategies, instruments, risk, ex.orders, retry, store)
+            runners = book.runners
             reconciler = Reconciler(
                 lambda symbol: fetch_exchange_view(ex.reads, symbol, retry=retry, recent_orders=True),
                 lambda symbol: builder.last_price(retry, ex.orders, symbol), risk, audit, events, now_ms,
                 adopt=self.opts.adopt, say=self.say)
-            state.register("reconciler", reconciler)
-            resumed = state.resume(runner)
+            book.state.register("reconciler", reconciler)
+            resumed = book.resume()
             record_instruments(store, instruments, now_ms())
             if mode == "live":
-                # what the previous process left (fills while it was down included) against the exchange
-                await worker.run(reconciler.at_boot, runner, resumed)
-                await worker.run(state.persist, runner, runner.engine.last_ts)
-                runner.guard_submits(lambda order: store.save_order_now(order, now_ms()))
+                # every symbol's base balance and open orders against the exchange (fills while the previous
+                # process was down included): a difference on one halts
+                for runner in runners.values():
+                    await worker.run(reconciler.at_boot, runner, resumed)
+                await worker.run(book.persist, max(r.engine.last_ts for r in runners.values()))
+                for runner in runners.values():
+                    runner.guard_submits(lambda order: store.save_order_now(order, now_ms()))
             feed = builder.market_feed(ex.feed, cfg, events, db, ex.orders.markets, self.say)
-            recorder = self.recorder_for(state, {
-                "mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg), "version": __version__,
-                "filters": seal(instruments)})
+            header: dict[str, object] = {"mode": mode, "config_hash": self.config_hash, "config": masked_dump(cfg),
+                                         "version": __version__, "filters": seal(instruments)}
+            if several:  # a portfolio's recording (replay reads it as one)
+                header["symbols"] = symbols
+            recorder = self.recorder_for(book.state, header)
             reporter = Reporter(self.run_dir, mode, self.config_hash, cfg.market.timeframe, events, now_ms)
-            stop = self._stop = asyncio.Event()
+            stop = self.new_stop()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, self.request_stop, f"signal {sig.name}")
-            candles = CandleLoop(runners, feed, recorder, worker, state, events, now_ms,
-                                 timeframe=cfg.market.timeframe, warmup_bars=builder.warmup_bars(cfg),
-                                 duration_ms=self.duration_ms, real_market=cfg.exchange.id is not None,
-                                 trade_after=endpoint.trade_after, recording_continued=self.recording_continued,
-                                 request_stop=self.request_stop, duration_text=self.opts.duration,
-                                 initial_cash=builder.initial_cash(cfg))
+            candles = book.candle_loop(feed, recorder, worker, LoopSettings(
+                timeframe=cfg.market.timeframe, warmup_bars=builder.warmup_bars(cfg), duration_ms=self.duration_ms,
+                real_market=cfg.exchange.id is not None, trade_after=endpoint.trade_after,
+                recording_continued=self.recording_continued, grace_s=cfg.runtime.align_grace_s,
+                simulated_exchange=endpoint.simulated, request_stop=self.request_stop,
+                duration_text=self.opts.duration, initial_cash=builder.initial_cash(cfg)))
             monitor = LoopMonitor(events, now_ms, lambda: {
                 "candles_received": candles.received, "feed_healthy": feed.healthy, "worker_jobs": worker.busy},
                 cfg.runtime.heartbeat_s)
-
-            async def on_worker(fn: Callable[[], None]) -> None:
-                await worker.run(fn)
-
-            def carry_out_kill_switch() -> None:
-                runner.carry_out_kill_switch(now_ms())
-                state.persist_if_changed(runner)
-
-            def reload_now() -> str:  # an operator's reload_params request
-                path = cfg.strategy.params_file
-                if path is None:
-                    return "no parameter file to reload (strategy.params_file is not set)"
-                return builder.reload_params(cfg, runners, events, audit, path, now_ms)
-
-            commands = NodeCommands(risk_store, runners, reload_now, lambda: state.persist_if_changed(runner), now_ms,
-                                    account)
-            components: list[Component] = [KillSwitchWatcher(
-                KillSwitchPoll(risk, audit, bot, now_ms), carry_out_kill_switch, on_worker,
-                now_ms, cfg.runtime.kill_switch_poll_s, commands)]
-            lease: LeaseWatcher | None = None
-            if boot.lease_keeper is not None:
-                keeper = boot.lease_keeper
-                lease = LeaseWatcher(lambda: keeper.lost, risk, events, now_ms, self.request_stop,
-                                     cfg.runtime.kill_switch_poll_s, self.say)
-                components.append(lease)
-            exchange = runner.exchange
-            if exchange is not None:
-                def poll_orders() -> None:
-                    runner.poll()
-                    state.persist_if_changed(runner)
-
-                components.append(OrderFollower(lambda: bool(runner.engine.open_orders), exchange.recheck_in,
-                                                poll_orders, on_worker, cfg.runtime.order_poll_s))
-            reoptimizer = None
-            if cfg.reoptimize.every_days is not None:  # its child process is killed when the session stops
-                reoptimizer = Reoptimizer(cfg, self.run_dir / "reoptimize", self.run_dir / "recording.jsonl",
-                                          events, now_ms, risk_store.record_operator_action)
-                components.append(reoptimizer)
-            scheduler = self._scheduler(db, runner, state, reconciler, reporter, worker, audit, loop, reoptimizer)
+            components, lease, reoptimizer = self._components(book, risk, risk_store, audit, bot, account, worker)
+            scheduler = self._scheduler(db, book, reconciler, reporter, worker, audit, loop, reoptimizer, several)
             try:
                 await run_components(candles, stop, monitor, components, scheduler)
             finally:
                 lost = lease.lost_reason if lease is not None else None
-                await worker.run(self._stop_step, runner, state, lost)
+                await worker.run(self._stop_step, book, lost)
                 await monitor.stop()
                 await feed.close()
                 recorder.close()
@@ -280,15 +255,88 @@ class TradingNode:
                 await ex.feed.close()
             audit.sync(now_ms())
             audit.close()
-        metrics = reporter.finish(runner, state.candles_seen, self.stop_reason, monitor.stall_max_ms,
-                                  state.results(runner))
-        return self.outcome(1 if lost else 0, self.stop_reason, state.candles_seen, metrics)
+        metrics = book.report(reporter, self.stop_reason, monitor.stall_max_ms)
+        return self.outcome(1 if lost else 0, self.stop_reason, book.candles_seen, metrics)
 
-    def _stop_step(self, runner: StrategyRunner, state: StateKeeper, lease_lost: str | None) -> None:
+    async def _book(self, symbols: list[str], strategies: Mapping[str, Strategy],
+                    instruments: Mapping[str, Instrument], risk: RiskManager, exchange: CcxtExchange,
+                    retry: RetryPolicy, store: RuntimeStore) -> Book:
+        """The runners and their state keeper: one engine with its own cash, or engines on one portfolio."""
+        cfg, mode, events = self.cfg, self.opts.mode, self.events
+        live, fresh = mode == "live", cfg.exchange.id is None
+        if len(symbols) == 1:
+            (symbol,) = symbols
+            runner = await builder.build_runner(cfg, mode, strategies[symbol], instruments[symbol], risk, exchange,
+                                                retry, events, now_ms)
+            return OneSymbolBook(runner, StateKeeper(store, events, now_ms, live=live,
+                                                     fresh_after_clean_stop=fresh, say=self.say))
+        portfolio = shared_portfolio([instruments[s] for s in symbols], builder.initial_cash(cfg))
+        runners = {s: await builder.build_runner(cfg, mode, strategies[s], instruments[s], risk, exchange, retry,
+                                                 events, now_ms, portfolio=portfolio) for s in symbols}
+        return PortfolioBook(runners, portfolio, PortfolioStateKeeper(
+            store, runners, portfolio, events, now_ms, live=live, fresh_after_clean_stop=fresh, say=self.say))
+
+    def _components(self, book: Book, risk: RiskManager, risk_store: RiskStateStore, audit: AccountAuditTrail,
+                    bot: str, account: str, worker: TradingWorker,
+                    ) -> tuple[list[Component], LeaseWatcher | None, Reoptimizer | None]:
+        """The components around the candle loop, in start order: kill-switch watcher, lease watcher, order
+        follower (live), re-optimizer (``reoptimize.every_days``)."""
+        cfg, events, runners = self.cfg, self.events, book.runners
+
+        async def on_worker(fn: Callable[[], None]) -> None:
+            await worker.run(fn)
+
+        def carry_out_kill_switch() -> None:
+            for runner in runners.values():  # the switch halts the account: every symbol's orders and position
+                runner.carry_out_kill_switch(now_ms())
+            book.persist_if_changed()
+
+        def reload_now() -> str:  # an operator's reload_params request: every symbol's runner
+            path = cfg.strategy.params_file
+            if path is None:
+                return "no parameter file to reload (strategy.params_file is not set)"
+            return builder.reload_params(cfg, runners, events, audit, path, now_ms, per_symbol=len(runners) > 1)
+
+        commands = NodeCommands(risk_store, runners, reload_now, book.persist_if_changed, now_ms, account)
+        components: list[Component] = [KillSwitchWatcher(
+            KillSwitchPoll(risk, audit, bot, now_ms), carry_out_kill_switch, on_worker,
+            now_ms, cfg.runtime.kill_switch_poll_s, commands)]
+        lease: LeaseWatcher | None = None
+        if self.boot.lease_keeper is not None:
+            keeper = self.boot.lease_keeper
+            lease = LeaseWatcher(lambda: keeper.lost, risk, events, now_ms, self.request_stop,
+                                 cfg.runtime.kill_switch_poll_s, self.say)
+            components.append(lease)
+        exchanges = [r.exchange for r in runners.values() if r.exchange is not None]
+        if exchanges:
+            def poll_orders() -> None:
+                for runner in runners.values():
+                    runner.poll()
+                book.persist_if_changed()
+
+            def recheck_in() -> float | None:
+                waits = [w for w in (e.recheck_in() for e in exchanges) if w is not None]
+                return min(waits) if waits else None
+
+            components.append(OrderFollower(lambda: any(r.engine.open_orders for r in runners.values()),
+                                            recheck_in, poll_orders, on_worker, cfg.runtime.order_poll_s))
+        reoptimizer = None
+        if cfg.reoptimize.every_days is not None:
+            if len(runners) > 1:  # the optimizer studies one symbol: a portfolio's parameters are not its to set
+                self.say(f"reoptimize.every_days is set, but scheduled re-optimization runs for one-symbol "
+                         f"sessions only: not scheduled for these {len(runners)} symbols")
+            else:  # its child process is killed when the session stops
+                reoptimizer = Reoptimizer(cfg, self.run_dir / "reoptimize", self.run_dir / "recording.jsonl",
+                                          events, now_ms, risk_store.record_operator_action)
+                components.append(reoptimizer)
+        return components, lease, reoptimizer
+
+    def _stop_step(self, book: Book, lease_lost: str | None) -> None:
         """On the worker, at a stop: cancel or keep the open orders, and persist the account for the next run."""
         if lease_lost is None:  # else the account and its orders may be another bot's by now
-            runner.finish_orders(self.cfg.runtime.on_stop)
-            state.finish(runner)
+            for runner in book.runners.values():
+                runner.finish_orders(self.cfg.runtime.on_stop)
+            book.finish()
 
     def recorder_for(self, state: StateKeeper | PortfolioStateKeeper, header: dict[str, object]) -> Recorder:
         """This run's recording. After a crash it continues the session's: the previous process's recording
@@ -309,23 +357,27 @@ class TradingNode:
             recorder.event("resumed", after=resumed_after, config_hash=self.config_hash)
         return recorder
 
-    def _scheduler(self, db: Database, runner: StrategyRunner, state: StateKeeper, reconciler: Reconciler,
-                   reporter: Reporter, worker: TradingWorker, audit: AccountAuditTrail,
-                   loop: asyncio.AbstractEventLoop, reoptimizer: Reoptimizer | None) -> SessionScheduler:
+    def _scheduler(self, db: Database, book: Book, reconciler: Reconciler, reporter: Reporter,
+                   worker: TradingWorker, audit: AccountAuditTrail, loop: asyncio.AbstractEventLoop,
+                   reoptimizer: Reoptimizer | None, several: bool) -> SessionScheduler:
         jobs: set[asyncio.Future[None]] = set()  # kept referenced until done
+        runners = book.runners
 
         def queue(fn: Callable[[], None]) -> None:
             job = asyncio.ensure_future(worker.run(fn))
             jobs.add(job)
             job.add_done_callback(jobs.discard)
 
-        def reload_params(path: Path) -> None:
-            builder.reload_params(self.cfg, {runner.symbol: runner}, self.events, audit, path, now_ms)
+        def reconcile_all() -> None:
+            for runner in runners.values():
+                reconciler.periodic(runner)
 
-        sched = SessionScheduler(str(db.engine.url), f"{self.opts.mode}-{self.cfg.market.symbol}", engine=db.engine)
+        def reload_params(path: Path) -> None:  # the file changed: its parameters for every symbol
+            builder.reload_params(self.cfg, runners, self.events, audit, path, now_ms, per_symbol=several)
+
+        sched = SessionScheduler(str(db.engine.url), f"{self.opts.mode}-{','.join(runners)}", engine=db.engine)
         return builder.schedule(sched, self.cfg, self.opts.mode, queue, loop,
-                                lambda: reporter.daily_summary(runner, state.candles_seen),
-                                lambda: reconciler.periodic(runner), reload_params, reoptimizer)
+                                lambda: book.daily_summary(reporter), reconcile_all, reload_params, reoptimizer)
 
 
 def run_session(opts: RunOptions, console_print: Callable[[str], None] = print) -> SessionOutcome:
