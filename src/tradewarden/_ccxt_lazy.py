@@ -119,3 +119,10 @@ def install() -> None:
         parent, _, child = name.rpartition(".")
         if parent:
             setattr(sys.modules[parent], child, package)
+
+
+def loaded() -> list[str]:
+    """The ccxt modules this process has really loaded: the stand-ins whose ``__init__`` has not run are not."""
+    return sorted(name for name, module in list(sys.modules.items())
+                  if (name == "ccxt" or name.startswith("ccxt."))
+                  and not (isinstance(module, LazyPackage) and not module.__dict__["_whole"]))
