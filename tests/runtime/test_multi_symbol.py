@@ -162,11 +162,14 @@ def test_kill_switch_halts_every_symbol_of_a_running_session(env: Path, tmp_path
     assert all(Decimal(summary["symbols"][s]["position"]) == 0 for s in SYMBOLS)
 
 
-def test_a_portfolio_says_scheduled_reoptimization_is_for_one_symbol_sessions(env: Path, tmp_path: Path) -> None:
+def test_scheduled_reoptimization_of_a_portfolio_is_refused_as_configuration(env: Path, tmp_path: Path) -> None:
+    from tests.conftest import params_file
+
     out = tmp_path / "paper"
+    params = params_file(tmp_path / "params.json", 3, 8)
     result = CliRunner().invoke(app, ["run", "--mode", "paper", "--duration", "1h", "--out", str(out), *FAST,
-                                      "--set", "reoptimize.every_days=7"])
-    assert result.exit_code == 0, result.output
-    assert "scheduled re-optimization runs for one-symbol sessions only: not scheduled for these 2 symbols" in (
-        " ".join(result.output.split()))
-    assert not (out / "reoptimize").exists()
+                                      "--set", f"strategy.params_file={params}", "--set", "reoptimize.every_days=7"])
+    assert result.exit_code == 2, result.output
+    assert "reoptimize.every_days works on a session of one symbol" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not (out / "events.jsonl").exists()

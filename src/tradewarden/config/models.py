@@ -342,8 +342,8 @@ class AppConfig(Section):
             raise ValueError("reoptimize.every_days needs strategy.params_file: the live parameters it is compared "
                              "with and replaces")
         if len(self.market.traded_symbols) > 1:
-            raise ValueError("reoptimize.every_days works on a session of one symbol: a session of several does "
-                             "not reload a parameter file yet")
+            raise ValueError("reoptimize.every_days works on a session of one symbol: the optimizer studies one "
+                             "symbol's parameters, not a portfolio's")
         return self
 
     @property

@@ -321,14 +321,10 @@ class TradingNode:
             components.append(OrderFollower(lambda: any(r.engine.open_orders for r in runners.values()),
                                             recheck_in, poll_orders, on_worker, cfg.runtime.order_poll_s))
         reoptimizer = None
-        if cfg.reoptimize.every_days is not None:
-            if len(runners) > 1:  # the optimizer studies one symbol: a portfolio's parameters are not its to set
-                self.say(f"reoptimize.every_days is set, but scheduled re-optimization runs for one-symbol "
-                         f"sessions only: not scheduled for these {len(runners)} symbols")
-            else:  # its child process is killed when the session stops
-                reoptimizer = Reoptimizer(cfg, self.run_dir / "reoptimize", self.run_dir / "recording.jsonl",
-                                          events, now_ms, risk_store.record_operator_action)
-                components.append(reoptimizer)
+        if cfg.reoptimize.every_days is not None:  # one symbol (the config refuses it for several)
+            reoptimizer = Reoptimizer(cfg, self.run_dir / "reoptimize", self.run_dir / "recording.jsonl",
+                                      events, now_ms, risk_store.record_operator_action)
+            components.append(reoptimizer)  # its child process is killed when the session stops
         return components, lease, reoptimizer
 
     def _stop_step(self, book: Book, lease_lost: str | None) -> None:
