@@ -88,6 +88,16 @@ def _own_lock_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A session's environment: its own data directory (returned), no live switch, no exchange keys."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("TRADEWARDEN_DATA_DIR", str(data_dir))
+    for name in ("LIVE_TRADING", "TRADEWARDEN_EXCHANGE__API_KEY", "TRADEWARDEN_EXCHANGE__API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    return data_dir
+
+
+@pytest.fixture
 def events() -> MemoryEvents:
     return MemoryEvents()
 

@@ -29,11 +29,8 @@ def quick_retry(**kwargs: Any) -> RetryPolicy:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data_dir = tmp_path / "data"
-    monkeypatch.setenv("TRADEWARDEN_DATA_DIR", str(data_dir))
-    for name in ("LIVE_TRADING", "TRADEWARDEN_EXCHANGE__API_KEY", "TRADEWARDEN_EXCHANGE__API_SECRET"):
-        monkeypatch.delenv(name, raising=False)
+def env(env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The session's environment (tests/conftest.py), with a boot retry budget of seconds."""
     monkeypatch.setattr("tradewarden.data.retry.RetryPolicy", quick_retry)
     real = exchange_settings.settings_from_config
 
@@ -41,7 +38,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         return dataclasses.replace(real(cfg, exchange_id), timeout_ms=400)
 
     monkeypatch.setattr("tradewarden.data.exchange.settings_from_config", short_timeout)
-    return data_dir
+    return env
 
 
 def closed_simulator_config() -> dict[str, Any]:

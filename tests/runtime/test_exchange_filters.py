@@ -31,15 +31,6 @@ PAPER = ["--set", "runtime.sim_speed=3000", "--set", "runtime.sim_fire_drill=fal
          *[arg for k, v in STRATEGY.items() for arg in ("--set", f"{k}={v}")]]
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data_dir = tmp_path / "data"
-    monkeypatch.setenv("TRADEWARDEN_DATA_DIR", str(data_dir))
-    for name in ("LIVE_TRADING", "TRADEWARDEN_EXCHANGE__API_KEY", "TRADEWARDEN_EXCHANGE__API_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    return data_dir
-
-
 def events(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
 

@@ -26,15 +26,6 @@ def events(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data_dir = tmp_path / "data"
-    monkeypatch.setenv("TRADEWARDEN_DATA_DIR", str(data_dir))
-    for name in ("LIVE_TRADING", "TRADEWARDEN_EXCHANGE__API_KEY", "TRADEWARDEN_EXCHANGE__API_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    return data_dir
-
-
 def portfolio_backtest_fills(run_dir: Path, tmp_path: Path) -> tuple[dict[str, list[tuple[Any, ...]]], int]:
     """The fills per symbol of the portfolio backtest's per-candle steps over the session's recorded candles
     (its warm-up as history), on the filters the session recorded; and its steps with a position."""

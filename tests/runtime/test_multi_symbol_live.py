@@ -51,14 +51,6 @@ def events(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TRADEWARDEN_DATA_DIR", str(tmp_path / "data"))
-    for name in ("LIVE_TRADING", "TRADEWARDEN_EXCHANGE__API_KEY", "TRADEWARDEN_EXCHANGE__API_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path / "data"
-
-
 def simulator(speed: float, start_index: int) -> Any:
     # fees as Binance charges them: a buy's in the base bought, a sell's in USDT
     return start_simulator(data=sample_1m_path(), symbols=SYMBOLS, speed=speed, seed=3, start_index=start_index,

@@ -27,15 +27,6 @@ def trading(evs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [(e["type"], e["ts"], e.get("client_id"), e.get("qty"), e.get("price")) for e in evs if e["type"] in keep]
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data_dir = tmp_path / "data"
-    monkeypatch.setenv("TRADEWARDEN_DATA_DIR", str(data_dir))
-    for name in ("LIVE_TRADING", "TRADEWARDEN_EXCHANGE__API_KEY", "TRADEWARDEN_EXCHANGE__API_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    return data_dir
-
-
 def invoke(*args: str) -> Any:
     return CliRunner().invoke(app, list(args))
 
