@@ -3,7 +3,9 @@ registry pointed at the simulator: the instance goes starting → warming → ac
 trades on paper and publishes itself to the ops plane, SIGTERM stops both (instance ``stopped``, bot gone); a bot
 that exits 2 on its configuration puts the instance in ``error`` with the bot's last line, and the instance exits
 2; a live bot gets the account's key pair from the variables the account names, yet its own live gate still
-refuses without ``--live-confirm``; the key canary appears in no log, journal, activity feed or registry row."""
+refuses without ``--live-confirm`` (the instance exits 2: a restart would meet the same), and with the hash it
+printed confirmed in ``fleet.trading_live_confirm`` the bot trades live on the simulator with the canary pair;
+the canary appears in no log, journal, activity feed or registry row."""
 
 from __future__ import annotations
 
@@ -49,7 +51,8 @@ class Setup:
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorHandle]:
-    with start_simulator(data=sample_1m_path(), symbols=["BTC/USDT"], speed=60, seed=5, start_index=1100) as handle:
+    with start_simulator(data=sample_1m_path(), symbols=["BTC/USDT"], speed=60, seed=5, start_index=1100,
+                         api_keys={KEY: SECRET}) as handle:  # the only pair it accepts: the account's canary
         yield handle
 
 
@@ -183,15 +186,36 @@ def test_a_bot_that_exits_2_puts_the_instance_in_error_with_its_last_line(setup:
     assert_no_canary(s)
 
 
-def test_a_live_bot_gets_the_accounts_keys_but_its_gate_still_refuses_without_confirmation(setup: Setup) -> None:
+def test_a_live_bot_is_refused_by_its_gate_until_confirmed_then_runs_on_the_accounts_keys(setup: Setup) -> None:
     s = setup
-    proc = start(s, TRADEWARDEN_FLEET__TRADING_MODE="live", LIVE_TRADING="YES_I_UNDERSTAND")
-    assert proc.wait(timeout=DEADLINE_S) == 1, s.log.read_text()
+    live = {"TRADEWARDEN_FLEET__TRADING_MODE": "live", "LIVE_TRADING": "YES_I_UNDERSTAND"}
+    proc = start(s, **live)
+    assert proc.wait(timeout=DEADLINE_S) == 2, s.log.read_text()  # a restart would meet the same gate
     inst = the_instance(s)
     assert inst.state is InstanceState.ERROR and inst.last_error is not None
-    assert "exited with code 3" in inst.last_error, inst.last_error  # refused to start: the live gate
+    assert inst.last_error.startswith("BotSetupError: bot pid "), inst.last_error
+    assert "exited with code 3: live trading not armed: live trading needs --live-confirm" in inst.last_error
     run_dirs = list((s.data_dir / "instances").glob("trading-*/*-live"))
     [run_dir] = run_dirs
     [refusal] = [e for e in journal(run_dir) if e["type"] == "LIVE_ARM_FAILED"]
-    assert refusal["reason"] == "CONFIRM_MISSING"  # so it had its keys: without them it would be KEYS_MISSING
+    assert refusal["reason"] == "CONFIRM_MISSING"
+    # the operator confirms the hash the bot printed (the instance's last error shows it)
+    confirm = inst.last_error.split("this config's hash: ", 1)[1].split()[0]
+    proc = start(s, **live, TRADEWARDEN_FLEET__TRADING_LIVE_CONFIRM=confirm)
+    try:
+        wait_until(lambda: the_instance(s).state is InstanceState.ACTIVE, "active", proc, s)
+        warming = moves(s, the_instance(s))[-2][1]
+        run_dir = Path(warming.split("run directory ", 1)[1])
+        events = journal(run_dir)
+        [checks] = [e for e in events if e["type"] == "SAFETY_CHECKS"]
+        assert (checks["mode"], checks["keys_present"]) == ("live", True)  # the simulator accepts only the canary
+        with s.db.session() as session:
+            assert session.scalars(select(BotRow.mode).where(BotRow.state == "running")).all() == ["live"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=DEADLINE_S) == 0, s.log.read_text()
+        assert the_instance(s).state is InstanceState.STOPPED
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert_no_canary(s)

@@ -17,8 +17,10 @@ so its lease and its lifecycle record) down with it. For the registry's instance
 3. reports ``active`` when the bot's event journal (its run directory's ``events.jsonl``) records
    ``WarmUpDone``: the bot then trades on every closed candle;
 4. when ``stop`` is set, SIGTERMs the bot, SIGKILLs it after most of ``fleet.stop_grace_s``, and returns;
-   when the bot exits on its own, raises with its exit code and its last output lines (exit 2, a configuration
-   error, as :class:`BotSetupError`, so the instance exits 2 too).
+   when the bot exits on its own, raises with its exit code and its last output lines: as a
+   :class:`BotSetupError` (the instance exits 2) when the bot exited 2 (its configuration) or refused to start
+   (exit 3: the live gate, the exchange's filters, its audit trail) for another reason than another bot holding
+   its account.
 
 The bot's output goes to this process's stderr line by line (the agent's instance log), masked of secrets.
 """
@@ -52,6 +54,10 @@ KEY_VARIABLES = ("TRADEWARDEN_EXCHANGE__API_KEY", "TRADEWARDEN_EXCHANGE__API_SEC
                  "TRADEWARDEN_EXCHANGE__API_PASSWORD")
 #: the event the bot's journal records once its warm-up is done and it trades
 ACTIVE_EVENT = "WarmUpDone"
+#: the bot's refusal to start because another bot trades the account (its exit 3 may then be retried)
+ACCOUNT_HELD_EVENT = "INSTANCE_REFUSED"
+#: a bot's exit code when it refused to start (the live gate, say): tradewarden.node.options.REFUSED_TO_START
+REFUSED_TO_START = 3
 #: how often the journal is looked at for it
 JOURNAL_POLL_S = 0.5
 #: output lines of the bot kept for the error a crash records
@@ -103,6 +109,7 @@ def bot_environment(config: AppConfig, instance: InstanceView, exchange: Exchang
     """The bot's environment: this process's, less its credentials, plus the instance's exchange, symbols and
     cache, and the account's key pair in live mode (:func:`account_keys`)."""
     env = {k: v for k, v in environ.items() if k.upper() not in KEY_VARIABLES}
+    env.setdefault("COLUMNS", "160")  # the bot's console lines (a hash, say) unwrapped in the instance's log
     env["TRADEWARDEN_EXCHANGE__ID"] = exchange.ccxt_id
     env["TRADEWARDEN_EXCHANGE__REGISTRY_SLUG"] = exchange.slug
     try:
@@ -233,7 +240,24 @@ class TradingBot:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         said = " | ".join(self.tail) or "no output"
         message = f"bot pid {pid} {how}: {said}"
-        return BotSetupError(message) if code == 2 else TradingError(message)
+        if code == 2 or (code == REFUSED_TO_START and not self._journal_has(ACCOUNT_HELD_EVENT)):
+            # its configuration, or a refusal at boot (the live gate, the exchange's filters, the audit trail):
+            # a restart meets the same; another bot holding the account may be gone by the next one
+            return BotSetupError(message)
+        return TradingError(message)
+
+    def _journal_has(self, event_type: str) -> bool:
+        path = self.launch.run_dir / "events.jsonl"
+        try:
+            lines = path.read_bytes().splitlines()
+        except OSError:
+            return False
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if isinstance(event, dict) and event.get("type") == event_type:
+                    return True
+        return False
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
         """The bot's output to this process's stderr, masked; the last lines kept for a crash's error."""
