@@ -1,6 +1,7 @@
 """``tradewarden instance run --role trading`` as a real process on the real PostgreSQL, its exchange in the
 registry pointed at the simulator: the instance goes starting → warming → active, its bot (a child process)
-trades on paper and publishes itself to the ops plane, SIGTERM stops both (instance ``stopped``, bot gone); a bot
+trades on paper and publishes itself to the ops plane, SIGTERM stops both (instance ``stopped``, bot gone), and
+an instance SIGKILLed alone takes its bot with it (the bot's SIGTERM from the kernel); a bot
 that exits 2 on its configuration puts the instance in ``error`` with the bot's last line, and the instance exits
 2; a live bot gets the account's key pair from the variables the account names, yet its own live gate still
 refuses without ``--live-confirm`` (the instance exits 2: a restart would meet the same), and with the hash it
@@ -219,3 +220,25 @@ def test_a_live_bot_is_refused_by_its_gate_until_confirmed_then_runs_on_the_acco
             proc.kill()
             proc.wait()
     assert_no_canary(s)
+
+
+def test_an_instance_killed_alone_takes_its_bot_with_it(setup: Setup) -> None:
+    s = setup
+    proc = start(s)
+    try:
+        wait_until(lambda: bool(instances.list_instances(s.db)) and the_instance(s).state is InstanceState.ACTIVE,
+                   "active", proc, s)
+        warming = moves(s, the_instance(s))[1][1]
+        run_dir = Path(warming.split("run directory ", 1)[1])
+        os.kill(proc.pid, signal.SIGKILL)  # the instance only, not its process group
+        proc.wait()
+        deadline = time.monotonic() + DEADLINE_S
+        # the kernel's SIGTERM: the bot stops as on any SIGTERM, and says so in its journal
+        while not (finished := [e for e in journal(run_dir) if e["type"] == "RunFinished"]):
+            assert time.monotonic() < deadline, f"the bot outlived its instance:\n{s.log.read_text()}"
+            time.sleep(0.2)
+        assert [e["reason"] for e in finished] == ["signal SIGTERM"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

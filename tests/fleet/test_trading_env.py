@@ -28,7 +28,7 @@ def test_a_paper_bot_trades_the_registry_exchange_and_holds_no_key(tmp_path: Pat
     cfg = load_config(None, {"data_dir": str(tmp_path)}, env={})
     environ = {"ANN_KEY": KEY, "ANN_SECRET": SECRET, "TRADEWARDEN_EXCHANGE__API_KEY": "instance-own", "PATH": "/bin"}
     launch = bot_launch(cfg, instance(), SIM, ACCOUNT, environ, tmp_path / "my.toml")
-    assert launch.command[3:6] == ("run", "--mode", "paper")
+    assert launch.command[4:7] == ("run", "--mode", "paper")
     assert "--config" in launch.command and str(tmp_path / "my.toml") in launch.command
     assert launch.run_dir.parent == tmp_path / "instances" / "trading-11"
     assert not set(KEY_VARIABLES) & set(launch.env)  # paper: the live gate refuses any key material
@@ -57,7 +57,7 @@ def test_a_live_bot_gets_the_accounts_keys_in_its_environment_only(tmp_path: Pat
     cfg = load_config(None, {"data_dir": str(tmp_path), "fleet.trading_mode": "live",
                              "fleet.trading_live_confirm": confirm}, env={})
     launch = bot_launch(cfg, instance(), SIM, ACCOUNT, {"ANN_KEY": KEY, "ANN_SECRET": SECRET})
-    assert launch.command[3:6] == ("run", "--mode", "live")
+    assert launch.command[4:7] == ("run", "--mode", "live")
     assert launch.command[-2:] == ("--live-confirm", confirm)
     assert (launch.env["TRADEWARDEN_EXCHANGE__API_KEY"], launch.env["TRADEWARDEN_EXCHANGE__API_SECRET"]) == (KEY,
                                                                                                          SECRET)

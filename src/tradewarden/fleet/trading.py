@@ -10,9 +10,10 @@ so its lease and its lifecycle record) down with it. For the registry's instance
    warm-up when ``redis.url`` is set (``market.warmup_from_cache``), and, in live mode only, the API key and
    secret read from the variables the account names (never stored values; only in the child's environment,
    never on its command line; paper and shadow get no key material at all: the live gate refuses it there);
-2. starts ``python -m tradewarden.cli.main run --mode {fleet.trading_mode}`` (``--live-confirm`` from
+2. starts ``tradewarden run --mode {fleet.trading_mode}`` (``--live-confirm`` from
    ``fleet.trading_live_confirm`` in live mode: the bot's own gate still checks it against its config hash and
-   ``LIVE_TRADING``) in the same process group (the agent's SIGTERM and SIGKILL reach both), and reports
+   ``LIVE_TRADING``) in the same process group (the agent's SIGTERM and SIGKILL reach both), through
+   :mod:`tradewarden.fleet.bot_process` (the bot gets SIGTERM should this process die alone), and reports
    ``warming``;
 3. reports ``active`` when the bot's event journal (its run directory's ``events.jsonl``) records
    ``WarmUpDone``: the bot then trades on every closed candle;
@@ -152,8 +153,9 @@ def bot_launch(config: AppConfig, instance: InstanceView, exchange: ExchangeView
     mode = config.fleet.trading_mode
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     run_dir = config.data_dir / "instances" / f"trading-{instance.id}" / f"{stamp}-{mode}"
-    command = [sys.executable, "-m", "tradewarden.cli.main", "run", "--mode", mode, "--no-console",
-               "--out", str(run_dir)]
+    # `tradewarden run`, ended by the kernel should this process die alone (tradewarden.fleet.bot_process)
+    command = [sys.executable, "-m", "tradewarden.fleet.bot_process", str(os.getpid()), "run", "--mode", mode,
+               "--no-console", "--out", str(run_dir)]
     if config_path is not None:
         command += ["--config", str(config_path)]
     if mode == "live" and config.fleet.trading_live_confirm:
