@@ -19,9 +19,10 @@ ACCOUNT = AccountView(3, "ann", "simx", "ann main", "ANN_KEY", "ANN_SECRET", Tru
 KEY, SECRET = "canary-key-5f1c", "canary-secret-9b2e"
 
 
-def instance(symbols: tuple[str, ...] = ("ETH/USDT",)) -> InstanceView:
+def instance(symbols: tuple[str, ...] = ("ETH/USDT",), timeframes: tuple[str, ...] = ("15m",)) -> InstanceView:
     return InstanceView(11, 7, "simx", 3, InstanceRole.TRADING, "box", None, InstanceState.STARTING,
-                        DesiredState.RUNNING, symbols, (), WarmupProgress(0, 0, 0, 0), None, None, None, None)
+                        DesiredState.RUNNING, symbols, timeframes, WarmupProgress(0, 0, 0, 0), None, None, None,
+                        None)
 
 
 def test_a_paper_bot_trades_the_registry_exchange_and_holds_no_key(tmp_path: Path) -> None:
@@ -36,6 +37,7 @@ def test_a_paper_bot_trades_the_registry_exchange_and_holds_no_key(tmp_path: Pat
     bot = load_config(None, env=launch.env)
     assert (bot.exchange.id, bot.exchange.registry_slug) == ("binance", "simx")
     assert bot.market.traded_symbols == ["ETH/USDT"] and bot.market.symbol == "ETH/USDT"
+    assert bot.market.timeframe == "15m"
     assert bot.exchange.urls is not None
     assert bot.exchange.urls["api"]["public"] == "http://127.0.0.1:8765/api/v3"
     assert bot.exchange.urls["api"]["ws"]["spot"] == "ws://127.0.0.1:8765/stream/ws"
@@ -84,3 +86,10 @@ def test_a_registry_url_that_is_not_one_is_refused_naming_the_exchange(tmp_path:
     bad = ExchangeView(7, "simx", "binance", "Sim", "ftp://nowhere", None, True, False)
     with pytest.raises(BotSetupError, match=r"exchange 'simx': rest_url 'ftp://nowhere' is not a http or https URL"):
         bot_launch(cfg, instance(), bad, ACCOUNT, {})
+
+
+def test_an_instance_with_several_timeframes_is_refused_naming_them(tmp_path: Path) -> None:
+    cfg = load_config(None, {"data_dir": str(tmp_path)}, env={})
+    with pytest.raises(BotSetupError, match=r"instance 11: a trading bot trades one timeframe, the instance lists "
+                                            r"1m, 1h; fix it in the registry"):
+        bot_launch(cfg, instance(timeframes=("1m", "1h")), SIM, ACCOUNT, {})

@@ -6,10 +6,11 @@ handlers and its crash-safe state, and because a bot that crashes must not take 
 so its lease and its lifecycle record) down with it. For the registry's instance, exchange and account it:
 
 1. builds the bot's environment (:func:`bot_environment`): the registry exchange's ccxt id, ``registry_slug``
-   and URL overrides (``TRADEWARDEN_EXCHANGE__...``), the instance's symbols, the shared candle cache for the
-   warm-up when ``redis.url`` is set (``market.warmup_from_cache``), and, in live mode only, the API key and
-   secret read from the variables the account names (never stored values; only in the child's environment,
-   never on its command line; paper and shadow get no key material at all: the live gate refuses it there);
+   and URL overrides (``TRADEWARDEN_EXCHANGE__...``), the instance's symbols and timeframe, the shared candle
+   cache for the warm-up when ``redis.url`` is set (``market.warmup_from_cache``), and, in live mode only, the
+   API key and secret read from the variables the account names (never stored values; only in the child's
+   environment, never on its command line; paper and shadow get no key material at all: the live gate refuses
+   it there);
 2. starts ``tradewarden run --mode {fleet.trading_mode}`` (``--live-confirm`` from
    ``fleet.trading_live_confirm`` in live mode: the bot's own gate still checks it against its config hash and
    ``LIVE_TRADING``) in the same process group (the agent's SIGTERM and SIGKILL reach both), through
@@ -126,6 +127,11 @@ def bot_environment(config: AppConfig, instance: InstanceView, exchange: Exchang
         env["TRADEWARDEN_MARKET__SYMBOLS"] = "none"
     else:
         env["TRADEWARDEN_MARKET__SYMBOLS"] = ",".join(symbols)
+    if len(instance.timeframes) > 1:
+        raise BotSetupError(f"instance {instance.id}: a trading bot trades one timeframe, the instance lists "
+                            f"{', '.join(instance.timeframes)}; fix it in the registry")
+    if instance.timeframes:
+        env["TRADEWARDEN_MARKET__TIMEFRAME"] = instance.timeframes[0]
     if config.redis.url:
         env["TRADEWARDEN_MARKET__WARMUP_FROM_CACHE"] = "true"
     if config.fleet.trading_mode == "live":
@@ -263,7 +269,13 @@ class TradingBot:
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
         """The bot's output to this process's stderr, masked; the last lines kept for a crash's error."""
-        while line := await stream.readline():
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:  # a line longer than the reader's limit (its start is dropped): read on
+                continue
+            if not line:
+                return
             text = SCRUBBER.scrub(line.decode(errors="replace").rstrip())
             if not text.strip():
                 continue
