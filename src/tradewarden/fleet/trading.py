@@ -152,6 +152,7 @@ class BotLaunch:
     command: tuple[str, ...]
     env: dict[str, str]
     run_dir: Path
+    symbols: tuple[str, ...]
 
 
 def bot_launch(config: AppConfig, instance: InstanceView, exchange: ExchangeView, account: AccountView | None,
@@ -166,7 +167,8 @@ def bot_launch(config: AppConfig, instance: InstanceView, exchange: ExchangeView
         command += ["--config", str(config_path)]
     if mode == "live" and config.fleet.trading_live_confirm:
         command += ["--live-confirm", config.fleet.trading_live_confirm]
-    return BotLaunch(tuple(command), bot_environment(config, instance, exchange, account, environ), run_dir)
+    env = bot_environment(config, instance, exchange, account, environ)
+    return BotLaunch(tuple(command), env, run_dir, instance.symbols or tuple(config.market.traded_symbols))
 
 
 def trading_work(config: AppConfig, *, config_path: Path | None = None) -> InstanceWork:
@@ -284,10 +286,13 @@ class TradingBot:
             sys.stderr.flush()
 
     async def _watch_journal(self) -> None:
-        """``active`` once the bot's journal records its warm-up done (read as it grows, never twice)."""
+        """``active`` once the bot's journal records its warm-up done, of every symbol for a portfolio (read as
+        it grows, never twice)."""
         path = self.launch.run_dir / "events.jsonl"
         offset = 0
         pending = b""
+        warmed: set[str] = set()
+        candles = 0
         while True:
             await asyncio.sleep(JOURNAL_POLL_S)
             try:
@@ -302,6 +307,10 @@ class TradingBot:
                 with contextlib.suppress(ValueError):
                     event = json.loads(line)
                     if isinstance(event, dict) and event.get("type") == ACTIVE_EVENT:
-                        self.hooks.active(f"the bot's warm-up is done ({event.get('candles', '?')} candles); "
-                                          "it trades")
-                        return
+                        # a portfolio's names its symbol; the single-symbol bot's has no symbol field
+                        warmed.add(str(event.get("symbol", self.launch.symbols[0])))
+                        candles += int(event.get("candles", 0))
+            if len(warmed) >= len(self.launch.symbols):
+                self.hooks.active(f"the bot's warm-up is done ({candles} candles of {len(warmed)} symbols); "
+                                  "it trades")
+                return
