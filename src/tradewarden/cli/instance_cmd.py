@@ -2,9 +2,10 @@
 shell (docs/FLEET.md).
 
 ``instance run`` is the instance process: it claims the instance (registry row and lease), runs its work
-(the market-data warm-up and stream, ``tradewarden.fleet.market_data``, imported only here) and records its
-lifecycle. ``instance start|stop`` set the desired state, as the dashboard's Connect and Stop buttons do; the
-host's ``agent`` makes the actual state follow. Exit codes: 2 bad input, 3 the claim is refused (another
+(the market-data warm-up and stream, ``tradewarden.fleet.market_data``; a trading bot as a child process,
+``tradewarden.fleet.trading``; each imported only here) and records its lifecycle. ``instance start|stop``
+set the desired state, as the dashboard's Connect and Stop buttons do; the host's ``agent`` makes the actual
+state follow. Exit codes: 2 bad input, 3 the claim is refused (another
 process serves that exchange and role, or another agent runs for the host), 1 anything else.
 """
 
@@ -39,7 +40,11 @@ instance_app = typer.Typer(help="Fleet instances: list them, start and stop them
 out = Console(highlight=False, soft_wrap=True)
 
 #: the work each role runs: a factory ``(AppConfig) -> InstanceWork``
-DEFAULT_WORK = {"market_data": "tradewarden.fleet.market_data:market_data_work"}
+DEFAULT_WORK = {"market_data": "tradewarden.fleet.market_data:market_data_work",
+                "trading": "tradewarden.fleet.trading:trading_work"}
+#: works that start processes of their own (a trading instance's bot), which read the same config file: the
+#: factory is also given its path, ``factory(cfg, config_path=...)``
+WITH_CONFIG_PATH = frozenset({DEFAULT_WORK["trading"]})
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="The host the instance belongs to [default: this "
                                              "machine's name].")]
@@ -233,7 +238,7 @@ def instance_stop(instance_id: Annotated[int, typer.Argument(help="The instance'
 
 
 # -- run ---------------------------------------------------------------------------------------------
-def _load_work(spec: str, role: str, cfg: AppConfig) -> InstanceWork:
+def _load_work(spec: str, role: str, cfg: AppConfig, config: Path | None = None) -> InstanceWork:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise fail(f"--work {spec!r}: use module:factory")
@@ -246,6 +251,9 @@ def _load_work(spec: str, role: str, cfg: AppConfig) -> InstanceWork:
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise fail(f"{module_name} has no work factory {attr!r}", 1)
+    if spec in WITH_CONFIG_PATH:
+        with_path: InstanceWork = factory(cfg, config_path=config.resolve() if config is not None else None)
+        return with_path
     work: InstanceWork = factory(cfg)
     return work
 
@@ -279,15 +287,14 @@ def instance_run(
     cfg = load_state_config(config)
     spec_work = work or DEFAULT_WORK.get(role_.value)
     if spec_work is None:
-        raise fail(f"there is no built-in work for {role_.value} instances (a trading bot runs with "
-                   "`tradewarden run`)")
+        raise fail(f"there is no built-in work for {role_.value} instances")
     _logging(cfg)
     fleet = cfg.fleet
     spec = InstanceSpec(exchange, role_, _host(host), syms, tfs, tuple(cfg.market.traded_symbols),
                         (cfg.market.timeframe,), account, agent_actor(_host(host)) if by_agent else _os_user(),
                         owns_desired=not by_agent)
     with user_errors():
-        instance_work = _load_work(spec_work, role_.value, cfg)
+        instance_work = _load_work(spec_work, role_.value, cfg, config)
         with open_registry(cfg) as db:
             runner = InstanceRunner(db, spec, RunnerSettings(fleet.heartbeat_s, fleet.lease_ttl_s, fleet.stop_grace_s))
             try:

@@ -1,9 +1,12 @@
 """The ``fleet`` section of the configuration: the periods of fleet instances and the agent (heartbeat, the
-moment an instance reads as lost, the lease's lifetime, the agent's poll, restart backoff, stop grace), and
-the rules that keep them consistent (a lease outlives a late heartbeat). :mod:`tradewarden.fleet` acts on it.
+moment an instance reads as lost, the lease's lifetime, the agent's poll, restart backoff, stop grace), the
+mode of trading instances' bots, and the rules that keep them consistent (a lease outlives a late heartbeat).
+:mod:`tradewarden.fleet` acts on it.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -22,6 +25,10 @@ class FleetConfig(Section):
     restart_backoff_max_s: float = Field(60.0, gt=0)
     restart_stable_s: float = Field(60.0, gt=0)  # a child that ran this long resets the backoff
     stop_grace_s: float = Field(10.0, gt=0)  # SIGTERM, then SIGKILL after this long
+    # trading instances (fleet/trading.py): the mode their bot runs in; live still needs LIVE_TRADING and
+    # trading_live_confirm equal to the bot's config hash (its own live gate checks both)
+    trading_mode: Literal["paper", "shadow", "live"] = "paper"
+    trading_live_confirm: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
 
     @model_validator(mode="after")
     def _periods(self) -> FleetConfig:

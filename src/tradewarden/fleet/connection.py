@@ -120,3 +120,23 @@ def market_ids(ex: Any, symbols: list[str] | tuple[str, ...]) -> dict[str, str]:
         raise ExchangeSetupError(f"{ex.id} has no market {', '.join(unknown)} "
                                f"(it lists {len(ex.markets)} markets, e.g. {', '.join(list(ex.markets)[:5])})")
     return {s: str(ex.markets[s]["id"]) for s in symbols}
+
+
+def registry_urls(exchange: ExchangeView) -> dict[str, Any] | None:
+    """ccxt's ``urls`` ``api`` and ``test`` tables of ``exchange`` with the registry's overrides applied (what
+    :func:`connect` does to its object), for a config (``exchange.urls``); None when the registry overrides
+    nothing. Raises :class:`ExchangeSetupError` for an exchange ccxt does not know or a malformed URL."""
+    if not exchange.rest_url and not exchange.ws_url:
+        return None
+    _check_url(exchange, "rest_url", exchange.rest_url, ("http", "https"))
+    _check_url(exchange, "ws_url", exchange.ws_url, ("ws", "wss"))
+    import ccxt.pro
+
+    cls = getattr(ccxt.pro, exchange.ccxt_id, None)
+    if not isinstance(cls, type):
+        raise ExchangeSetupError(f"exchange {exchange.slug!r}: ccxt knows no exchange {exchange.ccxt_id!r} (see "
+                                 f"ccxt.exchanges); fix it with `tradewarden exchanges update {exchange.slug} "
+                                 "--ccxt-id ID`")
+    urls = cls().describe().get("urls", {})  # the description only: nothing is opened or fetched
+    return {flavour: _rewrite(urls[flavour], exchange.rest_url, exchange.ws_url)
+            for flavour in ("api", "test") if isinstance(urls.get(flavour), dict)}
