@@ -136,7 +136,7 @@ async def trade_portfolio(node: TradingNode, db: Database, endpoint: Endpoint) -
                                       recording_continued=node.recording_continued,
                                       grace_s=cfg.runtime.align_grace_s, request_stop=node.request_stop,
                                       duration_text=node.opts.duration, initial_cash=builder.initial_cash(cfg),
-                                      simulated_exchange=endpoint.simulated)
+                                      simulated_exchange=endpoint.simulated, fanout_held=events.fanout_held)
         monitor = LoopMonitor(events, now_ms, lambda: {
             "candles_received": candles.received, "feed_healthy": feed.healthy, "worker_jobs": worker.busy},
             cfg.runtime.heartbeat_s)
