@@ -1,7 +1,6 @@
 """WebSocket connections and their outgoing queues, shared by market streams and the WebSocket API.
 
-Each connection has its own queue and writer task, so a slow client never holds up the simulated clock; the
-writer sends what is queued in bursts (a candle close queues every symbol's final kline at once). The
+Each connection has its own queue and writer task, so a slow client never holds up the simulated clock. The
 queue is bounded (``SimConfig.ws_send_queue`` frames): a client that reads more slowly than the streams it
 subscribed to fills it, and is then disconnected (close code 1008, the reason logged and counted), as a real
 exchange drops a client that falls behind instead of buffering for it without end. Faults that act on
@@ -13,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections.abc import Callable
 from typing import Protocol
-
-from aiohttp import web
 
 from tradewarden.simulator.faults import FaultBook
 
@@ -35,10 +31,6 @@ DEFAULT_SEND_QUEUE = 10_000
 SLOW_CLIENT_CODE = 1008
 
 
-_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)
-_BATCH = 256  # frames written in one burst at most
-
-
 class Socket(Protocol):
     """What a connection needs of its WebSocket (aiohttp's ``WebSocketResponse``)."""
 
@@ -50,19 +42,6 @@ class Socket(Protocol):
     async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool: ...
 
 
-class Options(Protocol):
-    """A TCP socket's options (``transport.get_extra_info("socket")``), to cork bursts of frames."""
-
-    def setsockopt(self, level: int, option: int, value: int, /) -> None: ...
-
-
-def tcp_socket(request: web.BaseRequest) -> Options | None:
-    """The TCP socket a request came on (None once its transport is gone)."""
-    transport = request.transport
-    sock: Options | None = None if transport is None else transport.get_extra_info("socket")
-    return sock
-
-
 class Connection:
     def __init__(
         self,
@@ -72,7 +51,6 @@ class Connection:
         combined: bool = False,
         max_queued: int = DEFAULT_SEND_QUEUE,
         on_slow: Callable[[Connection], None] | None = None,
-        sock: Options | None = None,
     ) -> None:
         if max_queued < 1:
             raise ValueError(f"a connection's send queue holds at least 1 frame, not {max_queued}")
@@ -89,7 +67,6 @@ class Connection:
         self.sent = 0
         self.too_slow = False  # the queue overflowed: the connection is being closed, frames are dropped
         self._closing: asyncio.Task[None] | None = None
-        self.socket = sock
         self._writer = asyncio.get_running_loop().create_task(self._write())
 
     def send(self, text: str) -> None:
@@ -125,37 +102,14 @@ class Connection:
 
     async def _write(self) -> None:
         while True:
-            batch = [await self.queue.get()]
-            # what the clock queued meanwhile (at a candle close, every symbol's final kline), up to a bound:
-            # a stuck client holds at most max_queued frames in the queue plus one batch here
-            while not self.queue.empty() and len(batch) < _BATCH:
-                batch.append(self.queue.get_nowait())
-            corked = len(batch) > 1 and self._cork(True)
+            text = await self.queue.get()
+            if text is None or self.ws.closed:
+                return
             try:
-                for text in batch:
-                    if text is None or self.ws.closed:
-                        return
-                    await self.ws.send_str(text)
-                    self.sent += 1
+                await self.ws.send_str(text)
+                self.sent += 1
             except (ConnectionError, RuntimeError):
                 return
-            finally:
-                if corked:
-                    self._cork(False)
-
-    def _cork(self, on: bool) -> bool:
-        """Hold (or release) the socket's partial segments, so a burst of frames leaves as few segments and
-        the client reads it at once instead of frame by frame (Linux ``TCP_CORK``; elsewhere nothing).
-
-        In process, the bot and the simulator share the interpreter lock: each frame sent alone woke the
-        bot's loop, which then held the lock while the simulator waited to send the next one."""
-        sock = self.socket
-        if _TCP_CORK is None or sock is None:
-            return False
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, int(on))
-            return True
-        return False
 
     async def close(self, code: int = 1000) -> None:
         self.queue.put_nowait(None)
@@ -182,10 +136,9 @@ class Registry:
         self.max_queued = max_queued
         self.too_slow = 0
 
-    def open(self, ws: Socket, target: str, faults: FaultBook, combined: bool = False,
-             sock: Options | None = None) -> Connection:
-        """A new connection with this registry's queue bound, registered (``sock``: its TCP socket, if known)."""
-        conn = Connection(ws, target, faults, combined, self.max_queued, self._count_slow, sock)
+    def open(self, ws: Socket, target: str, faults: FaultBook, combined: bool = False) -> Connection:
+        """A new connection with this registry's queue bound, registered."""
+        conn = Connection(ws, target, faults, combined, self.max_queued, self._count_slow)
         self.add(conn)
         return conn
 

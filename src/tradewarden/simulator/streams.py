@@ -14,7 +14,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from tradewarden.domain.candles import TIMEFRAME_MS
-from tradewarden.simulator.connections import Connection, Registry, tcp_socket
+from tradewarden.simulator.connections import Connection, Registry
 from tradewarden.simulator.faults import FaultBook
 from tradewarden.simulator.formats import (
     agg_trade_event,
@@ -175,7 +175,7 @@ class StreamHub:
         else:
             tail = request.match_info.get("tail", "")
             names = [n for n in tail.split("/") if "@" in n]
-        conn = self.registry.open(ws, "market", self.faults, combined, tcp_socket(request))
+        conn = self.registry.open(ws, "market", self.faults, combined)
         for name in names:
             if self.valid(name):
                 self.subscribe(conn, name)

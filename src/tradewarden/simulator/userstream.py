@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from tradewarden.simulator.connections import Connection, Registry, tcp_socket
+from tradewarden.simulator.connections import Connection, Registry
 from tradewarden.simulator.errors import BinanceError
 from tradewarden.simulator.faults import FaultBook
 from tradewarden.simulator.signing import Authenticator
@@ -90,7 +90,7 @@ class UserStreams:
     async def handle(self, request: web.Request, heartbeat: float) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=heartbeat, compress=False)
         await ws.prepare(request)
-        conn = self.registry.open(ws, "user", self.faults, sock=tcp_socket(request))
+        conn = self.registry.open(ws, "user", self.faults)
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
