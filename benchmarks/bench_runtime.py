@@ -92,13 +92,14 @@ class Probes:
         if close is not None:
             self.marks.setdefault(close, {}).setdefault(name, time.monotonic())
 
-    def wrap(self, owner: Any, attr: str, before: Callable[..., None],
+    def wrap(self, owner: Any, attr: str, before: Callable[..., None] | None,
              after: Callable[..., None] | None = None) -> None:
         original = getattr(owner, attr)  # fails loudly when a probed function was renamed
 
         @functools.wraps(original)
         def probe(*args: Any, **kwargs: Any) -> Any:
-            before(*args, **kwargs)
+            if before is not None:
+                before(*args, **kwargs)
             result = original(*args, **kwargs)
             if after is not None:
                 after(*args, **kwargs)
@@ -106,6 +107,25 @@ class Probes:
 
         setattr(owner, attr, probe)
         self._undo.append(lambda: setattr(owner, attr, original))
+
+    def wrap_result(self, owner: Any, attr: str, after: Callable[[Any], None]) -> None:
+        """Like :meth:`wrap`, with ``after`` given what the function returned."""
+        original = getattr(owner, attr)
+
+        @functools.wraps(original)
+        def probe(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            after(result)
+            return result
+
+        setattr(owner, attr, probe)
+        self._undo.append(lambda: setattr(owner, attr, original))
+
+    def undo(self) -> None:
+        """Put every probed function back."""
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[Probes]:
@@ -273,15 +293,42 @@ def memory_portfolio(tmp: Path) -> None:
           f"growth {samples[-1][1] - after[0]:+.1f} MB (target < 50 MB)")
 
 
+PORTFOLIO_STAGES = (
+    "simulator: close -> final frame queued",
+    "WebSocket: frame queued -> seen by the feed",
+    "feed: frame -> candle out of the feed",
+    "aligner: candle -> step released",
+    "hop: step released -> step starts (worker)",
+    "advance: step start -> first decision",
+    "decide: first decision -> order at the venue",
+)
+
+
 def latency_portfolio(tmp: Path) -> None:
-    """Close at the simulator to the order reaching the paper venue, for 20 symbols on 1m candles at x120."""
+    """Close at the simulator to the order reaching the paper venue, for 20 symbols on 1m candles at x120, with
+    the median and p99 of each stage of the path (probes on one monotonic clock: the simulator runs in-process).
+
+    Per symbol: its final kline frame queued by the simulator, seen by the feed, its candle handed on by the
+    feed; per step: released by the bar aligner (once the last of its symbols is in), started on the trading
+    worker, its first decision (every engine advanced and the equity marked); then each order at the venue."""
+    from tradewarden.data.align import BarAligner, Step
+    from tradewarden.node.portfolio_loop import PortfolioCandleLoop
     from tradewarden.simulator import testing as sim_testing
     from tradewarden.venues.simulated import SimulatedVenue
 
     arrivals: dict[tuple[int, str], float] = {}  # (close, symbol) -> monotonic time the order reached the venue
+    marks: dict[tuple[int, str], dict[str, float]] = {}  # (close, symbol) -> stage -> monotonic time
+    step_marks: dict[int, dict[str, float]] = {}  # close -> stage -> monotonic time
+    by_id = {s.replace("/", ""): s for s in SYMBOLS_20}
     sims: list[Any] = []
     probes = Probes()
     original_start = sim_testing.start_simulator
+
+    def mark(close: int, symbol: str, name: str) -> None:
+        marks.setdefault((close, symbol), {}).setdefault(name, time.monotonic())
+
+    def step_mark(close: int, name: str) -> None:
+        step_marks.setdefault(close, {}).setdefault(name, time.monotonic())
 
     @contextlib.contextmanager
     def keep_sim(*args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -292,8 +339,26 @@ def latency_portfolio(tmp: Path) -> None:
     def submitted(venue: Any, order: Any) -> None:
         arrivals.setdefault((order.created_ts, order.symbol), time.monotonic())
 
+    def frame(message: Any, **_kw: Any) -> None:
+        body = message.get("data", message) if isinstance(message, dict) and "stream" in message else message
+        k = body.get("k") if isinstance(body, dict) and body.get("e") == "kline" else None
+        if isinstance(k, dict) and k.get("x") is True and isinstance(k.get("T"), int) and k.get("s") in by_id:
+            mark(k["T"] + 1, by_id[k["s"]], "frame")
+
+    def released(outputs: Any) -> None:
+        for out in outputs:
+            if isinstance(out, Step):
+                step_mark(out.ts + TF_MS, "released")
+
     sim_testing.start_simulator = keep_sim  # type: ignore[assignment]  # the node imports it per run
     probes.wrap(SimulatedVenue, "submit", submitted)
+    probes.wrap(StreamHub, "on_close", None, lambda _hub, m, _k, now_ms: mark(now_ms, m.symbol, "queued"))
+    probes.wrap(feed_ccxt, "check_raw", frame)
+    probes.wrap(feed_ccxt.CcxtFeed, "_put", lambda _f, sub, candle: mark(candle.ts + TF_MS, sub.symbol, "candle"))
+    probes.wrap_result(BarAligner, "on_candle", released)
+    probes.wrap_result(BarAligner, "on_time", released)
+    probes.wrap(PortfolioCandleLoop, "step", lambda _loop, ts, *_a: step_mark(ts + TF_MS, "step"))
+    probes.wrap(Engine, "decide_on", lambda _e, candle, _t: step_mark(candle.ts + TF_MS, "decide"))
     env = dict(os.environ, TRADEWARDEN_DATA_DIR=str(tmp / "data-latency-portfolio"))
     overrides = {"market.symbols": ",".join(SYMBOLS_20), "runtime.sim_data": str(sample_1m_path()),
                  "market.timeframe": "1m", "runtime.sim_speed": str(SPEED), "runtime.sim_fire_drill": "false",
@@ -305,12 +370,12 @@ def latency_portfolio(tmp: Path) -> None:
                                          out_dir=tmp / "latency-portfolio", env=env), console_print=lambda _m: None)
     finally:
         sim_testing.start_simulator = original_start  # type: ignore[assignment]
-        for undo in reversed(probes._undo):
-            undo()
+        probes.undo()
     sim = sims[0]
     # an order's created_ts is the close of the candle it was decided on, on the simulator's clock
     if not arrivals:
         print("no orders: nothing measured", file=sys.stderr)
+        return
     first = min(close for close, _s in arrivals)
 
     def figures(what: str, keys: list[tuple[int, str]]) -> None:
@@ -323,7 +388,33 @@ def latency_portfolio(tmp: Path) -> None:
           "paper venue (real time; target p99 <= 20 ms)")
     figures("all", list(arrivals))
     # the first bars may close while the feed is still connecting (delivered late by its REST catch-up)
-    figures("after the first 10 bars", [k for k in arrivals if k[0] >= first + 10 * TF_MS])
+    settled = [k for k in arrivals if k[0] >= first + 10 * TF_MS]
+    figures("after the first 10 bars", settled)
+    stages: dict[str, list[float]] = {name: [] for name in PORTFOLIO_STAGES}
+    for close, symbol in settled:
+        m, sm = marks.get((close, symbol), {}), step_marks.get(close, {})
+        points = [sim.monotonic_at(close), m.get("queued"), m.get("frame"), m.get("candle"), sm.get("released"),
+                  sm.get("step"), sm.get("decide"), arrivals[(close, symbol)]]
+        if any(p is None for p in points):
+            continue  # delivered by the REST catch-up, not streamed
+        for name, a, b in zip(PORTFOLIO_STAGES, points, points[1:], strict=False):
+            stages[name].append((b - a) * 1000)  # type: ignore[operator]
+    print(f"  where the time goes ({len(stages[PORTFOLIO_STAGES[0]])} orders after the first 10 bars; ms)"
+          "        median    p99")
+    for name in PORTFOLIO_STAGES:
+        values = np.array(stages[name])
+        if len(values):
+            print(f"    {name:<50} {np.median(values):8.2f} {np.percentile(values, 99):6.2f}")
+    # the step waits for its slowest symbol: when the last of a step's bars came out of the feed
+    last_in: list[float] = []
+    for close in step_marks:
+        seen = [marks[(close, s)]["candle"] for s in SYMBOLS_20 if "candle" in marks.get((close, s), {})]
+        if close >= first + 10 * TF_MS and seen:
+            last_in.append(max(seen) - sim.monotonic_at(close))
+    if last_in:
+        ms = np.array(last_in) * 1000
+        print(f"  close -> the step's last bar out of the feed ({len(ms)} steps): median {np.median(ms):.2f} ms, "
+              f"p99 {np.percentile(ms, 99):.2f} ms")
     print(f"event loop's longest stall: {outcome.metrics.get('loop_stall_max_ms')} ms (target <= 20 ms); "
           f"{outcome.candles} candles, exit {outcome.exit_code}")
 

@@ -126,6 +126,32 @@ async def test_clean_stream_delivers_each_closed_candle_once(sim: Any) -> None:
     assert "FeedStale" not in run.events.types()
 
 
+async def test_a_final_kline_is_delivered_from_the_frame_without_ccxt_parsing_it(
+    sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bar's final frame (Binance ``k.x``) on a stream that is caught up is the candle at once: ccxt parses
+    only the updates of bars still forming, and every closed candle still arrives once, with its values."""
+    import ccxt.pro
+
+    finals_parsed: list[int] = []  # open times of the final frames ccxt's kline handler got
+    handle_ohlcv = ccxt.pro.binance.handle_ohlcv
+
+    def recording(exchange: Any, client: Any, message: Any) -> None:
+        if message["k"]["x"] is True:
+            finals_parsed.append(message["k"]["t"])
+        handle_ohlcv(exchange, client, message)
+
+    monkeypatch.setattr(ccxt.pro.binance, "handle_ohlcv", recording)
+
+    async def body(run: Run) -> None:
+        await run.steps(5)
+
+    run = await scenario(sim, body)
+    assert len(run.got) >= 5
+    # the first bar may close while the stream still catches up over REST; none after it went through ccxt
+    assert [t for t in finals_parsed if t > run.got[0].ts] == []
+
+
 async def test_ccxt_keeps_a_short_tail_of_each_stream_and_every_candle_still_arrives(sim: Any) -> None:
     """ccxt.pro keeps 1000 candles per stream by default (memory of a session of many symbols grows by them);
     the feed asks for a few: every closed candle still arrives, once."""

@@ -13,8 +13,10 @@ single-symbol backtest stay what they were.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -47,6 +49,8 @@ class LoopSettings:
     request_stop: Callable[[str], None]
     duration_text: str | None
     initial_cash: Decimal
+    #: holds the event bus's fan-out while a step decides (``EventBus.fanout_held``)
+    fanout_held: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
 
 
 class Book(Protocol):
@@ -109,7 +113,7 @@ class OneSymbolBook:
                           timeframe=s.timeframe, warmup_bars=s.warmup_bars, duration_ms=s.duration_ms,
                           real_market=s.real_market, trade_after=s.trade_after,
                           recording_continued=s.recording_continued, request_stop=s.request_stop,
-                          duration_text=s.duration_text, initial_cash=s.initial_cash)
+                          duration_text=s.duration_text, initial_cash=s.initial_cash, fanout_held=s.fanout_held)
 
     def daily_summary(self, reporter: Reporter) -> None:
         reporter.daily_summary(self.runner, self.state.candles_seen)
@@ -150,7 +154,8 @@ class PortfolioBook:
                                    warmup_bars=s.warmup_bars, duration_ms=s.duration_ms, real_market=s.real_market,
                                    trade_after=s.trade_after, recording_continued=s.recording_continued,
                                    grace_s=s.grace_s, request_stop=s.request_stop, duration_text=s.duration_text,
-                                   initial_cash=s.initial_cash, simulated_exchange=s.simulated_exchange)
+                                   initial_cash=s.initial_cash, simulated_exchange=s.simulated_exchange,
+                                   fanout_held=s.fanout_held)
 
     def _reporter(self, base: Reporter) -> PortfolioReporter:
         return self._reporters.setdefault(id(base), PortfolioReporter(base))

@@ -8,7 +8,9 @@ market the candles that closed while the bot was down are history (warm-up), nev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Protocol
 
@@ -54,8 +56,10 @@ class CandleLoop:
                  state: StateKeeper, events: EventSink, clock_ms: Callable[[], int], *, timeframe: str,
                  warmup_bars: int, duration_ms: int | None, real_market: bool, trade_after: int | None,
                  recording_continued: bool, request_stop: Callable[[str], None], duration_text: str | None,
-                 initial_cash: Decimal) -> None:
+                 initial_cash: Decimal,
+                 fanout_held: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext) -> None:
         self.initial_cash = initial_cash  # what the PnL of the equity samples is measured from
+        self.fanout_held = fanout_held  # the bus's subscribers wait while the step decides (as a portfolio's)
         self.runners = runners
         self.feed = feed
         self.recorder = recorder
@@ -147,7 +151,8 @@ class CandleLoop:
 
     def step(self, runner: StrategyRunner, candle: Candle, feed_healthy: bool) -> bool:
         """One closed candle through the runner, then persisted (on the worker); True once --duration is up."""
-        runner.step(candle, feed_healthy)
+        with self.fanout_held():
+            runner.step(candle, feed_healthy)
         state = self.state
         state.candles_seen += 1
         if state.started_ts is None:

@@ -235,7 +235,8 @@ class TradingNode:
                 real_market=cfg.exchange.id is not None, trade_after=endpoint.trade_after,
                 recording_continued=self.recording_continued, grace_s=cfg.runtime.align_grace_s,
                 simulated_exchange=endpoint.simulated, request_stop=self.request_stop,
-                duration_text=self.opts.duration, initial_cash=builder.initial_cash(cfg)))
+                duration_text=self.opts.duration, initial_cash=builder.initial_cash(cfg),
+                fanout_held=self.events.fanout_held))
             monitor = LoopMonitor(events, now_ms, lambda: {
                 "candles_received": candles.received, "feed_healthy": feed.healthy, "worker_jobs": worker.busy},
                 cfg.runtime.heartbeat_s)

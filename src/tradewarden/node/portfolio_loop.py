@@ -6,7 +6,8 @@ Every symbol warms up on its own history; then the streams go through
 advances (its fills booked into the shared cash, its mark moved to the close) in the portfolio's symbol order,
 then the portfolio equity is marked (risk breakers and stages see it), then each decides in the same order
 (:func:`tradewarden.backtest.portfolio.step_order`, as :class:`~tradewarden.backtest.portfolio.PortfolioStepper`
-does), then the whole step is persisted in one transaction.
+does), then the whole step is persisted in one transaction. Nothing that can wait runs before the orders: the
+event bus's subscribers get the step's events and the risk state is written once they are out.
 
 The aligner's deadline runs on the market's clock. A real exchange's market runs in wall time; a simulator's
 (the built-in one, or one the exchange's ``urls`` point at) runs ``sim_speed`` times faster, so its clock is
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import AbstractContextManager
 from decimal import Decimal
 
 from tradewarden.backtest.portfolio import step_order
@@ -68,8 +70,12 @@ class PortfolioCandleLoop:
                  clock_ms: Callable[[], int], *, timeframe: str, warmup_bars: int, duration_ms: int | None,
                  real_market: bool, trade_after: int | None, recording_continued: bool, grace_s: float,
                  request_stop: Callable[[str], None], duration_text: str | None, initial_cash: Decimal,
-                 simulated_exchange: bool = False) -> None:
+                 simulated_exchange: bool = False,
+                 fanout_held: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext) -> None:
         self.initial_cash = initial_cash  # what the PnL of the equity samples is measured from
+        # the event bus's subscribers wait while a step decides (EventBus.fanout_held): their threads would
+        # take the interpreter lock from the decisions, and the step's last order waited for them
+        self.fanout_held = fanout_held
         self.runners = dict(runners)
         self.symbols = list(runners)
         self.portfolio = portfolio
@@ -191,7 +197,9 @@ class PortfolioCandleLoop:
         order = step_order(self.symbols, bars)
         runners = [self.runners[self.symbols[j]] for j, _ in order]
         risk = runners[0].risk
-        with risk.writes_held():
+        # the risk state is written when the outer block ends, the subscribers get the events when the inner
+        # one does: both once the step's orders are out
+        with risk.writes_held(), self.fanout_held():
             risk.on_feed_health(ts, feed_healthy)
             close_ticks: list[int] = []
             for runner, (_, candle) in zip(runners, order, strict=True):

@@ -13,7 +13,10 @@
 
 So a slow or broken subscriber (the coming API, metrics, notifier) costs the trading path one failed
 ``put_nowait``. Subscribers see exactly what ``events.jsonl`` holds (scrubbed), in the same order, numbered by
-``seq`` so a consumer can tell that it missed some. ``stats()`` gives each subscriber's counters for metrics;
+``seq`` so a consumer can tell that it missed some. While a candle step decides its orders the runtime holds
+the fan-out (:meth:`EventBus.fanout_held`): the journal is written as always, and the subscribers get the
+step's events, in order, once its orders are out (a woken subscriber's thread would otherwise take the
+interpreter lock from the decisions at every write). ``stats()`` gives each subscriber's counters for metrics;
 ``close()`` drains every queue, joins the threads and closes the journal.
 """
 
@@ -24,7 +27,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -129,6 +132,8 @@ class EventBus:
         self._lock = threading.Lock()  # one order: the journal's, the seq numbers' and every queue's
         self._seq = 0
         self._closed = False
+        self._held = 0  # fanout_held blocks open: events wait in _waiting, in order
+        self._waiting: list[tuple[Event, tuple[_Subscriber, ...]]] = []  # with the subscribers at the emit
 
     def subscribe(self, name: str, handler: Handler, maxsize: int = 10_000,
                   types: Collection[EventType] | None = None, on_end: Callable[[], None] | None = None) -> None:
@@ -160,9 +165,37 @@ class EventBus:
             if self._subs:
                 self._seq += 1
                 event = Event(self._seq, EventType(type_), int(ts), record)
-                for sub in self._subs.values():
-                    sub.offer(event)
+                if self._held:
+                    self._waiting.append((event, tuple(self._subs.values())))
+                else:
+                    for sub in self._subs.values():
+                        sub.offer(event)
             return record
+
+    @contextlib.contextmanager
+    def fanout_held(self) -> Iterator[None]:
+        """Within the block events are journalled at once but offered to the subscribers only when it ends
+        (the outermost block, if nested), in order, before any event emitted after it.
+
+        The trading worker decides a step's orders in it: every offer wakes a subscriber's thread, which then
+        takes the interpreter lock from the decisions each time they write to the journal, and the last
+        order of a step waited for the log lines and metrics of the first ones. The subscribers are
+        asynchronous anyway; they see the events a few milliseconds later, never fewer of them."""
+        with self._lock:
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held -= 1
+                if not self._held:
+                    self._offer_waiting()
+
+    def _offer_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for event, subs in waiting:
+            for sub in subs:
+                sub.offer(event)
 
     def stats(self) -> tuple[SubscriberStats, ...]:
         with self._lock:
@@ -175,6 +208,7 @@ class EventBus:
             if self._closed:
                 return []
             self._closed = True
+            self._offer_waiting()  # closed inside a held block: its events still reach the subscribers
             subs = list(self._subs.values())
         stuck = []
         for sub in subs:

@@ -40,6 +40,8 @@ class SimConfig:
     scenario: Path | None = None
     ws_ping_interval_s: float = 20.0
     ws_max_lifetime_s: float | None = None  # Binance closes after 24 h; None = never
+    # frames one WebSocket may have waiting; a client further behind is disconnected (code 1008)
+    ws_send_queue: int = 10_000
 
     def __post_init__(self) -> None:
         if not self.symbols:
@@ -55,6 +57,8 @@ class SimConfig:
             )
         if self.start_index < 1:
             raise SimConfigError(f"start_index: must be at least 1 (got {self.start_index})")
+        if self.ws_send_queue < 1:
+            raise SimConfigError(f"ws_send_queue: must be at least 1 frame (got {self.ws_send_queue})")
         if self.ticks_per_candle < 4:
             raise SimConfigError(f"ticks_per_candle: must be at least 4 (got {self.ticks_per_candle})")
         for asset, amount in self.balances.items():

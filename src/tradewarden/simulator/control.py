@@ -95,6 +95,7 @@ class ControlApi:
                 "streams": srv.hub.active(),
                 "user_subscriptions": srv.users.active(),
                 "connections": len(srv.registry.connections),
+                "slow_clients_closed": srv.registry.too_slow,
                 "speed": srv.config.speed,
                 "timeframe": srv.exchange.timeframe,
                 "symbols": list(srv.exchange.by_symbol),

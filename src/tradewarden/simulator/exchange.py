@@ -167,12 +167,17 @@ class Exchange:
             self.now_ms = t
             offset = t % self.tf_ms
             j = offset // self.tick_ms
-            for m in self.markets.values():
-                if offset == 0:
+            if offset == 0:
+                # every symbol's final kline goes out before any symbol's next candle opens: a client
+                # trading them together has them all after as many frames as there are symbols, not twice as
+                # many (the first update of each next candle would otherwise sit between them)
+                for m in self.markets.values():
                     final = m.close()
                     if final is not None:
                         closed.append(ClosedCandle(m.symbol, m.bar(m.visible - 1)))
                         self.listener.on_close(m, final, t)
+            for m in self.markets.values():
+                if offset == 0:
                     i = m.index_of(t) if t < self.end_ms else None
                     if i is not None:
                         m.open_candle(i)

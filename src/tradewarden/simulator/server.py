@@ -41,7 +41,7 @@ class SimServer:
         self.skew_ms = 0
         self.exchange = Exchange(config, listener=self)
         self.faults = FaultBook(sim_now=lambda: self.exchange.now_ms, apply=self._apply_fault)
-        self.registry = Registry()
+        self.registry = Registry(config.ws_send_queue)
         self.auth = Authenticator(config.api_keys, self.server_time)
         self.hub = StreamHub(self.exchange.markets, self.exchange.tf_ms, self.faults, self.registry)
         self.users = UserStreams(self.auth, self.faults, self.registry, self.server_time)

@@ -175,8 +175,7 @@ class StreamHub:
         else:
             tail = request.match_info.get("tail", "")
             names = [n for n in tail.split("/") if "@" in n]
-        conn = Connection(ws, "market", self.faults, combined)
-        self.registry.add(conn)
+        conn = self.registry.open(ws, "market", self.faults, combined)
         for name in names:
             if self.valid(name):
                 self.subscribe(conn, name)

@@ -90,8 +90,7 @@ class UserStreams:
     async def handle(self, request: web.Request, heartbeat: float) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=heartbeat, compress=False)
         await ws.prepare(request)
-        conn = Connection(ws, "user", self.faults)
-        self.registry.add(conn)
+        conn = self.registry.open(ws, "user", self.faults)
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
