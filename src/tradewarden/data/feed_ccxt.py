@@ -17,7 +17,8 @@ Guarantee: each closed candle is yielded exactly once, in open-time order, whate
   (``FeedFallbackRest``) and probes WebSockets every ``ws_probe_s``; the first probe that gets data switches
   back (``FeedRecovered``).
 * **Validation**: every raw kline frame and every OHLCV row is checked (:mod:`tradewarden.data.messages`);
-  malformed ones are counted (``rejected``), logged and skipped (``MessageRejected``).
+  malformed ones are counted (``rejected``), logged and skipped (``MessageRejected``); the frame guards are in
+  :mod:`tradewarden.data.feed_guards`.
 * **Health**: ``healthy`` turns false when no data (WebSocket or REST) arrived for ``stale_limit_s``, so the
   runtime can stop opening positions.
 * **Shared cache**: with ``cache`` every closed candle is written to Redis as it is delivered (the market-data
@@ -33,14 +34,14 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import ccxt
-from aiohttp import WSMessage, WSMsgType
 
 from tradewarden.data.cache import ExchangeCache
-from tradewarden.data.messages import RejectedMessageError, check_raw, row_to_candle
+from tradewarden.data.feed_guards import FrameGuards, Subscription, wall_ms
+from tradewarden.data.messages import RejectedMessageError, row_to_candle
 from tradewarden.data.retry import RetryPolicy
 from tradewarden.domain.candles import Candle, timeframe_ms
 from tradewarden.domain.events import EventType
@@ -67,21 +68,6 @@ class FeedSettings:
     ws_bars_kept: int = 50
 
 
-@dataclass
-class _Sub:
-    symbol: str
-    timeframe: str
-    step: int
-    last_ts: int | None
-    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
-    pending: dict[int, Candle] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    delivered: int = 0
-    fresh: bool = True  # no update yet on the current connection
-    suspect: bool = False  # a frame was rejected: read the next closed bars over REST, not from the stream
-    market_id: str | None = None  # the exchange's id of the symbol (Binance frames name it), once known
-
-
 class _StaleError(Exception):
     pass
 
@@ -99,11 +85,7 @@ def _newest_open(rows: Sequence[Any], step: int) -> int | None:
     return newest
 
 
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class CcxtFeed:
+class CcxtFeed(FrameGuards):
     """Closed candles from a ``ccxt.pro`` exchange object (which also serves the REST calls)."""
 
     def __init__(
@@ -116,7 +98,7 @@ class CcxtFeed:
         cache: ExchangeCache | None = None,
         history_cache: ExchangeCache | None = None,
         name: str | None = None,
-        clock_ms: Callable[[], int] = _wall_ms,
+        clock_ms: Callable[[], int] = wall_ms,
     ) -> None:
         self.exchange = exchange
         self.name = name or str(getattr(exchange, "id", "exchange"))
@@ -131,7 +113,7 @@ class CcxtFeed:
         self.clock_ms = clock_ms
         self.rejected = 0
         self.mode = "idle"  # idle | ws | rest
-        self._subs: dict[tuple[str, str], _Sub] = {}
+        self._subs: dict[tuple[str, str], Subscription] = {}
         self._runner: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._last_data = time.monotonic()
@@ -162,7 +144,7 @@ class CcxtFeed:
             self._emit(EventType.HISTORY_CACHE_MISS, symbol=symbol, timeframe=timeframe,
                        reason=self.history_cache.last_miss)
         step = timeframe_ms(timeframe)
-        sub = _Sub(symbol, timeframe, step, None)
+        sub = Subscription(symbol, timeframe, step, None)
         page = self.settings.page_limit
         rows = await self._fetch(symbol, timeframe, None, min(limit + 1, page))
         candles = self._candles(sub, rows)[:-1]  # the newest row is the candle still forming
@@ -190,7 +172,7 @@ class CcxtFeed:
         key = (symbol, timeframe)
         if key in self._subs:
             raise ValueError(f"{symbol} {timeframe} is already being streamed by this feed")
-        sub = _Sub(symbol, timeframe, timeframe_ms(timeframe), after_ms)
+        sub = Subscription(symbol, timeframe, timeframe_ms(timeframe), after_ms)
         self._subs[key] = sub
         if self._runner is None:
             self._runner = asyncio.create_task(self._run(), name=f"feed-{self.name}")
@@ -222,147 +204,8 @@ class CcxtFeed:
         with contextlib.suppress(Exception):
             await self.exchange.close()
 
-    # -- events and validation ----------------------------------------------------------------------
-    def _emit(self, type_: EventType, **fields: Any) -> None:
-        if self.sink is not None:
-            self.sink.emit(type_, self.clock_ms(), exchange=self.name, **fields)
-
-    def _reject(self, reason: str, symbol: str | None = None) -> None:
-        self.rejected += 1
-        for sub in self._subs.values():
-            sub.suspect = True  # the lost frame may have been a bar's final update
-        log.warning("%s: rejected market-data message: %s", self.name, reason)
-        self._emit(EventType.MESSAGE_REJECTED, source="feed", symbol=symbol, reason=reason,
-                   rejected_total=self.rejected)
-
-    def _install_guards(self) -> None:
-        """Validate raw frames before ccxt parses them, and survive frames ccxt cannot even decode.
-
-        ccxt calls ``exchange.handle_message(client, message)`` for every decoded frame; a frame that
-        starts like JSON but is not makes ccxt's decoder raise inside its receive loop, which would stop
-        the connection silently, so each client's decoder is guarded too.
-        """
-        # Binance-shaped raw frames (Binance, or the simulator, which speaks its protocol under another name):
-        # check their event types, and deliver a final kline at once
-        binance = str(getattr(self.exchange, "id", self.name)).startswith("binance")
-        original_handle = self.exchange.handle_message
-        original_client = self.exchange.client
-
-        def handle_message(client: Any, message: Any) -> Any:
-            try:
-                event_ms = check_raw(message, binance=binance)
-            except RejectedMessageError as rej:
-                self._reject(rej.reason)
-                return None
-            if event_ms is not None and event_ms > self._kline_clock:
-                self._kline_clock = event_ms
-            if binance and event_ms is not None and self._final_frame(message):
-                return None  # delivered: ccxt's parse of it would only be skipped by the stream
-            try:
-                return original_handle(client, message)
-            except Exception as exc:  # ccxt's parser choked on a frame the schema let through
-                self._reject(f"unparseable frame ({type(exc).__name__}: {exc})"[:300])
-                return None
-
-        def client(url: str) -> Any:
-            c = original_client(url)
-            if not getattr(c, "_tradewarden_guarded", False):
-                decode = c.handle_text_or_binary_message
-
-                def guarded(data: Any) -> Any:
-                    try:
-                        return decode(data)
-                    except ValueError as exc:  # json.JSONDecodeError and friends
-                        self._reject(f"undecodable frame ({exc}): {str(data)[:60]!r}")
-                        return None
-
-                c.handle_text_or_binary_message = guarded
-                frame = c.handle_message
-
-                def handle_frame(message: WSMessage) -> Any:
-                    if message.type is WSMsgType.PING:
-                        c.last_message_at = _wall_ms()
-                        self._pong(c, message.data)
-                        return None
-                    return frame(message)
-
-                c.handle_message = handle_frame
-                c._tradewarden_guarded = True
-            return c
-
-        self.exchange.handle_message = handle_message
-        self.exchange.client = client
-
-    def _final_frame(self, message: Any) -> bool:
-        """A validated Binance kline frame whose bar is final (``k.x``): that bar is delivered now, when it is
-        the next bar of a stream that is caught up; True if it was (the frame then needs nothing more).
-
-        A portfolio's step waits for the last of its symbols' bars, and through ccxt each frame costs a parse,
-        a future, a wake-up of the stream's task and a new ``watch_ohlcv`` call, one symbol after the other.
-        Here it costs one dict lookup and the row's check. Anything else (a gap, a stream still catching up
-        or reading REST after a rejected frame) takes the usual way through ccxt."""
-        body = message.get("data", message) if "stream" in message else message
-        k = body["k"]
-        if k["x"] is not True:
-            return False
-        sub = self._stream_of(k["s"], k["i"])
-        if sub is None or sub.fresh or sub.suspect or sub.lock.locked() or sub.last_ts is None \
-                or k["t"] != sub.last_ts + sub.step:
-            return False
-        try:  # the values ccxt would make of the frame (its parser reads the same fields as floats)
-            candle = row_to_candle([k["t"], float(k["o"]), float(k["h"]), float(k["l"]), float(k["c"]),
-                                    float(k["v"])], sub.step)
-        except RejectedMessageError:
-            return False  # the usual way rejects it, and counts it once
-        self._session_last = self._last_data = time.monotonic()
-        sub.pending.pop(candle.ts, None)  # its earlier updates: the bar is final now
-        self._put(sub, candle)
-        return True
-
-    def _stream_of(self, market_id: str, interval: str) -> _Sub | None:
-        for sub in self._subs.values():
-            if sub.timeframe != interval:
-                continue
-            if sub.market_id is None:
-                try:
-                    sub.market_id = str(self.exchange.market_id(sub.symbol))
-                except ccxt.BaseError:  # the markets are not loaded yet: the usual way meanwhile
-                    continue
-            if sub.market_id == market_id:
-                return sub
-        return None
-
-    def _pong(self, client: Any, data: bytes) -> None:
-        """Answer a server ping, as ccxt would, but keep the task and collect its outcome.
-
-        ccxt answers with a fire-and-forget task. A ping read from the buffer of a connection whose transport
-        is already closing (the server dropped it, or we are closing it) makes that task fail with "Cannot
-        write to closing transport", and asyncio reports it at garbage collection as "Task exception was
-        never retrieved", with a traceback, in an otherwise clean run. A closing connection needs no pong.
-        """
-        connection = client.connection
-        if connection is None or connection.closed:
-            return
-        pong: asyncio.Future[None] = asyncio.ensure_future(connection.pong(data))
-        self._pongs.add(pong)
-        pong.add_done_callback(self._pong_done)
-
-    def _pong_done(self, pong: asyncio.Future[None]) -> None:
-        self._pongs.discard(pong)
-        if not pong.cancelled() and pong.exception() is not None:
-            log.debug("%s: pong not sent, the connection is closing: %s", self.name, pong.exception())
-
-    def _candles(self, sub: _Sub, rows: Sequence[Any]) -> list[Candle]:
-        out: list[Candle] = []
-        for row in rows:
-            try:
-                out.append(row_to_candle(row, sub.step))
-            except RejectedMessageError as rej:
-                self._reject(rej.reason, sub.symbol)
-        return out
-
     # -- delivery -------------------------------------------------------------------------------------
-    def _put(self, sub: _Sub, candle: Candle) -> None:
+    def _put(self, sub: Subscription, candle: Candle) -> None:
         sub.last_ts = candle.ts
         sub.delivered += 1
         sub.queue.put_nowait(candle)
@@ -372,7 +215,7 @@ class CcxtFeed:
             except Exception as exc:  # the cache is an optimisation: never let it stop the feed
                 log.warning("%s: cannot write candle cache: %s", self.name, exc)
 
-    async def _deliver(self, sub: _Sub, closed: list[Candle], source: str) -> None:
+    async def _deliver(self, sub: Subscription, closed: list[Candle], source: str) -> None:
         async with sub.lock:
             for candle in closed:
                 if sub.last_ts is not None and candle.ts <= sub.last_ts:
@@ -383,11 +226,11 @@ class CcxtFeed:
                         continue
                 self._put(sub, candle)
 
-    async def _backfill(self, sub: _Sub, before: int | None = None) -> None:
+    async def _backfill(self, sub: Subscription, before: int | None = None) -> None:
         async with sub.lock:
             await self._backfill_locked(sub, until=before)
 
-    async def _backfill_locked(self, sub: _Sub, until: int | None, announce: bool = True) -> None:
+    async def _backfill_locked(self, sub: Subscription, until: int | None, announce: bool = True) -> None:
         """Deliver closed candles after ``sub.last_ts`` (before ``until`` if given) from REST."""
         if sub.last_ts is None:  # first start: begin after the newest closed candle, deliver nothing
             recent = await self._fetch_closed(sub.symbol, sub.timeframe, None)
@@ -429,7 +272,7 @@ class CcxtFeed:
                 self._last_data = time.monotonic()
                 return cached
         step = timeframe_ms(timeframe)
-        sub = self._subs.get((symbol, timeframe)) or _Sub(symbol, timeframe, step, None)
+        sub = self._subs.get((symbol, timeframe)) or Subscription(symbol, timeframe, step, None)
         # ask for no more rows than needed: a page of 1,000 costs the exchange (and its rate limit) far more
         # than the few candles a reconnect usually misses
         want = self.settings.page_limit
@@ -531,7 +374,7 @@ class CcxtFeed:
                 await self.exchange.close_ws_clients()
         return self._session_got
 
-    async def _watch_stream(self, sub: _Sub, first_event: EventType, failures: int, started: float) -> None:
+    async def _watch_stream(self, sub: Subscription, first_event: EventType, failures: int, started: float) -> None:
         while True:
             rows = await self.exchange.watch_ohlcv(sub.symbol, sub.timeframe)
             self._session_last = self._last_data = time.monotonic()
@@ -548,7 +391,7 @@ class CcxtFeed:
                 await self._backfill(sub, before=_newest_open(rows, sub.step))
             await self._on_rows(sub, rows)
 
-    async def _on_rows(self, sub: _Sub, rows: Sequence[Any]) -> None:
+    async def _on_rows(self, sub: Subscription, rows: Sequence[Any]) -> None:
         for candle in self._candles(sub, rows):
             if sub.last_ts is None or candle.ts > sub.last_ts:
                 sub.pending[candle.ts] = candle
