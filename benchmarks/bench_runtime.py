@@ -48,7 +48,7 @@ import ccxt
 import numpy as np
 
 from tradewarden.config import config_hash, load_config
-from tradewarden.data import feed_ccxt
+from tradewarden.data import feed_ccxt, feed_guards
 from tradewarden.data.sample import sample_1m_path, sample_path
 from tradewarden.engine.engine import Engine
 from tradewarden.node.node import RunOptions, run_session
@@ -143,7 +143,7 @@ class Probes:
                 self.mark(self.candle, "request")
 
         self.wrap(StreamHub, "on_close", lambda _hub, _m, _k, now_ms: self.mark(now_ms, "queued"))
-        self.wrap(feed_ccxt, "check_raw", frame)
+        self.wrap(feed_guards, "check_raw", frame)
         self.wrap(Engine, "on_candle", on_candle)
         self.wrap(RuntimeStore, "save_order_now", lambda *_a: self.mark(self.candle, "decided"),
                   lambda *_a: self.mark(self.candle, "stored"))
@@ -371,7 +371,7 @@ def latency_portfolio(tmp: Path) -> None:
     sim_testing.start_simulator = keep_sim  # type: ignore[assignment]  # the node imports it per run
     probes.wrap(SimulatedVenue, "submit", submitted)
     probes.wrap(StreamHub, "on_close", None, lambda _hub, m, _k, now_ms: mark(now_ms, m.symbol, "queued"))
-    probes.wrap(feed_ccxt, "check_raw", frame)
+    probes.wrap(feed_guards, "check_raw", frame)
     probes.wrap(feed_ccxt.CcxtFeed, "_put", lambda _f, sub, candle: mark(candle.ts + TF_MS, sub.symbol, "candle"))
     probes.wrap_result(BarAligner, "on_candle", released)
     probes.wrap_result(BarAligner, "on_time", released)
