@@ -56,6 +56,44 @@ def test_postgres_write_many_is_one_transaction(pg_store: SqlCandleStore, mk: Ca
     assert {(i.symbol, i.count) for i in pg_store.series()} == {("BTC/USDT", 40), ("ETH/USDT", 40)}
 
 
+def test_instances_opening_a_fresh_database_together_all_get_the_store() -> None:
+    """Fleet instances start together: their stores must not race to create the tables."""
+    import threading
+
+    table = f"candles_t{uuid.uuid4().hex[:12]}"
+    barrier = threading.Barrier(6)
+    opened: list[SqlCandleStore] = []
+    failures: list[BaseException] = []
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            opened.append(SqlCandleStore(PG_URL, table=table))
+        except BaseException as exc:  # collected: the assertion is made on the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert failures == []
+        assert len(opened) == 6
+        assert opened[0].write("binance", _one_candle()) == 1
+        assert len(opened[-1].load("binance", "BTC/USDT", "1m")) == 1
+    finally:
+        if opened:
+            opened[0].drop_tables()
+        for store in opened:
+            store.close()
+
+
+def _one_candle() -> CandleSeries:
+    return CandleSeries(np.array([1_704_067_200_000], dtype=np.int64), *(np.array([1.0]) for _ in range(5)),
+                        symbol="BTC/USDT", timeframe="1m")  # type: ignore[misc]
+
+
 def test_unreachable_database_gives_clear_error() -> None:
     with pytest.raises(
         StoreError, match=r"cannot open candle store postgresql://postgres:\*\*\*@127.0.0.1:1/x"

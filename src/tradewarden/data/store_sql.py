@@ -18,6 +18,8 @@ from tradewarden.data.validation import find_gaps
 from tradewarden.domain.candles import CandleSeries, timeframe_ms
 
 BATCH = 5000
+#: a PostgreSQL advisory lock id: one process at a time creates the store's tables
+_CREATE_LOCK = 0x7477_6361_6E64  # "twcand"
 
 
 class SqlCandleStore:
@@ -53,7 +55,12 @@ class SqlCandleStore:
         )
         self._meta = meta
         try:
-            meta.create_all(self.engine)
+            with self.engine.begin() as conn:
+                if self.engine.dialect.name == "postgresql":
+                    # fleet instances starting together on a fresh database would race to create the tables
+                    # (PostgreSQL refuses the second CREATE with a duplicate key in its catalogue)
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CREATE_LOCK})
+                meta.create_all(conn)
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot open candle store {_safe_url(url)}: {exc.orig}") from None
 
