@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -54,6 +55,7 @@ def serve(symbols: int, speed: float, history: int) -> None:
     names = ["BTC/USDT"] + [f"C{i:03d}/USDT" for i in range(1, symbols)]
     data = DATA if DATA.exists() else sample_1m_path()
     with start_simulator(data=data, symbols=names, speed=speed, seed=1, start_index=history) as sim:
+        gc.freeze()  # as `tradewarden sim` does once it serves: its data out of the full collections
         print(json.dumps({"base_url": sim.base_url, "symbols": names}), flush=True)
         sys.stdin.read()
 

@@ -5,6 +5,7 @@ current, the store gets the candles too, and each setup problem is one line nami
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import os
 import subprocess
@@ -106,9 +107,12 @@ async def test_warm_up_fills_every_series_then_klines_keep_the_newest_current(
     cfg = config(tmp_path, prefix)
     cache = RedisCandleCache(REDIS, prefix=prefix)
     hooks, stop = Hooks(), asyncio.Event()
+    frozen_before = gc.get_freeze_count()
     work = asyncio.create_task(market_data_work(cfg)(instance, exchange, hooks, stop))
     try:
         await asyncio.wait_for(hooks.activated.wait(), 60)
+        # what the start made is out of the collector's full collections while the instance streams
+        assert gc.get_freeze_count() > frozen_before
         five = {s: await asyncio.to_thread(closed_5m, sim, s) for s in SYMBOLS}
         for symbol, market in (("BTC/USDT", "BTCUSDT"), ("ETH/USDT", "ETHUSDT")):
             # 1,000 candles each, exactly the exchange's newest closed ones, under candles:{id}:{market}:{tf}
@@ -142,6 +146,7 @@ async def test_warm_up_fills_every_series_then_klines_keep_the_newest_current(
         stop.set()
         await asyncio.wait_for(work, 15)  # returns when told to stop
         cache.close()
+    assert gc.get_freeze_count() == frozen_before  # given back when the instance stops
     stored = ArrowCandleStore(tmp_path / "data" / "candles").load("simx", "BTC/USDT", "1m")
     assert len(stored) == 1003 and int(stored.ts[-1]) == newest.ts  # the store got the warm-up and the stream
 

@@ -111,6 +111,7 @@ def _is_loopback(host: str) -> bool:
 
 async def _serve(config: SimConfig) -> None:
     import asyncio
+    import gc
     import json
     import signal
 
@@ -119,6 +120,9 @@ async def _serve(config: SimConfig) -> None:
 
     server = SimServer(config)
     await server.start()
+    # the loaded candles and the exchange's state live as long as the server: out of the collector's full
+    # collections, which otherwise stalled every stream for ~100 ms now and then (a late kline for every client)
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import Awaitable
@@ -163,7 +164,14 @@ class MarketDataInstance:
             tasks = self._stream(feed, store, warmed)
             self.hooks.active(f"warmed {warm.progress.candles_done} candles of {len(warmed)} series; "
                               f"streaming klines")
-            await _serve(tasks, stop)
+            # what the start made (ccxt's modules and markets, SQLAlchemy's, the warm-up's) lives as long as the
+            # instance: frozen out of the collector, a full collection no longer walks it while holding the GIL
+            # (a 100 ms stall of every stream; the trading node does the same: node.components)
+            gc.freeze()
+            try:
+                await _serve(tasks, stop)
+            finally:
+                gc.unfreeze()
         finally:
             for task in tasks:
                 task.cancel()
