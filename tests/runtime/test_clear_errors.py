@@ -23,12 +23,9 @@ FAST = ["--set", "runtime.sim_speed=3000", "--set", "runtime.sim_fire_drill=fals
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "data"
-    monkeypatch.setenv("TRADEWARDEN_DATA_DIR", str(path))
-    for name in ("LIVE_TRADING", "TRADEWARDEN_EXCHANGE__API_KEY", "TRADEWARDEN_EXCHANGE__API_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    return path
+def data_dir(env: Path) -> Path:
+    """The session's environment (tests/conftest.py): its data directory."""
+    return env
 
 
 def invoke(*args: str) -> Any:
