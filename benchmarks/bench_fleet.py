@@ -32,7 +32,6 @@ import gc
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_feed import calibrate  # noqa: E402  (the simulator clock mapped to CLOCK_MONOTONIC, shared)
+
 DATA = REPO.parent / "shared" / "data" / "BTCUSDT-1m-2024-04-02_2024-04-07.csv"
 STEP = 60_000
 
@@ -58,23 +60,6 @@ def serve(symbols: int, speed: float, history: int) -> None:
         gc.freeze()  # as `tradewarden sim` does once it serves: its data out of the full collections
         print(json.dumps({"base_url": sim.base_url, "symbols": names}), flush=True)
         sys.stdin.read()
-
-
-def sim_time(base_url: str) -> int:
-    with urllib.request.urlopen(f"{base_url}/_sim/time", timeout=5) as resp:
-        return int(json.loads(resp.read())["now_ms"])
-
-
-def calibrate(base_url: str, speed: float) -> tuple[float, int]:
-    """(monotonic seconds, sim ms) of one instant, median of several samples."""
-    ref = sim_time(base_url)
-    wall0 = []
-    for _ in range(15):
-        t0 = time.monotonic()
-        n = sim_time(base_url)
-        t1 = time.monotonic()
-        wall0.append((t0 + t1) / 2 - (n - ref) / 1000 / speed)
-    return statistics.median(wall0), ref
 
 
 def instance(args: argparse.Namespace) -> None:
